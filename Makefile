@@ -1,0 +1,155 @@
+# kstream build. `make` builds libkstream.a and libkstream.so; see README.md.
+#
+#   make                  the libraries
+#   make check            the Check suites, the symbols test and an install test
+#   make check SANITIZE=1 the same under AddressSanitizer and UBSan
+#   make bench            the benchmark table (bench/)
+#   make demo             a short showcase
+#   make install PREFIX=/usr/local DESTDIR=
+#   make deps             install missing build dependencies (Debian/Ubuntu)
+
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+MANDIR  ?= $(PREFIX)/share/man
+PCDIR   ?= $(LIBDIR)/pkgconfig
+DESTDIR ?=
+
+CC      ?= cc
+HDR     := include/kstream/common.h
+MAJOR   := $(shell sed -n 's/^\#define KS_VERSION_MAJOR \([0-9]*\)/\1/p' $(HDR))
+MINOR   := $(shell sed -n 's/^\#define KS_VERSION_MINOR \([0-9]*\)/\1/p' $(HDR))
+PATCH   := $(shell sed -n 's/^\#define KS_VERSION_PATCH \([0-9]*\)/\1/p' $(HDR))
+VERSION := $(MAJOR).$(MINOR).$(PATCH)
+
+ifeq ($(SANITIZE),1)
+B        := build/san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT      := -O1
+else
+B        := build/rel
+SANFLAGS :=
+OPT      := -O2
+endif
+
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+CFLAGS   ?= $(OPT) -g
+KSFLAGS  := -std=gnu11 -D_GNU_SOURCE $(WARN) -pthread -fPIC -fvisibility=hidden \
+            -DKS_BUILDING_LIBRARY -Iinclude -Ilib $(SANFLAGS)
+LDLIBS   := -lxxhash -lpthread
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
+
+LIB_SRC  := $(sort $(wildcard lib/core/*.c lib/log/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
+STATIC   := $(B)/libkstream.a
+SHARED   := $(B)/libkstream.so.$(VERSION)
+SONAME   := libkstream.so.$(MAJOR)
+
+TEST_SRC := $(sort $(wildcard test/check_*.c))
+TEST_OBJ := $(TEST_SRC:%.c=$(B)/%.o) $(B)/test/main.o $(B)/test/util.o
+BENCH_SRC:= $(sort $(wildcard bench/*.c))
+EXAMPLES := $(patsubst examples/%.c,%,$(wildcard examples/*.c))
+
+.PHONY: all lib check test bench demo install uninstall deps clean examples check-install fuzz
+
+all: $(STATIC) $(SHARED) $(B)/libkstream.so
+
+lib: all
+
+$(B)/%.o: %.c $(wildcard include/kstream/*.h) $(wildcard lib/*/*.h) $(wildcard test/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(KSFLAGS) -MMD -c -o $@ $<
+
+$(STATIC): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(SHARED): $(LIB_OBJ)
+	$(CC) $(CFLAGS) $(SANFLAGS) -shared -Wl,-soname,$(SONAME) -o $@ $^ $(LDLIBS)
+
+$(B)/libkstream.so: $(SHARED)
+	ln -sf libkstream.so.$(VERSION) $(B)/$(SONAME)
+	ln -sf $(SONAME) $@
+
+# --- tests -------------------------------------------------------------------
+$(B)/test/run: $(TEST_OBJ) $(STATIC)
+	$(CC) $(CFLAGS) $(SANFLAGS) -pthread -o $@ $(TEST_OBJ) $(STATIC) $(LDLIBS) $(CHECK_LIBS)
+
+# The symbols test takes the address of every function the headers declare
+# and links against the shared library: a missing export fails the link.
+$(B)/test/symbols.c: $(wildcard include/kstream/*.h) test/gen_symbols.sh
+	@mkdir -p $(dir $@)
+	sh test/gen_symbols.sh include/kstream/*.h > $@
+
+$(B)/test/symbols: $(B)/test/symbols.c $(B)/libkstream.so
+	$(CC) $(CFLAGS) $(SANFLAGS) -Iinclude -o $@ $< -L$(B) -lkstream
+
+check: deps all $(B)/test/run $(B)/test/symbols
+	LD_LIBRARY_PATH=$(B) $(B)/test/symbols
+	cd $(B)/test && KS_TEST_TMP=$${TMPDIR:-/tmp} ./run
+	$(MAKE) --no-print-directory check-install
+
+test: check
+
+# Install into a scratch DESTDIR and build every example against it through
+# pkg-config, as a user would.
+check-install: all
+	@rm -rf $(B)/stage
+	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(B)/stage PREFIX=/usr >/dev/null
+	@for ex in $(EXAMPLES); do \
+	  PKG_CONFIG_SYSROOT_DIR=$(CURDIR)/$(B)/stage \
+	  PKG_CONFIG_PATH=$(CURDIR)/$(B)/stage/usr/lib/pkgconfig \
+	  sh -c '$(CC) -Wall -Wextra -o $(B)/stage/'$$ex' examples/'$$ex'.c $$(pkg-config --cflags --libs kstream)' \
+	  || exit 1; echo "example $$ex: builds against the installed library"; done
+
+# --- examples, demo, bench ---------------------------------------------------
+$(B)/examples/%: examples/%.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SANFLAGS) -std=gnu11 $(WARN) -pthread -Iinclude -o $@ $< $(STATIC) $(LDLIBS)
+
+examples: $(EXAMPLES:%=$(B)/examples/%)
+
+demo: deps $(B)/examples/demo
+	$(B)/examples/demo
+
+$(B)/bench/bench_log: bench/bench_log.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -O2 -std=gnu11 $(WARN) -pthread -Iinclude -Ilib -o $@ $< $(STATIC) $(LDLIBS) -lsqlite3 -llmdb
+
+bench: deps $(B)/bench/bench_log
+	$(B)/bench/bench_log
+
+# --- install -----------------------------------------------------------------
+$(B)/kstream.pc: pkgconfig/kstream.pc.in $(HDR)
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	    -e 's|@INCDIR@|$(INCDIR)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
+
+install: all $(B)/kstream.pc
+	install -d $(DESTDIR)$(INCDIR)/kstream $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PCDIR) \
+	           $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
+	install -m 644 include/kstream/*.h $(DESTDIR)$(INCDIR)/kstream/
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
+	ln -sf libkstream.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libkstream.so
+	install -m 644 $(B)/kstream.pc $(DESTDIR)$(PCDIR)/kstream.pc
+	install -m 644 man/man3/*.3 $(DESTDIR)$(MANDIR)/man3/
+	install -m 644 man/man7/*.7 $(DESTDIR)$(MANDIR)/man7/
+
+uninstall:
+	rm -rf $(DESTDIR)$(INCDIR)/kstream
+	rm -f $(DESTDIR)$(LIBDIR)/libkstream.a $(DESTDIR)$(LIBDIR)/libkstream.so \
+	      $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libkstream.so.$(VERSION) \
+	      $(DESTDIR)$(PCDIR)/kstream.pc
+	for f in man/man3/*.3; do rm -f $(DESTDIR)$(MANDIR)/man3/$$(basename $$f); done
+	for f in man/man7/*.7; do rm -f $(DESTDIR)$(MANDIR)/man7/$$(basename $$f); done
+
+# --- dependencies ------------------------------------------------------------
+deps:
+	@sh scripts/deps.sh
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,35 @@
+#!/bin/sh
+# Installs kstream's missing build and test dependencies on Debian/Ubuntu.
+# A package is installed only when pkg-config cannot find its module; on
+# other systems the list of what is missing is printed instead.
+set -u
+missing=""
+need() { # need PKGCONFIG_MODULE DEBIAN_PACKAGE
+	if ! command -v pkg-config >/dev/null 2>&1 || ! pkg-config --exists "$1"; then
+		missing="$missing $2"
+	fi
+}
+command -v pkg-config >/dev/null 2>&1 || missing="pkg-config"
+need libevent libevent-dev
+need openssl libssl-dev
+need libxxhash libxxhash-dev
+need check check
+need sqlite3 libsqlite3-dev   # benchmark peer
+need lmdb liblmdb-dev         # benchmark peer
+[ -z "$missing" ] && exit 0
+
+echo "kstream: missing build dependencies:$missing"
+if command -v apt-get >/dev/null 2>&1; then
+	sudo=""
+	[ "$(id -u)" -ne 0 ] && sudo="sudo"
+	if $sudo apt-get install -y -q $missing >/dev/null 2>&1 ||
+	   { $sudo apt-get update -q >/dev/null 2>&1 &&
+	     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q $missing; }; then
+		echo "kstream: installed:$missing"
+		exit 0
+	fi
+	echo "kstream: apt-get could not install them; install by hand:$missing" >&2
+	exit 1
+fi
+echo "kstream: not a Debian system; install the equivalents of:$missing" >&2
+exit 1

@@ -1,0 +1,14 @@
+/*
+ * suites.h: every Check suite of the test runner, one line each.
+ * A test file test/check_<concept>.c defines Suite *<concept>_suite(void).
+ */
+KS_SUITE(core)
+KS_SUITE(crc32c)
+KS_SUITE(varint)
+KS_SUITE(batch)
+KS_SUITE(index)
+KS_SUITE(log)
+KS_SUITE(retention)
+KS_SUITE(recovery)
+KS_SUITE(crash)
+KS_SUITE(multiproc)
