@@ -34,7 +34,7 @@ endif
 
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 CFLAGS   ?= $(OPT) -g
-KSFLAGS  := -std=gnu11 -D_GNU_SOURCE $(WARN) -pthread -fPIC -fvisibility=hidden \
+KSFLAGS  := -std=gnu11 $(WARN) -pthread -fPIC -fvisibility=hidden \
             -DKS_BUILDING_LIBRARY -Iinclude -Ilib $(SANFLAGS)
 LDLIBS   := -lxxhash -lpthread
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
@@ -59,6 +59,10 @@ lib: all
 $(B)/%.o: %.c $(wildcard include/kstream/*.h) $(wildcard lib/*/*.h) $(wildcard test/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(KSFLAGS) -MMD -c -o $@ $<
+
+# The library asks for GNU extensions on the command line; tests and
+# examples ask in their own sources, as a user's program would.
+$(LIB_OBJ): KSFLAGS += -D_GNU_SOURCE
 
 $(STATIC): $(LIB_OBJ)
 	@rm -f $@

@@ -18,6 +18,9 @@
 /* Clocks, in milliseconds / nanoseconds. */
 int64_t ks__wallclock_ms(void);  /* CLOCK_REALTIME: record timestamps */
 int64_t ks__monotonic_ns(void);  /* CLOCK_MONOTONIC: timeouts, intervals */
+/* CLOCK_REALTIME_COARSE: a few ms of resolution for a few ns, for checks
+ * such as a segment's age that don't stamp anything. */
+int64_t ks__coarse_ms(void);
 
 /* Formats and delivers a message to cb (NULL: dropped). */
 void ks__logf(ks_log_cb *cb, void *opaque, int level, const char *fmt, ...)

@@ -31,6 +31,7 @@
 #define START_FILE "log-start-offset"
 #define LOCK_FILE ".lock"
 #define RP_INTERVAL_MS 1000
+#define PREFAULT_AHEAD (64u << 20)
 
 struct ks_log {
 	char *dir;
@@ -66,6 +67,13 @@ struct ks_log {
 	pthread_cond_t flush_cv;
 
 	pthread_mutex_t refresh_mu; /* read-only: following the writer */
+
+	/* The prefaulter keeps PREFAULT_AHEAD bytes of the active segment
+	 * allocated and mapped ahead of the writer, on another core. */
+	pthread_t prefaulter;
+	int pf_on, pf_stop, pf_pending;
+	pthread_mutex_t pf_mu;
+	pthread_cond_t pf_cv;
 
 	ks_log_stat_t rec;      /* recovery figures of the open */
 };
@@ -180,6 +188,8 @@ static void log_unref(ks_log_t *log)
 	pthread_mutex_destroy(&log->refresh_mu);
 	pthread_cond_destroy(&log->sync_cv);
 	pthread_cond_destroy(&log->flush_cv);
+	pthread_mutex_destroy(&log->pf_mu);
+	pthread_cond_destroy(&log->pf_cv);
 	if (log->lock_fd >= 0)
 		close(log->lock_fd);
 	free(log->dir);
@@ -380,6 +390,57 @@ static int write_rp(ks_log_t *log, int64_t base, int64_t pos, int durable)
 
 static void *flusher_main(void *arg);
 
+/* The active segment, referenced, or NULL. */
+static ks__segment_t *active_ref(ks_log_t *log)
+{
+	ks__segment_t *s = NULL;
+	pthread_mutex_lock(&log->seglock);
+	if (log->nsegs) {
+		s = log->segs[log->nsegs - 1];
+		ks__segment_ref(s);
+	}
+	pthread_mutex_unlock(&log->seglock);
+	return s;
+}
+
+static void *prefault_main(void *arg)
+{
+	ks_log_t *log = arg;
+	pthread_mutex_lock(&log->pf_mu);
+	while (!log->pf_stop) {
+		ks__segment_t *s;
+		if (!log->pf_pending) {
+			pthread_cond_wait(&log->pf_cv, &log->pf_mu);
+			continue;
+		}
+		pthread_mutex_unlock(&log->pf_mu);
+		if ((s = active_ref(log)) != NULL) {
+			size_t limit = KS__MAX((size_t)log->cfg.segment_bytes,
+			    ks__seg_size(s));
+			size_t want = ks__seg_size(s) + PREFAULT_AHEAD;
+			/* A failure here (ENOSPC) is the writer's to report,
+			 * when it needs the space itself. */
+			(void)ks__segment_grow(s, KS__MIN(want, limit));
+			ks__segment_unref(s);
+		}
+		pthread_mutex_lock(&log->pf_mu);
+		__atomic_store_n(&log->pf_pending, 0, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&log->pf_mu);
+	return NULL;
+}
+
+/* Wakes the prefaulter. */
+static void prefault_kick(ks_log_t *log)
+{
+	pthread_mutex_lock(&log->pf_mu);
+	if (!log->pf_pending) {
+		__atomic_store_n(&log->pf_pending, 1, __ATOMIC_RELAXED);
+		pthread_cond_signal(&log->pf_cv);
+	}
+	pthread_mutex_unlock(&log->pf_mu);
+}
+
 static int open_segments(ks_log_t *log)
 {
 	int64_t *bases, clean[3], startv;
@@ -490,9 +551,11 @@ static int open_segments(ks_log_t *log)
 		startv = log->end;
 	log->start = startv;
 	log->durable = log->end;
+	/* Not synced: what it covers is already durable (a clean close or
+	 * recovery synced it), and a lost update only means a longer scan. */
 	if (!log->rdonly)
 		return write_rp(log, log->active->base, (int64_t)log->active->size,
-		    1);
+		    0);
 	return 0;
 }
 
@@ -523,6 +586,8 @@ int ks_log_open(const char *dir, const ks_log_config_t *cfg, ks_log_t **logp)
 	pthread_mutex_init(&log->refresh_mu, NULL);
 	pthread_cond_init(&log->sync_cv, NULL);
 	pthread_cond_init(&log->flush_cv, NULL);
+	pthread_mutex_init(&log->pf_mu, NULL);
+	pthread_cond_init(&log->pf_cv, NULL);
 	log->dir = strdup(dir);
 	if (!log->dir) {
 		log_unref(log);
@@ -563,6 +628,14 @@ int ks_log_open(const char *dir, const ks_log_config_t *cfg, ks_log_t **logp)
 		}
 		log->flusher_on = 1;
 	}
+	if (!log->rdonly) {
+		if (pthread_create(&log->prefaulter, NULL, prefault_main,
+		        log) != 0) {
+			rc = KS_ENOMEM;
+			goto fail;
+		}
+		log->pf_on = 1;
+	}
 	*logp = log;
 	return 0;
 fail:
@@ -575,6 +648,14 @@ int ks_log_close(ks_log_t *log)
 	int rc = 0;
 	if (!log)
 		return 0;
+	if (log->pf_on) {
+		pthread_mutex_lock(&log->pf_mu);
+		log->pf_stop = 1;
+		pthread_cond_signal(&log->pf_cv);
+		pthread_mutex_unlock(&log->pf_mu);
+		pthread_join(log->prefaulter, NULL);
+		log->pf_on = 0;
+	}
 	if (log->flusher_on) {
 		pthread_mutex_lock(&log->sync_mu);
 		log->stopping = 1;
@@ -747,6 +828,7 @@ static int roll_locked(ks_log_t *log)
 		return rc;
 	}
 	log->active = s;
+	prefault_kick(log);
 	/* Readers move on once they see sealed, so the new segment is in the
 	 * array first. */
 	return ks__segment_seal(old);
@@ -763,7 +845,7 @@ static int prepare_locked(ks_log_t *log, size_t len)
 	    (s->size + len > log->cfg.segment_bytes ||
 	        ks__index_full(&s->oidx) || ks__index_full(&s->tidx) ||
 	        (log->cfg.segment_ms > 0 &&
-	            ks__wallclock_ms() - s->created_ms >= log->cfg.segment_ms))) {
+	            ks__coarse_ms() - s->created_ms >= log->cfg.segment_ms))) {
 		if ((rc = roll_locked(log)) != 0)
 			return rc;
 		s = log->active;
@@ -775,9 +857,13 @@ static int prepare_locked(ks_log_t *log, size_t len)
 static void publish_locked(ks_log_t *log, size_t pos, int64_t next)
 {
 	ks__segment_t *s = log->active;
+	size_t alloc = ks__seg_alloc(s);
 	__atomic_store_n(&s->next_offset, next, __ATOMIC_RELEASE);
 	__atomic_store_n(&s->size, pos, __ATOMIC_RELEASE);
 	store64(&log->end, next);
+	if (alloc - pos < PREFAULT_AHEAD / 2 && alloc < log->cfg.segment_bytes &&
+	    !__atomic_load_n(&log->pf_pending, __ATOMIC_RELAXED))
+		prefault_kick(log);
 }
 
 /* After the append: the flush policy, and what the caller is told. */
@@ -1389,7 +1475,6 @@ int ks_log_truncate(ks_log_t *log, int64_t offset)
 			log->failed = 1;
 			goto unsync;
 		}
-		s->alloc = s->size;
 	}
 	ks__index_truncate(&s->oidx, new_end);
 	ks__index_truncate(&s->tidx, new_end);

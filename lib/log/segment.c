@@ -58,6 +58,7 @@ int ks__segment_open(const char *dir, int64_t base, size_t reserve,
 	s->refs = 1;
 	s->writable = writable;
 	s->oidx.fd = s->tidx.fd = -1;
+	pthread_mutex_init(&s->grow_mu, NULL);
 	s->created_ms = ks__wallclock_ms();
 	ks__segment_path(path, sizeof path, dir, base, ".log");
 	s->path = strdup(path);
@@ -126,6 +127,7 @@ void ks__segment_unref(ks__segment_t *s)
 		munmap(s->map, s->map_len);
 	if (s->fd >= 0)
 		close(s->fd);
+	pthread_mutex_destroy(&s->grow_mu);
 	free(s->path);
 	free(s);
 }
@@ -144,33 +146,43 @@ void ks__segment_unlink(ks__segment_t *s)
 	unlink(path);
 }
 
+int ks__segment_grow(ks__segment_t *s, size_t upto)
+{
+	size_t old, grow;
+	int rc = 0;
+
+	if (upto > s->map_len)
+		upto = s->map_len;
+	pthread_mutex_lock(&s->grow_mu);
+	while ((old = s->alloc) < upto) {
+		grow = round_up(upto - old, KS__GROW_CHUNK);
+		if (old + grow > s->map_len)
+			grow = s->map_len - old;
+		rc = posix_fallocate(s->fd, (off_t)old, (off_t)grow);
+		if (rc != 0) {
+			/* Nothing was published: the log stays as it was. */
+			rc = -rc;
+			break;
+		}
+		/* Fault the new pages in now, in one call, rather than one
+		 * trap per page inside the writer's copies. Best effort: on
+		 * kernels without MADV_POPULATE_WRITE the copies fault them. */
+		(void)madvise(s->map + old - old % page_size(),
+		    old + grow - (old - old % page_size()), MADV_POPULATE_WRITE);
+		__atomic_store_n(&s->alloc, old + grow, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&s->grow_mu);
+	return rc;
+}
+
 int ks__segment_reserve(ks__segment_t *s, size_t len)
 {
-	size_t want = s->size + len, grow, old = s->alloc;
-	int rc;
-
-	if (KS__LIKELY(want <= s->alloc))
+	size_t want = s->size + len;
+	if (KS__LIKELY(want <= ks__seg_alloc(s)))
 		return 0;
 	if (want > s->map_len)
 		return -EFBIG;
-	grow = round_up(want - s->alloc, KS__GROW_CHUNK);
-	if (s->alloc + grow > s->map_len)
-		grow = s->map_len - s->alloc;
-	rc = posix_fallocate(s->fd, (off_t)s->alloc, (off_t)grow);
-	if (rc != 0) {
-		/* Nothing was published: the log stays as it was. */
-		if (ftruncate(s->fd, (off_t)old) < 0) {
-			/* the extension, if any, stays; it is zeros */
-		}
-		return -rc;
-	}
-	s->alloc += grow;
-	/* Fault the new pages in now, in one call, rather than one trap per
-	 * page inside the writer's copies. Best effort: on kernels without
-	 * MADV_POPULATE_WRITE the copy faults them in. */
-	(void)madvise(s->map + old - old % page_size(),
-	    s->alloc - (old - old % page_size()), MADV_POPULATE_WRITE);
-	return 0;
+	return ks__segment_grow(s, want);
 }
 
 void ks__segment_index_batch(ks__segment_t *s, const uint8_t *batch,
@@ -218,12 +230,18 @@ int ks__segment_seal(ks__segment_t *s)
 
 int ks__segment_trim(ks__segment_t *s)
 {
-	if (!s->writable || s->alloc == s->size)
+	int rc = 0;
+	if (!s->writable)
 		return 0;
-	if (ftruncate(s->fd, (off_t)s->size) < 0)
-		return -errno;
-	s->alloc = s->size;
-	return 0;
+	pthread_mutex_lock(&s->grow_mu);
+	if (s->alloc != s->size) {
+		if (ftruncate(s->fd, (off_t)s->size) < 0)
+			rc = -errno;
+		else
+			__atomic_store_n(&s->alloc, s->size, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&s->grow_mu);
+	return rc;
 }
 
 int ks__segment_sync(ks__segment_t *s)

@@ -18,6 +18,7 @@
 #include "log/index.h"
 
 #include <kstream/log.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,7 +28,9 @@ typedef struct ks__segment {
 	uint8_t *map;
 	size_t map_len;        /* address space reserved */
 	size_t size;           /* bytes of whole batches; atomic (release/acquire) */
-	size_t alloc;          /* bytes allocated in the file and populated */
+	size_t alloc;          /* bytes allocated and populated; atomic */
+	pthread_mutex_t grow_mu; /* serialises growth: writer and prefaulter */
+	int grow_err;          /* the prefaulter's last failure */
 	int64_t next_offset;   /* offset after the last batch; atomic */
 	int64_t max_ts;        /* largest timestamp; atomic */
 	int64_t max_ts_offset; /* offset that carried it */
@@ -66,6 +69,16 @@ void ks__segment_unlink(ks__segment_t *s);
  * the pages. -ENOSPC/-EIO with nothing changed; -EFBIG past the reserve.
  */
 int ks__segment_reserve(ks__segment_t *s, size_t len);
+/*
+ * Grows the allocated and populated part of the file to at least upto
+ * bytes (capped at the reserve). The prefaulter calls it ahead of the
+ * writer, so that the writer's copies land in pages already mapped.
+ */
+int ks__segment_grow(ks__segment_t *s, size_t upto);
+static inline size_t ks__seg_alloc(const ks__segment_t *s)
+{
+	return __atomic_load_n(&s->alloc, __ATOMIC_ACQUIRE);
+}
 
 /*
  * Records one appended batch of len bytes at pos in the indexes and the
