@@ -3,6 +3,7 @@
 #   make                  the libraries
 #   make check            the Check suites, the symbols test and an install test
 #   make check SANITIZE=1 the same under AddressSanitizer and UBSan
+#   make check-threads    the threaded suites under ThreadSanitizer
 #   make bench            the benchmark table (bench/)
 #   make demo             a short showcase
 #   make install PREFIX=/usr/local DESTDIR=
@@ -25,6 +26,10 @@ VERSION := $(MAJOR).$(MINOR).$(PATCH)
 ifeq ($(SANITIZE),1)
 B        := build/san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT      := -O1
+else ifeq ($(SANITIZE),thread)
+B        := build/tsan
+SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
 OPT      := -O1
 else
 B        := build/rel
@@ -50,7 +55,7 @@ TEST_OBJ := $(TEST_SRC:%.c=$(B)/%.o) $(B)/test/main.o $(B)/test/util.o
 BENCH_SRC:= $(sort $(wildcard bench/*.c))
 EXAMPLES := $(patsubst examples/%.c,%,$(wildcard examples/*.c))
 
-.PHONY: all lib check test bench demo install uninstall deps clean examples check-install fuzz
+.PHONY: all lib check check-threads test bench demo install uninstall deps clean examples check-install fuzz
 
 all: $(STATIC) $(SHARED) $(B)/libkstream.so
 
@@ -89,11 +94,16 @@ $(B)/test/symbols: $(B)/test/symbols.c $(B)/libkstream.so
 	$(CC) $(CFLAGS) $(SANFLAGS) -Iinclude -o $@ $< -L$(B) -lkstream
 
 check: deps all $(B)/test/run $(B)/test/symbols
-	LD_LIBRARY_PATH=$(B) $(B)/test/symbols
+	LD_LIBRARY_PATH=$(B) $(B)/test/symbols $(CURDIR)/$(B)/libkstream.so.$(MAJOR)
 	cd $(B)/test && KS_TEST_TMP=$${TMPDIR:-/tmp} ./run
 	$(MAKE) --no-print-directory check-install
 
 test: check
+
+# The suites whose threads share a log, under ThreadSanitizer.
+check-threads:
+	$(MAKE) --no-print-directory SANITIZE=thread build/tsan/test/run
+	cd build/tsan/test && TSAN_OPTIONS=halt_on_error=1 KS_TEST_TMP=$${TMPDIR:-/tmp} ./run log multiproc
 
 # Install into a scratch DESTDIR and build every example against it through
 # pkg-config, as a user would.
