@@ -295,11 +295,14 @@ static void verify_log(const char *dir, uint64_t flush_messages,
 	end = v->end = ks_log_end_offset(log);
 	if (start != 0)
 		VFAIL(v, "start offset %" PRId64 ", expected 0", start);
-	if (end < last_ack + 1)
-		VFAIL(v, "acknowledged offset %" PRId64 " lost: end offset %"
-		    PRId64, last_ack, end);
 	if ((rc = ks_log_stat(log, st)) != 0)
 		VFAIL(v, "ks_log_stat: %s", ks_strerror(rc));
+	if (end < last_ack + 1)
+		VFAIL(v, "acknowledged offset %" PRId64 " lost: end offset %"
+		    PRId64 " (clean_open %d, scanned %" PRIu64 ", cut %" PRIu64
+		    " from %" PRId64 ", %u segments)", last_ack, end,
+		    st->clean_open, st->recovery_scanned, st->recovery_cut,
+		    st->recovery_cut_offset, st->segment_count);
 	if (st->start_offset != start || st->end_offset != end)
 		VFAIL(v, "stat offsets %" PRId64 "..%" PRId64 " differ from %"
 		    PRId64 "..%" PRId64, st->start_offset, st->end_offset,
@@ -495,6 +498,14 @@ static void crash_rounds(uint64_t flush_messages, int rounds)
 
 	ck_assert_ptr_nonnull(a);
 	a->last = -1;
+	{
+		/* an empty log to start from, closed cleanly */
+		ks_log_config_t cfg;
+		ks_log_t *log;
+		crash_config(&cfg, flush_messages);
+		KT_OK(ks_log_open(dir, &cfg, &log));
+		KT_OK(ks_log_close(log));
+	}
 	for (round = 0; round < rounds; round++) {
 		int p[2], status, mode, how, stalled = 0;
 		int last = round == rounds - 1;

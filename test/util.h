@@ -6,6 +6,11 @@
 #include <kstream/kstream.h>
 #include <stddef.h>
 
+/* Every suite's constructor, as test/main.c runs them. */
+#define KS_SUITE(name) Suite *name##_suite(void);
+#include "suites.h"
+#undef KS_SUITE
+
 /* A fresh empty directory under $KS_TEST_TMP (or /tmp); free() the result. */
 char *kt_tmpdir(const char *tag);
 /* rm -rf path. */

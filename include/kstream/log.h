@@ -199,9 +199,11 @@ KS_API int ks_log_delete_records(ks_log_t *log, int64_t offset);
 
 /*
  * ks_log_retention: applies retention.ms (segments whose newest timestamp
- * is older than now_ms - retention.ms) and retention.bytes (oldest segments
- * while the log exceeds it), never removing the active segment. now_ms < 0:
- * the current time. *removed (may be NULL) counts the segments removed.
+ * is older than now_ms - retention.ms) and retention.bytes (the oldest
+ * segments, as long as what remains is still at least retention.bytes, as
+ * Kafka does: the log keeps at least that much), always from the oldest
+ * segment on and never removing the active segment. now_ms < 0: the
+ * current time. *removed (may be NULL) counts the segments removed.
  */
 KS_API int ks_log_retention(ks_log_t *log, int64_t now_ms, size_t *removed);
 

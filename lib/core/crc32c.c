@@ -155,24 +155,26 @@ static inline uint64_t load64(const uint8_t *p)
 }
 
 /*
- * Three streams over consecutive blocks a, b, c of n bytes: the register
- * after a||b||c is shift(shift(A) ^ B) ^ C, where A continues from crc and
- * B and C start from zero (the CRC register is linear in its start value).
+ * The register after three consecutive n-byte blocks a, b, c, run as three
+ * independent streams: A continues from crc, B and C start from zero, and
+ * since the register is linear in its start value the whole is
+ * shift(shift(A) ^ B) ^ C.
  */
-#define CRC_3WAY(c0, p, n, table)                                           \
-	do {                                                                \
-		uint64_t c1_ = 0, c2_ = 0;                                  \
-		const uint8_t *e_ = (p) + (n);                              \
-		do {                                                        \
-			c0 = _mm_crc32_u64(c0, load64(p));                  \
-			c1_ = _mm_crc32_u64(c1_, load64((p) + (n)));        \
-			c2_ = _mm_crc32_u64(c2_, load64((p) + 2 * (n)));    \
-			(p) += 8;                                           \
-		} while ((p) < e_);                                         \
-		c0 = shift(table, (uint32_t)c0) ^ (uint32_t)c1_;            \
-		c0 = shift(table, (uint32_t)c0) ^ (uint32_t)c2_;            \
-		(p) += 2 * (n);                                             \
-	} while (0)
+__attribute__((target("sse4.2"))) static inline uint32_t crc_3way(
+    uint32_t crc, const uint8_t *p, size_t n, const uint32_t t[4][256])
+{
+	uint64_t c0 = crc, c1 = 0, c2 = 0;
+	const uint8_t *e = p + n;
+
+	do {
+		c0 = _mm_crc32_u64(c0, load64(p));
+		c1 = _mm_crc32_u64(c1, load64(p + n));
+		c2 = _mm_crc32_u64(c2, load64(p + 2 * n));
+		p += 8;
+	} while (p < e);
+	crc = shift(t, (uint32_t)c0) ^ (uint32_t)c1;
+	return shift(t, crc) ^ (uint32_t)c2;
+}
 
 __attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc,
     const uint8_t *p, size_t len)
@@ -185,11 +187,13 @@ __attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc,
 		len--;
 	}
 	while (len >= 3 * CRC_LONG) {
-		CRC_3WAY(c, p, CRC_LONG, shift_long);
+		c = crc_3way((uint32_t)c, p, CRC_LONG, shift_long);
+		p += 3 * CRC_LONG;
 		len -= 3 * CRC_LONG;
 	}
 	while (len >= 3 * CRC_SHORT) {
-		CRC_3WAY(c, p, CRC_SHORT, shift_short);
+		c = crc_3way((uint32_t)c, p, CRC_SHORT, shift_short);
+		p += 3 * CRC_SHORT;
 		len -= 3 * CRC_SHORT;
 	}
 	while (len >= 8) {

@@ -529,7 +529,8 @@ static int iter_load_batch(ks_batch_iter_t *it)
 		return 1;
 	}
 end:
-	it->_buf = it->_end;
+	/* _buf stays at the partial batch: a caller that knows its buffer
+	 * holds whole batches only (the log) can tell damage from an end. */
 	return 0;
 }
 

@@ -157,10 +157,10 @@ void ks__index_truncate(ks__index_t *ix, int64_t offset)
 	__atomic_store_n(&ix->n, n, __ATOMIC_RELEASE);
 }
 
-uint32_t ks__offidx_lookup(const ks__index_t *ix, int64_t offset)
+/* Index of the first entry whose key is above the target, by bisection. */
+static size_t upper_offset(const ks__index_t *ix, int64_t offset)
 {
 	size_t lo = 0, hi = ks__index_count(ix);
-	/* first entry with offset > target, then step back one */
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		if (off_at(ix, mid) <= offset)
@@ -168,10 +168,29 @@ uint32_t ks__offidx_lookup(const ks__index_t *ix, int64_t offset)
 		else
 			hi = mid;
 	}
-	return lo == 0 ? 0 : pos_at(ix, lo - 1);
+	return lo;
 }
 
-int64_t ks__timeidx_lookup(const ks__index_t *ix, int64_t ts)
+int ks__offidx_entry(const ks__index_t *ix, int64_t offset, int64_t *eoff,
+    uint32_t *epos)
+{
+	size_t i = upper_offset(ix, offset);
+	if (i == 0)
+		return -1;
+	*eoff = off_at(ix, i - 1);
+	*epos = pos_at(ix, i - 1);
+	return 0;
+}
+
+uint32_t ks__offidx_lookup(const ks__index_t *ix, int64_t offset)
+{
+	int64_t o;
+	uint32_t p;
+	return ks__offidx_entry(ix, offset, &o, &p) == 0 ? p : 0;
+}
+
+int ks__timeidx_entry(const ks__index_t *ix, int64_t ts, int64_t *ets,
+    int64_t *eoff)
 {
 	size_t lo = 0, hi = ks__index_count(ix);
 	while (lo < hi) {
@@ -181,7 +200,17 @@ int64_t ks__timeidx_lookup(const ks__index_t *ix, int64_t ts)
 		else
 			hi = mid;
 	}
-	return lo == 0 ? -1 : off_at(ix, lo - 1);
+	if (lo == 0)
+		return -1;
+	*ets = ts_at(ix, lo - 1);
+	*eoff = off_at(ix, lo - 1);
+	return 0;
+}
+
+int64_t ks__timeidx_lookup(const ks__index_t *ix, int64_t ts)
+{
+	int64_t t, o;
+	return ks__timeidx_entry(ix, ts, &t, &o) == 0 ? o : -1;
 }
 
 int ks__timeidx_last(const ks__index_t *ix, int64_t *ts, int64_t *offset)

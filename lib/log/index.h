@@ -75,6 +75,11 @@ uint32_t ks__offidx_lookup(const ks__index_t *ix, int64_t offset);
  * every record up to it has a timestamp below ts.
  */
 int64_t ks__timeidx_lookup(const ks__index_t *ix, int64_t ts);
+/* The same lookups, with the whole entry: 0 and filled, or -1 if none. */
+int ks__offidx_entry(const ks__index_t *ix, int64_t offset, int64_t *eoff,
+    uint32_t *epos);
+int ks__timeidx_entry(const ks__index_t *ix, int64_t ts, int64_t *ets,
+    int64_t *eoff);
 /* The last entry, if any: returns 0 and fills, or -1. */
 int ks__timeidx_last(const ks__index_t *ix, int64_t *ts, int64_t *offset);
 int ks__offidx_last(const ks__index_t *ix, int64_t *offset, uint32_t *pos);

@@ -238,7 +238,8 @@ static int list_segments(const char *dir, int64_t **out, size_t *n)
 		v[cnt++] = base;
 	}
 	closedir(d);
-	qsort(v, cnt, sizeof *v, cmp_i64);
+	if (cnt)
+		qsort(v, cnt, sizeof *v, cmp_i64);
 	*out = v;
 	*n = cnt;
 	return 0;
@@ -278,9 +279,10 @@ static void seg_compute_max_ts(ks__segment_t *s)
 	uint32_t pos = 0;
 	size_t size = s->size;
 
-	if (s->tidx.map)
+	if (s->tidx.map && !s->idx_bad)
 		(void)ks__timeidx_last(&s->tidx, &ts, &off);
-	if (s->oidx.map && ks__offidx_last(&s->oidx, &ioff, &pos) < 0)
+	if (!s->oidx.map || s->idx_bad ||
+	    ks__offidx_last(&s->oidx, &ioff, &pos) < 0)
 		pos = 0;
 	while (pos + KS_BATCH_HEADER_SIZE <= size) {
 		const uint8_t *b = s->map + pos;
@@ -318,36 +320,47 @@ static void report_cut(ks_log_t *log, ks__segment_t *s, const ks__scan_t *r,
  */
 static int recover(ks_log_t *log)
 {
-	int64_t rp[2];
-	size_t i = 0, pos = 0;
-	int64_t next = log->segs[0]->base;
+	size_t interval = log->cfg.index_interval_bytes;
+	int64_t rp[2], next = 0;
+	size_t i, pos = 0;
 	int rc;
 
+	log->rec.durable_offset = -1;
+	for (i = 0; i < log->nsegs; i++)
+		log->segs[i]->synced = log->segs[i]->size;
+	i = 0;
 	if (ks__meta_read(log->dir, RP_FILE, KS__META_RECOVERY, rp, 2) == 0) {
-		for (i = log->nsegs; i-- > 0;)
-			if (log->segs[i]->base == rp[0])
-				break;
-		if (i == (size_t)-1 || (size_t)rp[1] > log->segs[i]->size) {
-			i = 0;
-		} else {
-			pos = (size_t)rp[1];
-			next = rp[0];
-		}
+		size_t j;
+		for (j = 0; j < log->nsegs; j++)
+			if (log->segs[j]->base == rp[0] && rp[1] >= 0 &&
+			    (size_t)rp[1] <= log->segs[j]->size) {
+				i = j;
+				pos = (size_t)rp[1];
+			}
 	}
 	for (; i < log->nsegs; i++) {
 		ks__segment_t *s = log->segs[i];
 		size_t file_len = s->size;
 		ks__scan_t r;
 
-		ks__offidx_sanitize(&s->oidx, pos ? pos : 1);
-		ks__timeidx_sanitize(&s->tidx, INT32_MAX);
-		ks__segment_scan(s, pos, next, file_len, 1,
-		    log->cfg.index_interval_bytes, &r);
-		if (r.err && pos > 0 && r.bad_pos == pos) {
-			/* The recovery point itself is bad: rescan the
-			 * whole segment rather than trust it. */
+		/* A segment that recovery scans gets its indexes rebuilt:
+		 * up to the recovery point from the trusted batch headers,
+		 * after it along with the scan. */
+		if (i + 1 < log->nsegs &&
+		    (rc = ks__segment_open_indexes(s,
+		         log->cfg.segment_index_bytes)) != 0)
+			return rc;
+		if (ks__segment_reindex(s, pos, interval, &next) != 0) {
 			pos = 0;
-			next = s->base;
+			(void)ks__segment_reindex(s, 0, interval, &next);
+		}
+		s->idx_bad = 0;
+		s->synced = pos;
+		ks__segment_scan(s, pos, next, file_len, 1, interval, &r);
+		if (r.err && pos > 0 && r.bad_pos == pos) {
+			/* Damage right at the recovery point: rescan the
+			 * whole segment rather than trust the point. */
+			pos = 0;
 			i--;
 			continue;
 		}
@@ -360,7 +373,6 @@ static int recover(ks_log_t *log)
 				return -errno;
 			s->alloc = r.end;
 		}
-		next = r.next_offset;
 		pos = 0;
 		if (r.err || r.dirty_tail) {
 			/* Everything after the damage goes too. */
@@ -374,8 +386,12 @@ static int recover(ks_log_t *log)
 				segs_remove(log, log->nsegs - 1);
 			}
 		}
-		if ((rc = ks__segment_sync(s)) != 0)
-			return rc;
+		/* What was scanned may still be only in the page cache: it
+		 * is not durable until the next flush says so. */
+		s->synced = KS__MIN(s->synced, r.end);
+		if (log->rec.durable_offset < 0)
+			log->rec.durable_offset = r.first_offset >= 0 ?
+			    r.first_offset : r.next_offset;
 	}
 	return 0;
 }
@@ -463,8 +479,11 @@ static int open_segments(ks_log_t *log)
 	}
 	for (i = 0; i < n; i++) {
 		ks__segment_t *s;
-		rc = ks__segment_open(log->dir, bases[i], log->reserve,
-		    &log->cfg, !log->rdonly, &s);
+		int last = i + 1 == n;
+		size_t cap = log->rdonly ? (last ? 0 : 1) :
+		    last ? log->cfg.segment_index_bytes : 0;
+		rc = ks__segment_open(log->dir, bases[i], log->reserve, cap,
+		    !log->rdonly, &s);
 		if (rc == 0 && (rc = segs_push(log, s)) != 0)
 			ks__segment_unref(s);
 		if (rc) {
@@ -483,6 +502,11 @@ static int open_segments(ks_log_t *log)
 	for (i = 0; i + 1 < log->nsegs; i++) {
 		log->segs[i]->next_offset = log->segs[i + 1]->base;
 		log->segs[i]->sealed = 1;
+		/* A writer that died mid-roll leaves a preallocated tail;
+		 * a reader can't cut it, so it stops before it. */
+		if (log->rdonly)
+			log->segs[i]->size = ks__segment_walk_end(log->segs[i],
+			    log->segs[i]->size);
 	}
 	log->active = log->segs[log->nsegs - 1];
 	if (!log->rdonly && ks__meta_read(log->dir, CLEAN_FILE, KS__META_CLEAN,
@@ -506,16 +530,6 @@ static int open_segments(ks_log_t *log)
 	} else if (is_clean) {
 		log->rec.clean_open = 1;
 		log->active->next_offset = clean[0];
-		/* The indexes were trimmed by the clean close; check only
-		 * that the last entry points inside its segment. */
-		for (i = 0; i < log->nsegs; i++) {
-			ks__segment_t *s = log->segs[i];
-			int64_t o;
-			uint32_t p;
-			if (ks__offidx_last(&s->oidx, &o, &p) == 0 &&
-			    (p >= s->size || o < s->base))
-				ks__offidx_sanitize(&s->oidx, s->size);
-		}
 		{
 			char path[PATH_MAX];
 			snprintf(path, sizeof path, "%s/%s", log->dir,
@@ -528,17 +542,22 @@ static int open_segments(ks_log_t *log)
 			return rc;
 		log->active = log->segs[log->nsegs - 1];
 	}
-	for (i = 0; i < log->nsegs; i++)
+	for (i = 0; i < log->nsegs; i++) {
+		ks__segment_check_indexes(log->segs[i]);
 		seg_compute_max_ts(log->segs[i]);
+	}
 	if (!log->rdonly) {
 		/* Segments before the active one are sealed: make sure their
 		 * indexes are trimmed (a crash may have come mid-roll). */
 		for (i = 0; i + 1 < log->nsegs; i++)
-			if (log->segs[i]->oidx.cap || log->segs[i]->tidx.cap)
+			if (!ks__index_full(&log->segs[i]->oidx) ||
+			    !ks__index_full(&log->segs[i]->tidx))
 				(void)ks__segment_seal(log->segs[i]);
 		log->active->sealed = 0;
-		log->active->synced = log->active->size;
 		log->active->since_index = 0;
+		if (log->rec.clean_open)
+			for (i = 0; i < log->nsegs; i++)
+				log->segs[i]->synced = log->segs[i]->size;
 	}
 
 	startv = log->segs[0]->base;
@@ -550,10 +569,20 @@ static int open_segments(ks_log_t *log)
 	if (startv > log->end)
 		startv = log->end;
 	log->start = startv;
+	/* After a clean close everything is durable; after recovery, what
+	 * lay before the first scanned batch. */
 	log->durable = log->end;
-	/* Not synced: what it covers is already durable (a clean close or
-	 * recovery synced it), and a lost update only means a longer scan. */
-	if (!log->rdonly)
+	if (!log->rdonly && !log->rec.clean_open &&
+	    log->rec.durable_offset >= 0 &&
+	    log->rec.durable_offset < log->end) {
+		log->durable = log->rec.durable_offset;
+		log->unflushed = (uint64_t)(log->end - log->durable);
+	}
+	/* Not synced: what it covers is already durable (a clean close
+	 * synced it), and a lost update only means a longer scan. After a
+	 * recovery the old recovery point stays: the tail it scanned is not
+	 * durable until a flush. */
+	if (!log->rdonly && log->rec.clean_open)
 		return write_rp(log, log->active->base, (int64_t)log->active->size,
 		    0);
 	return 0;
@@ -705,8 +734,8 @@ int ks_log_flush(ks_log_t *log, int64_t upto)
 		upto = load64(&log->end);
 	pthread_mutex_lock(&log->sync_mu);
 	while (load64(&log->durable) < upto) {
-		ks__segment_t *batch[64];
-		size_t nb = 0, i, sizes[64];
+		ks__segment_t **batch;
+		size_t nb = 0, i, j, *sizes;
 		int64_t target;
 
 		if (log->failed) {
@@ -719,22 +748,35 @@ int ks_log_flush(ks_log_t *log, int64_t upto)
 			pthread_cond_wait(&log->sync_cv, &log->sync_mu);
 			continue;
 		}
-		log->syncing = 1;
 		target = load64(&log->end);
 		pthread_mutex_lock(&log->seglock);
-		for (i = log->nsegs; i-- > 0 && nb < 64;) {
-			ks__segment_t *s = log->segs[i];
+		/* The segments with unsynced bytes: the active one and the
+		 * sealed ones after the last fully synced. */
+		for (j = log->nsegs; j > 0; j--) {
+			ks__segment_t *s = log->segs[j - 1];
 			if (s->synced >= ks__seg_size(s) &&
 			    __atomic_load_n(&s->sealed, __ATOMIC_ACQUIRE))
 				break;
-			ks__segment_ref(s);
-			batch[nb] = s;
-			sizes[nb++] = ks__seg_size(s);
+		}
+		batch = malloc((log->nsegs - j + 1) * sizeof *batch);
+		sizes = malloc((log->nsegs - j + 1) * sizeof *sizes);
+		if (!batch || !sizes) {
+			pthread_mutex_unlock(&log->seglock);
+			free(batch);
+			free(sizes);
+			rc = KS_ENOMEM;
+			break;
+		}
+		log->syncing = 1;
+		for (i = j; i < log->nsegs; i++) {
+			ks__segment_ref(log->segs[i]);
+			batch[nb] = log->segs[i];
+			sizes[nb++] = ks__seg_size(log->segs[i]);
 		}
 		pthread_mutex_unlock(&log->seglock);
 		pthread_mutex_unlock(&log->sync_mu);
 
-		for (i = nb; i-- > 0;) {
+		for (i = 0; i < nb; i++) {
 			int r = ks__segment_sync(batch[i]);
 			if (r && !rc)
 				rc = r;
@@ -756,14 +798,18 @@ int ks_log_flush(ks_log_t *log, int64_t upto)
 		} else {
 			if (target > load64(&log->durable))
 				store64(&log->durable, target);
+			/* The active segment's synced size: everything
+			 * before it is on disk, so recovery may start there. */
 			if (nb && ks__wallclock_ms() - log->rp_ms >=
 			                RP_INTERVAL_MS)
-				(void)write_rp(log, batch[0]->base,
-				    (int64_t)sizes[0], 0);
+				(void)write_rp(log, batch[nb - 1]->base,
+				    (int64_t)sizes[nb - 1], 0);
 		}
 		pthread_cond_broadcast(&log->sync_cv);
 		for (i = 0; i < nb; i++)
 			ks__segment_unref(batch[i]);
+		free(batch);
+		free(sizes);
 		if (rc)
 			break;
 	}
@@ -816,7 +862,7 @@ static int roll_locked(ks_log_t *log)
 		unlink(path);
 	}
 	rc = ks__segment_open(log->dir, load64(&log->end), log->reserve,
-	    &log->cfg, 1, &s);
+	    log->cfg.segment_index_bytes, 1, &s);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&log->seglock);
@@ -927,6 +973,10 @@ int ks_log_append_batch(ks_log_t *log, const void *buf, size_t len, int flags,
 	next = base = load64(&log->end);
 	if (flags & KS_APPEND_KEEP_OFFSETS) {
 		int64_t prev = next;
+		if ((int64_t)ks__be64(buf) != next) {
+			rc = KS_ESEQUENCE;
+			goto out;
+		}
 		for (p = buf; p < end;
 		     p += ks__be32(p + 8) + KS_BATCH_LOG_OVERHEAD) {
 			int64_t b = (int64_t)ks__be64(p);
@@ -1139,9 +1189,11 @@ static void refresh(ks_log_t *log)
 					continue;
 			}
 		}
-		if (ks__segment_open(log->dir, next, log->reserve, &log->cfg, 0,
-		        &n) != 0)
+		if (ks__segment_open(log->dir, next, log->reserve, 0, 0, &n) != 0)
 			break;
+		/* The file is preallocated: what it holds is scanned. */
+		n->size = 0;
+		n->next_offset = n->base;
 		pthread_mutex_lock(&log->seglock);
 		if (segs_push(log, n) != 0) {
 			pthread_mutex_unlock(&log->seglock);
@@ -1192,6 +1244,19 @@ int ks_log_read(ks_log_t *log, int64_t offset, size_t max_bytes,
 			for (p = pos; p + KS_BATCH_HEADER_SIZE <= size;) {
 				size_t blen = ks__be32(s->map + p + 8) +
 				    KS_BATCH_LOG_OVERHEAD;
+				if (blen > size - p) {
+					/* Damage in a segment that recovery
+					 * did not scan. */
+					ks__logf(log->cfg.log_cb,
+					    log->cfg.log_opaque, KS_LOG_ERR,
+					    "%s: position %zu: damaged batch",
+					    s->path, p);
+					if (p == pos) {
+						ks__segment_unref(s);
+						return KS_ECORRUPT;
+					}
+					break;
+				}
 				if (p > pos && p - pos + blen > max_bytes)
 					break;
 				last = (int64_t)ks__be64(s->map + p) +
@@ -1284,6 +1349,15 @@ int ks_log_iter_next(ks_log_iter_t *it, ks_record_t *rec)
 		}
 		if (r < 0)
 			return r;
+		if (it->bi._buf != it->bi._end) {
+			/* The log publishes whole batches only: a batch
+			 * that does not fit its region is damage. */
+			ks__logf(log->cfg.log_cb, log->cfg.log_opaque,
+			    KS_LOG_ERR, "%s: damaged batch at offset %" PRId64
+			    " in %s", log->dir, it->next,
+			    it->seg ? it->seg->path : "?");
+			return KS_ECORRUPT;
+		}
 		if (__atomic_load_n(&log->closed, __ATOMIC_ACQUIRE))
 			return KS_ECLOSED;
 		gen = __atomic_load_n(&log->gen, __ATOMIC_ACQUIRE);
@@ -1366,15 +1440,14 @@ int ks_log_offset_for_time(ks_log_t *log, int64_t ts, int64_t *offset)
 	start = load64(&log->start);
 	for (s = seg_get(log, start); s; s = n) {
 		if (__atomic_load_n(&s->max_ts, __ATOMIC_ACQUIRE) >= ts) {
-			size_t size = ks__seg_size(s), pos = 0;
-			int64_t from = s->tidx.map ?
-			    ks__timeidx_lookup(&s->tidx, ts) : -1;
-			if (from >= 0)
-				pos = ks__segment_find(s, from, size);
+			size_t size = ks__seg_size(s);
+			size_t pos = ks__segment_find_time(s, ts, size);
 			while (pos + KS_BATCH_HEADER_SIZE <= size) {
 				const uint8_t *b = s->map + pos;
 				size_t blen = ks__be32(b + 8) +
 				    KS_BATCH_LOG_OVERHEAD;
+				if (blen > size - pos)
+					break; /* damaged: as far as it goes */
 				if ((int64_t)ks__be64(b + 35) >= ts) {
 					ks_batch_iter_t bi;
 					ks_record_t rec;
@@ -1384,11 +1457,16 @@ int ks_log_offset_for_time(ks_log_t *log, int64_t ts, int64_t *offset)
 					            &rec)) > 0)
 						if (rec.timestamp >= ts)
 							break;
-					/* a compressed batch: its base */
-					*offset = r > 0 ? rec.offset :
-					    KS__MAX((int64_t)ks__be64(b), start);
-					if (r > 0 || r == KS_ECOMPRESSION)
+					if (r > 0) {
+						*offset = rec.offset;
 						break;
+					}
+					if (r == KS_ECOMPRESSION) {
+						/* undecodable: its base */
+						*offset = KS__MAX(
+						    (int64_t)ks__be64(b), start);
+						break;
+					}
 				}
 				pos += blen;
 			}

@@ -40,7 +40,7 @@ void ks__segment_path(char *buf, size_t len, const char *dir, int64_t base,
 }
 
 int ks__segment_open(const char *dir, int64_t base, size_t reserve,
-    const ks_log_config_t *cfg, int writable, ks__segment_t **out)
+    size_t idx_cap, int writable, ks__segment_t **out)
 {
 	char path[PATH_MAX];
 	struct stat st;
@@ -85,13 +85,10 @@ int ks__segment_open(const char *dir, int64_t base, size_t reserve,
 		goto fail;
 	}
 	ks__segment_path(path, sizeof path, dir, base, ".index");
-	rc = ks__index_open(&s->oidx, path, KS__OFFIDX_ENTRY, base,
-	    cfg->segment_index_bytes, writable);
-	if (rc == 0) {
-		ks__segment_path(path, sizeof path, dir, base, ".timeindex");
-		rc = ks__index_open(&s->tidx, path, KS__TIMEIDX_ENTRY, base,
-		    cfg->segment_index_bytes, writable);
-	}
+	/* A reader in another process maps only indexes that no longer
+	 * change: the writer trims an active segment's index files when it
+	 * seals them, and mapped pages past the end of a file are SIGBUS. */
+	rc = writable || idx_cap ? ks__segment_open_indexes(s, idx_cap) : 0;
 	if (rc == -ENOENT && !writable) {
 		/* A reader without indexes scans from the segment start. */
 		rc = 0;
@@ -249,7 +246,10 @@ int ks__segment_sync(ks__segment_t *s)
 	int rc;
 	if (fdatasync(s->fd) < 0)
 		return -errno;
-	if ((rc = ks__index_sync(&s->oidx)) || (rc = ks__index_sync(&s->tidx)))
+	/* An active segment's indexes are rebuilt by recovery; a sealed
+	 * one's are trusted after a crash, so they go to disk with it. */
+	if (__atomic_load_n(&s->sealed, __ATOMIC_ACQUIRE) &&
+	    ((rc = ks__index_sync(&s->oidx)) || (rc = ks__index_sync(&s->tidx))))
 		return rc;
 	return 0;
 }
@@ -280,6 +280,7 @@ void ks__segment_scan(ks__segment_t *s, size_t pos, int64_t next,
 	uint8_t hdr[KS_BATCH_LOG_OVERHEAD];
 
 	memset(res, 0, sizeof *res);
+	res->first_offset = -1;
 	if (reindex) {
 		ks__index_truncate(&s->oidx, next);
 		ks__index_truncate(&s->tidx, next);
@@ -313,7 +314,13 @@ void ks__segment_scan(ks__segment_t *s, size_t pos, int64_t next,
 			res->err = KS_EBATCH;
 			break;
 		}
-		rc = ks_batch_validate(s->map + pos, total, &info);
+		/* Header and CRC: every batch was validated record by record
+		 * when it was appended, and the CRC tells whether these are
+		 * still the bytes that were. */
+		rc = ks_batch_parse(s->map + pos, total, &info);
+		if (rc == 0 && ks_crc32c(0, s->map + pos + 21, total - 21) !=
+		                   info.crc)
+			rc = KS_ECRC;
 		if (rc == 0 && info.base_offset < next)
 			rc = KS_ECORRUPT;
 		if (rc) {
@@ -326,6 +333,8 @@ void ks__segment_scan(ks__segment_t *s, size_t pos, int64_t next,
 		else if (info.max_timestamp > s->max_ts)
 			__atomic_store_n(&s->max_ts, info.max_timestamp,
 			    __ATOMIC_RELEASE);
+		if (res->first_offset < 0)
+			res->first_offset = info.base_offset;
 		next = info.base_offset + info.last_offset_delta + 1;
 		pos += total;
 		res->scanned += total;
@@ -336,9 +345,48 @@ void ks__segment_scan(ks__segment_t *s, size_t pos, int64_t next,
 	res->next_offset = next;
 }
 
+int ks__segment_open_indexes(ks__segment_t *s, size_t cap)
+{
+	char path[PATH_MAX];
+	size_t n = strlen(s->path) - 4; /* strip ".log" */
+	int rc;
+
+	ks__index_close(&s->oidx, 0);
+	ks__index_close(&s->tidx, 0);
+	snprintf(path, sizeof path, "%.*s.index", (int)n, s->path);
+	rc = ks__index_open(&s->oidx, path, KS__OFFIDX_ENTRY, s->base, cap,
+	    s->writable);
+	if (rc)
+		return rc;
+	snprintf(path, sizeof path, "%.*s.timeindex", (int)n, s->path);
+	return ks__index_open(&s->tidx, path, KS__TIMEIDX_ENTRY, s->base, cap,
+	    s->writable);
+}
+
+/* Whether a batch starts at pos whose last offset is last (and, for a time
+ * index entry, whose newest timestamp is ts). */
+static int batch_at(const ks__segment_t *s, size_t pos, size_t size,
+    int64_t last, const int64_t *ts)
+{
+	const uint8_t *b = s->map + pos;
+	if (pos + KS_BATCH_HEADER_SIZE > size || b[16] != KS_BATCH_MAGIC ||
+	    (int64_t)ks__be64(b) + (int32_t)ks__be32(b + 23) != last)
+		return 0;
+	return !ts || (int64_t)ks__be64(b + 35) == *ts;
+}
+
 size_t ks__segment_find(const ks__segment_t *s, int64_t offset, size_t size)
 {
-	size_t pos = s->oidx.map ? ks__offidx_lookup(&s->oidx, offset) : 0;
+	size_t pos = 0;
+	int64_t eoff;
+	uint32_t epos;
+
+	/* An index entry is a hint, checked against the batch it names:
+	 * a damaged index costs a longer walk, never a wrong answer. */
+	if (s->oidx.map && !s->idx_bad &&
+	    ks__offidx_entry(&s->oidx, offset, &eoff, &epos) == 0 &&
+	    batch_at(s, epos, size, eoff, NULL))
+		pos = epos;
 	while (pos + KS_BATCH_HEADER_SIZE <= size) {
 		const uint8_t *b = s->map + pos;
 		int64_t last = (int64_t)ks__be64(b) + (int32_t)ks__be32(b + 23);
@@ -347,4 +395,68 @@ size_t ks__segment_find(const ks__segment_t *s, int64_t offset, size_t size)
 		pos += (size_t)ks__be32(b + 8) + KS_BATCH_LOG_OVERHEAD;
 	}
 	return size;
+}
+
+size_t ks__segment_find_time(const ks__segment_t *s, int64_t ts, size_t size)
+{
+	int64_t ets, eoff;
+	size_t pos;
+
+	if (!s->tidx.map || s->idx_bad ||
+	    ks__timeidx_entry(&s->tidx, ts, &ets, &eoff) != 0)
+		return 0;
+	pos = ks__segment_find(s, eoff, size);
+	return batch_at(s, pos, size, eoff, &ets) ? pos : 0;
+}
+
+int ks__segment_reindex(ks__segment_t *s, size_t upto, size_t interval,
+    int64_t *next)
+{
+	size_t pos = 0;
+
+	__atomic_store_n(&s->oidx.n, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->tidx.n, 0, __ATOMIC_RELEASE);
+	s->since_index = 0;
+	s->max_ts = -1;
+	s->max_ts_offset = -1;
+	*next = s->base;
+	while (pos + KS_BATCH_HEADER_SIZE <= upto) {
+		const uint8_t *b = s->map + pos;
+		size_t total = (size_t)ks__be32(b + 8) + KS_BATCH_LOG_OVERHEAD;
+		if (b[16] != KS_BATCH_MAGIC || total < KS_BATCH_HEADER_SIZE ||
+		    total > upto - pos)
+			return -1;
+		ks__segment_index_batch(s, b, pos, total, interval);
+		*next = (int64_t)ks__be64(b) + (int32_t)ks__be32(b + 23) + 1;
+		pos += total;
+	}
+	return pos == upto ? 0 : -1;
+}
+
+size_t ks__segment_walk_end(const ks__segment_t *s, size_t size)
+{
+	size_t pos = 0;
+	while (pos + KS_BATCH_HEADER_SIZE <= size) {
+		const uint8_t *b = s->map + pos;
+		size_t total = (size_t)ks__be32(b + 8) + KS_BATCH_LOG_OVERHEAD;
+		if (b[16] != KS_BATCH_MAGIC || total < KS_BATCH_HEADER_SIZE ||
+		    total > size - pos)
+			break;
+		pos += total;
+	}
+	return pos;
+}
+
+void ks__segment_check_indexes(ks__segment_t *s)
+{
+	int64_t o, ts;
+	uint32_t p;
+	size_t size = s->size;
+
+	if (ks__offidx_last(&s->oidx, &o, &p) == 0 &&
+	    !batch_at(s, p, size, o, NULL))
+		s->idx_bad = 1;
+	if (ks__timeidx_last(&s->tidx, &ts, &o) == 0 &&
+	    !batch_at(s, ks__segment_find(s, o, size), size, o, &ts))
+		s->idx_bad = 1;
 }

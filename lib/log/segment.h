@@ -41,6 +41,7 @@ typedef struct ks__segment {
 	int writable;
 	int refs;              /* atomic */
 	int unlinked;
+	int idx_bad;           /* an index failed its check: walk instead */
 	ks__index_t oidx, tidx;
 	char *path;            /* .../<base>.log */
 } ks__segment_t;
@@ -51,12 +52,37 @@ void ks__segment_path(char *buf, size_t len, const char *dir, int64_t base,
 
 /*
  * Opens (writable: creates if missing) the segment with base offset base in
- * dir. The .log is mapped with reserve bytes of address space. size is set to
+ * dir. The .log is mapped with reserve bytes of address space; indexes as
+ * ks__segment_open_indexes(), except that a read-only segment opens its
+ * indexes only if idx_cap is non-zero (they must be sealed). size is set to
  * the file's length; callers establish the true size by recovery or from
  * the clean-shutdown record. Returns 0 or -errno; *out holds one reference.
  */
 int ks__segment_open(const char *dir, int64_t base, size_t reserve,
-    const ks_log_config_t *cfg, int writable, ks__segment_t **out);
+    size_t idx_cap, int writable, ks__segment_t **out);
+
+/* (Re)opens the indexes, writable ones able to hold idx_cap bytes (0: as
+ * found). Only while no reader can be using them. */
+int ks__segment_open_indexes(ks__segment_t *s, size_t idx_cap);
+
+/*
+ * Rebuilds both indexes from the batch headers in [0, upto), which must be
+ * whole batches (they are trusted: below the recovery point). *next gets
+ * the offset after them. -1 if the headers don't end exactly at upto.
+ */
+int ks__segment_reindex(ks__segment_t *s, size_t upto, size_t interval,
+    int64_t *next);
+
+/* The end of the chain of plausible batch headers from position 0. */
+size_t ks__segment_walk_end(const ks__segment_t *s, size_t size);
+
+/* Checks each index's last entry against the batch it names; a mismatch
+ * sets idx_bad, and lookups walk the segment instead. */
+void ks__segment_check_indexes(ks__segment_t *s);
+
+/* Position of a batch at or before the first record with a timestamp
+ * >= ts, from the time index (0 without a usable entry). */
+size_t ks__segment_find_time(const ks__segment_t *s, int64_t ts, size_t size);
 
 void ks__segment_ref(ks__segment_t *s);
 /* Drops a reference; the last one unmaps, and deletes the files if unlinked. */
@@ -98,6 +124,7 @@ int ks__segment_sync(ks__segment_t *s);
 typedef struct ks__scan {
 	size_t end;         /* position after the last valid batch */
 	int64_t next_offset;/* offset after the last valid batch */
+	int64_t first_offset;/* base offset of the first batch scanned, or -1 */
 	int err;            /* 0: clean end (file end or zero tail); else why */
 	size_t bad_pos;     /* position of the offending batch */
 	uint64_t scanned;   /* bytes of valid batches checked */
@@ -106,7 +133,7 @@ typedef struct ks__scan {
 
 /*
  * Validates batches from pos (whose first batch must start at an offset >=
- * next) up to file_len: length, magic, CRC, records, offsets in order.
+ * next) up to file_len: length, magic, CRC, offsets in order.
  * With reindex, the indexes are truncated to pos and rebuilt along the way.
  */
 void ks__segment_scan(ks__segment_t *s, size_t pos, int64_t next,
