@@ -3,10 +3,12 @@
  *
  * If it is not declared in a header under include/kstream/, it is not an API.
  *
- * ABI rules: within one major version, public structs only grow at their end
- * (callers always initialise them through the matching *_init function), and a
- * function whose contract must change gets a new name (_v2); an existing
- * signature never changes.
+ * ABI rules: within one major version, a struct with an *_init function
+ * (ks_log_config_t) only grows at its end, and callers always initialise it
+ * through that function; every other public struct (records, headers, views,
+ * iterators, infos, stats: passed in arrays or allocated by the caller)
+ * keeps its size and layout. A function whose contract must change gets a
+ * new name (_v2); an existing signature never changes.
  */
 #ifndef KSTREAM_COMMON_H
 #define KSTREAM_COMMON_H

@@ -3,7 +3,8 @@
  *
  * A log is a directory of segments named as Kafka names them
  * (<20-digit base offset>.log, .index, .timeindex), holding RecordBatch v2
- * batches mapped into memory. See kstream_log(3) and docs/format.md.
+ * batches mapped into memory. See kstream(7), ks_log_open(3) and
+ * docs/format.md.
  *
  * Threads: a ks_log_t may be shared by any number of threads. Appends,
  * truncation, deletion and retention are serialised by the log's writer lock;
@@ -76,9 +77,10 @@ KS_API int ks_log_config_set(ks_log_config_t *cfg, const char *name,
  * log is not scanned; after a crash, only what lies past the last recovery
  * point is scanned, and the first torn or corrupt batch and everything after
  * it are cut (reported through cfg->log_cb and ks_log_stat()).
- * Errors: KS_ELOCKED (another writer holds dir), KS_ECORRUPT (a damaged file
- * that recovery may not cut, reported with path and position through the
- * log callback), -ENOENT, -EACCES, ... On failure *logp is NULL.
+ * Errors: KS_ELOCKED (another writer holds dir, whose pid the log callback
+ * names), KS_ECORRUPT (a damaged log-start-offset file, which recovery may
+ * not guess at: reported with its path through the log callback),
+ * KS_ECONFIG, -ENOENT, -ENOTDIR, -EACCES, ... On failure *logp is NULL.
  * To release, call ks_log_close().
  */
 KS_API int ks_log_open(const char *dir, const ks_log_config_t *cfg,
@@ -86,10 +88,11 @@ KS_API int ks_log_open(const char *dir, const ks_log_config_t *cfg,
 
 /*
  * ks_log_close: flushes (unless read-only), trims the active segment's files
- * to their exact size, records a clean shutdown and frees the handle.
- * Views and iterators still held stay readable until released. Closing NULL
- * is a no-op. Returns the first flush error, if any (the handle is freed
- * regardless).
+ * to their exact size, records a clean shutdown, releases the writer lock
+ * and frees the handle. Views still held stay readable until released;
+ * iterators still held return KS_ECLOSED and must still be freed. Closing
+ * NULL is a no-op. Returns the first flush error, if any (the handle is
+ * freed regardless, and no clean shutdown is recorded).
  */
 KS_API int ks_log_close(ks_log_t *log);
 
@@ -103,7 +106,10 @@ typedef struct ks_append_info {
 
 /* ks_log_append_batch flags */
 #define KS_APPEND_KEEP_OFFSETS 0x1 /* follower: keep the batches' offsets and
-                                      epochs; the first must equal the log end */
+                                      epochs; the first must start at the log
+                                      end, each later one after the one
+                                      before (gaps allowed, as compaction
+                                      leaves them) */
 
 /*
  * ks_log_append_batch: appends buf, one or more whole RecordBatch v2
@@ -135,7 +141,8 @@ KS_API int ks_log_flush(ks_log_t *log, int64_t upto);
 /* Offsets. The log end offset is the offset the next record will get. */
 KS_API int64_t ks_log_start_offset(ks_log_t *log);
 KS_API int64_t ks_log_end_offset(ks_log_t *log);
-/* Every record below the durable offset has been fsynced. */
+/* Every record below the durable offset has been fsynced. A read-only
+ * handle returns the end offset it saw at open. */
 KS_API int64_t ks_log_durable_offset(ks_log_t *log);
 
 /*
@@ -155,7 +162,9 @@ typedef struct ks_log_view {
  * ks_log_read: a view of the batches from the one holding offset onwards,
  * within one segment, at most max_bytes long except that the first batch is
  * always whole (as Kafka's Fetch). At the log end, len is 0 and the call
- * succeeds. KS_EOFFSET if offset is below the start or above the end.
+ * succeeds. KS_EOFFSET if offset is below the start or above the end;
+ * KS_ECORRUPT if the batch there is damaged (below the recovery point,
+ * where recovery does not look; reported through the log callback).
  * A read-only log first looks for what the writer appended since.
  * Release with ks_log_view_release() (also after an error: then a no-op).
  */
@@ -167,7 +176,9 @@ KS_API void ks_log_view_release(ks_log_view_t *view);
  * Record iterator from an offset to the end of the log, following appends
  * as they come. ks_log_iter_next: 1 with *rec filled (valid until the next
  * call or ks_log_iter_free), 0 at the current end (call again later), < 0 on
- * error (KS_EOFFSET when retention or truncation overtook the iterator).
+ * error (KS_EOFFSET when retention or truncation overtook the iterator,
+ * KS_ECORRUPT at a damaged batch, KS_ECOMPRESSION at a compressed one,
+ * KS_ECLOSED once the log is closed).
  * To release, ks_log_iter_free(). Free NULL is a no-op.
  */
 KS_API int ks_log_iter_new(ks_log_t *log, int64_t offset, ks_log_iter_t **itp);

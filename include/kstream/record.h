@@ -82,8 +82,11 @@ typedef struct ks_batch_info {
 } ks_batch_info_t;
 
 /*
- * ks_batch_size: the exact encoded size of one uncompressed batch holding
- * recs[0..n). Fails with KS_EINVAL for n == 0.
+ * ks_batch_size: the encoded size of one uncompressed batch holding
+ * recs[0..n): exact, except when records with timestamps < 0 ("now") are
+ * mixed with explicit ones, where it is an upper bound that
+ * ks_batch_encode never exceeds. KS_EINVAL for n == 0 or NULL pointers,
+ * KS_EMSGSIZE beyond INT32_MAX.
  */
 KS_API int ks_batch_size(const ks_record_t *recs, size_t n, size_t *size);
 
@@ -132,10 +135,13 @@ KS_API void ks_batch_iter_init(ks_batch_iter_t *it, const void *buf,
 
 /*
  * ks_batch_iter_next: 1 with *rec filled, 0 when the buffer is exhausted (a
- * trailing partial batch is ignored, as Kafka consumers do), or a negative
- * error: KS_EBATCH, KS_ERECORD for malformed data, KS_ECOMPRESSION for a
- * compressed batch. Control batches are skipped. Batches are not
- * CRC-checked here: the log checked them on append and on recovery.
+ * trailing partial batch is ignored, as Kafka consumers do, and left
+ * unconsumed in _buf), or a negative error, which repeats on every later
+ * call: KS_EBATCH, KS_EMAGIC, KS_ERECORD for malformed data,
+ * KS_ECOMPRESSION for a compressed batch. Control batches, and batches
+ * wholly below min_offset, are skipped. Batches are not CRC-checked here:
+ * the log checked them on append and on recovery. An output record may be
+ * appended again as input: its encoded headers are copied as they are.
  */
 KS_API int ks_batch_iter_next(ks_batch_iter_t *it, ks_record_t *rec);
 

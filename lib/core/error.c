@@ -15,8 +15,11 @@ const char *ks_strerror(int err)
 		KS_ERRNO_MAP(KS__ERR_STR)
 #undef KS__ERR_STR
 	}
-	if (err < 0 && err > -4096)
-		return strerror(-err);
+	if (err < 0 && err > -4096) {
+		const char *d = strerrordesc_np(-err); /* static, unlike strerror */
+		if (d)
+			return d;
+	}
 	return "unknown error";
 }
 

@@ -259,6 +259,7 @@ static int take_lock(ks_log_t *log)
 		int rc = errno == EWOULDBLOCK ? KS_ELOCKED : -errno;
 		got = pread(log->lock_fd, pid, sizeof pid - 1, 0);
 		pid[got > 0 ? got : 0] = 0;
+		pid[strcspn(pid, "\n")] = 0;
 		ks__logf(log->cfg.log_cb, log->cfg.log_opaque, KS_LOG_ERR,
 		    "%s: locked by another writer (pid %s)", log->dir,
 		    *pid ? pid : "unknown");
@@ -561,9 +562,15 @@ static int open_segments(ks_log_t *log)
 	}
 
 	startv = log->segs[0]->base;
-	if (ks__meta_read(log->dir, START_FILE, KS__META_START, clean, 1) ==
-	        0 &&
-	    clean[0] > startv)
+	rc = ks__meta_read(log->dir, START_FILE, KS__META_START, clean, 1);
+	if (rc == KS_ECORRUPT) {
+		/* Records deleted below it would come back: refuse. */
+		ks__logf(log->cfg.log_cb, log->cfg.log_opaque, KS_LOG_ERR,
+		    "%s/%s: damaged (bad length, magic or checksum at "
+		    "position 0)", log->dir, START_FILE);
+		return rc;
+	}
+	if (rc == 0 && clean[0] > startv)
 		startv = clean[0];
 	log->end = log->segs[log->nsegs - 1]->next_offset;
 	if (startv > log->end)
@@ -709,6 +716,12 @@ int ks_log_close(ks_log_t *log)
 		}
 		log->closed = 1;
 		pthread_mutex_unlock(&log->wlock);
+		/* The writer is done: another may open the log now, even
+		 * while views of this one are still held. */
+		if (log->lock_fd >= 0) {
+			close(log->lock_fd);
+			log->lock_fd = -1;
+		}
 	}
 	__atomic_store_n(&log->closed, 1, __ATOMIC_RELEASE);
 	log_unref(log);
@@ -875,6 +888,12 @@ static int roll_locked(ks_log_t *log)
 	}
 	log->active = s;
 	prefault_kick(log);
+	/* The new segment's name must survive a power failure as surely as
+	 * the batches about to go into it. */
+	if ((rc = ks__fsync_dir(log->dir)) != 0) {
+		(void)ks__segment_seal(old);
+		return rc;
+	}
 	/* Readers move on once they see sealed, so the new segment is in the
 	 * array first. */
 	return ks__segment_seal(old);
@@ -1545,8 +1564,13 @@ int ks_log_truncate(ks_log_t *log, int64_t offset)
 	 * not trust positions past the cut. */
 	if ((rc = write_rp(log, s->base, (int64_t)pos, 1)) != 0)
 		goto unsync;
-	while (log->nsegs > i + 1)
-		segs_remove(log, log->nsegs - 1);
+	if (log->nsegs > i + 1) {
+		while (log->nsegs > i + 1)
+			segs_remove(log, log->nsegs - 1);
+		/* Removed segments must not come back after a power failure. */
+		if ((rc = ks__fsync_dir(log->dir)) != 0)
+			goto unsync;
+	}
 	if (s != log->active || s->sealed) {
 		log->active = s;
 		if ((rc = reactivate(log, s)) != 0) {
@@ -1608,6 +1632,7 @@ int ks_log_delete_records(ks_log_t *log, int64_t offset)
 			store64(&log->start, offset);
 			while (log->nsegs > 1 && log->segs[1]->base <= offset)
 				drop_oldest_locked(log);
+			(void)ks__fsync_dir(log->dir);
 			store64(&log->start, offset);
 		}
 	}
@@ -1647,8 +1672,11 @@ int ks_log_retention(ks_log_t *log, int64_t now_ms, size_t *removed)
 		drop_oldest_locked(log);
 		n++;
 	}
+	/* Removed segments must not come back after a power failure. */
+	if (n)
+		rc = ks__fsync_dir(log->dir);
 	pthread_mutex_unlock(&log->wlock);
 	if (removed)
 		*removed = n;
-	return 0;
+	return rc;
 }
