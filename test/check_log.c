@@ -2047,6 +2047,75 @@ START_TEST(test_stat)
 }
 END_TEST
 
+
+/* Closing releases the writer lock even while an iterator still holds the
+ * handle; the iterator then says the log is closed. */
+START_TEST(test_close_releases_lock)
+{
+	char *dir = new_dir("closelock");
+	ks_log_config_t cfg;
+	ks_log_t *log, *again = NULL;
+	ks_log_iter_t *it;
+	ks_log_view_t v;
+	ks_record_t rec;
+
+	small_cfg(&cfg);
+	log = open_log(dir, &cfg);
+	append_batches(log, 3, 4, 10);
+	KT_OK(ks_log_iter_new(log, 40, &it));
+	KT_OK(ks_log_read(log, 0, 1 << 20, &v));
+	ck_assert_uint_gt(v.len, 0);
+	KT_OK(ks_log_close(log));
+	ck_assert_int_eq(ks_log_open(dir, &cfg, &again), 0);
+	ck_assert_int_eq(ks_log_iter_next(it, &rec), KS_ECLOSED);
+	ks_log_iter_free(it);
+	/* the view still reads the batches it was given */
+	ck_assert_int_eq(walk_view(&v) > 0, 1);
+	ks_log_view_release(&v);
+	ck_assert_int_eq(ks_log_end_offset(again), 40);
+	check_range(again, 3, 0, 40);
+	KT_OK(ks_log_close(again));
+	free(dir);
+}
+END_TEST
+
+/* A damaged log-start-offset file: the open refuses rather than bring
+ * deleted records back. */
+START_TEST(test_damaged_start_offset)
+{
+	char *dir = new_dir("badstart"), *path;
+	ks_log_config_t cfg;
+	ks_log_t *log = NULL;
+	FILE *f;
+	int c;
+
+	small_cfg(&cfg);
+	cfg.log_cb = NULL;
+	log = open_log(dir, &cfg);
+	append_batches(log, 5, 10, 10);
+	KT_OK(ks_log_delete_records(log, 35));
+	KT_OK(ks_log_close(log));
+	path = kt_path(dir, "log-start-offset");
+	f = fopen(path, "r+b");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fseek(f, 12, SEEK_SET), 0);
+	c = fgetc(f);
+	ck_assert_int_eq(fseek(f, 12, SEEK_SET), 0);
+	fputc(c ^ 0x40, f);
+	fclose(f);
+	ck_assert_int_eq(ks_log_open(dir, &cfg, &log), KS_ECORRUPT);
+	ck_assert_ptr_null(log);
+	/* once the file is gone the log opens, from its first segment */
+	ck_assert_int_eq(unlink(path), 0);
+	log = open_log(dir, &cfg);
+	ck_assert_int_le(ks_log_start_offset(log), 35);
+	ck_assert_int_eq(ks_log_end_offset(log), 100);
+	KT_OK(ks_log_close(log));
+	free(path);
+	free(dir);
+}
+END_TEST
+
 Suite *log_suite(void); /* for test/main.c */
 
 Suite *log_suite(void)
@@ -2086,6 +2155,8 @@ Suite *log_suite(void)
 	tcase_add_test(tc, test_delete_records_crash);
 	tcase_add_test(tc, test_roll);
 	tcase_add_test(tc, test_stat);
+	tcase_add_test(tc, test_close_releases_lock);
+	tcase_add_test(tc, test_damaged_start_offset);
 	suite_add_tcase(s, tc);
 	return s;
 }
