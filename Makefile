@@ -29,7 +29,7 @@ SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 OPT      := -O1
 else ifeq ($(SANITIZE),thread)
 B        := build/tsan
-SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
+SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer -Wno-tsan
 OPT      := -O1
 else
 B        := build/rel
