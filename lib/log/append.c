@@ -1,0 +1,261 @@
+/* append.c: appending batches and records, rolling segments. */
+#include "core/internal.h"
+#include "log/log_impl.h"
+#include "log/meta.h"
+#include "log/segment.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* ---- appending -------------------------------------------------------- */
+
+static int roll_locked(ks_log_t *log)
+{
+	ks__segment_t *s, *old = log->active;
+	char path[PATH_MAX];
+	int rc;
+
+	/* A file left at this name by an earlier truncation is stale. */
+	ks__segment_path(path, sizeof path, log->dir, ks__load64(&log->end), ".log");
+	if (unlink(path) == 0) {
+		ks__segment_path(path, sizeof path, log->dir,
+		    ks__load64(&log->end), ".index");
+		unlink(path);
+		ks__segment_path(path, sizeof path, log->dir,
+		    ks__load64(&log->end), ".timeindex");
+		unlink(path);
+	}
+	rc = ks__segment_open(log->dir, ks__load64(&log->end), log->reserve,
+	    log->cfg.segment_index_bytes, 1, &s);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&log->seglock);
+	rc = ks__log_segs_push(log, s);
+	pthread_mutex_unlock(&log->seglock);
+	if (rc) {
+		ks__segment_unlink(s);
+		ks__segment_unref(s);
+		return rc;
+	}
+	log->active = s;
+	ks__log_prefault_kick(log);
+	/* The new segment's name must survive a power failure as surely as
+	 * the batches about to go into it. */
+	if ((rc = ks__fsync_dir(log->dir)) != 0) {
+		(void)ks__segment_seal(old);
+		return rc;
+	}
+	/* Readers move on once they see sealed, so the new segment is in the
+	 * array first. */
+	return ks__segment_seal(old);
+}
+
+/* Rolls if the next len bytes don't belong in the active segment, then
+ * makes room for them. */
+static int prepare_locked(ks_log_t *log, size_t len)
+{
+	ks__segment_t *s = log->active;
+	int rc;
+
+	if (s->size > 0 &&
+	    (s->size + len > log->cfg.segment_bytes ||
+	        ks__index_full(&s->oidx) || ks__index_full(&s->tidx) ||
+	        (log->cfg.segment_ms > 0 &&
+	            ks__coarse_ms() - s->created_ms >= log->cfg.segment_ms))) {
+		if ((rc = roll_locked(log)) != 0)
+			return rc;
+		s = log->active;
+	}
+	return ks__segment_reserve(s, len);
+}
+
+/* Publishes what was appended to the active segment up to pos. */
+static void publish_locked(ks_log_t *log, size_t pos, int64_t next)
+{
+	ks__segment_t *s = log->active;
+	size_t alloc = ks__seg_alloc(s);
+	__atomic_store_n(&s->next_offset, next, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->size, pos, __ATOMIC_RELEASE);
+	ks__store64(&log->end, next);
+	if (alloc - pos < KS__PREFAULT_AHEAD / 2 && alloc < log->cfg.segment_bytes &&
+	    !__atomic_load_n(&log->pf_pending, __ATOMIC_RELAXED))
+		ks__log_prefault_kick(log);
+}
+
+/* After the append: the flush policy, and what the caller is told. */
+static int finish_append(ks_log_t *log, int need_sync, int64_t base,
+    int64_t last, ks_append_info_t *info)
+{
+	int rc = 0;
+	if (need_sync)
+		rc = ks_log_flush(log, last + 1);
+	if (info) {
+		info->base_offset = base;
+		info->last_offset = last;
+		info->durable_offset = ks__load64(&log->durable);
+		info->durable = info->durable_offset > last;
+	}
+	return rc;
+}
+
+int ks__log_writable(ks_log_t *log)
+{
+	if (log->rdonly)
+		return KS_ERDONLY;
+	if (__atomic_load_n(&log->closed, __ATOMIC_ACQUIRE))
+		return KS_ECLOSED;
+	if (log->failed)
+		return KS_EFATAL;
+	return 0;
+}
+
+int ks_log_append_batch(ks_log_t *log, const void *buf, size_t len, int flags,
+    ks_append_info_t *info)
+{
+	const uint8_t *p = buf, *end = p + len;
+	ks_batch_info_t bi;
+	uint64_t records = 0;
+	int64_t base, next;
+	size_t pos;
+	int rc, need_sync = 0;
+
+	if (!log || !buf || len == 0)
+		return KS_EINVAL;
+	if ((rc = ks__log_writable(log)) != 0)
+		return rc;
+	/* Validate everything before touching the log: all or nothing. */
+	while (p < end) {
+		size_t blen;
+		if ((rc = ks_batch_validate(p, (size_t)(end - p), &bi)) != 0)
+			return rc;
+		blen = (size_t)bi.batch_length + KS_BATCH_LOG_OVERHEAD;
+		if (blen > log->cfg.max_message_bytes)
+			return KS_EMSGSIZE;
+		records += (uint64_t)bi.record_count;
+		p += blen;
+	}
+	if (len > log->reserve - log->cfg.max_message_bytes)
+		return KS_EMSGSIZE;
+
+	pthread_mutex_lock(&log->wlock);
+	if ((rc = ks__log_writable(log)) != 0)
+		goto out;
+	next = base = ks__load64(&log->end);
+	if (flags & KS_APPEND_KEEP_OFFSETS) {
+		int64_t prev = next;
+		if ((int64_t)ks__be64(buf) != next) {
+			rc = KS_ESEQUENCE;
+			goto out;
+		}
+		for (p = buf; p < end;
+		     p += ks__be32(p + 8) + KS_BATCH_LOG_OVERHEAD) {
+			int64_t b = (int64_t)ks__be64(p);
+			if (b < prev) {
+				rc = KS_ESEQUENCE;
+				goto out;
+			}
+			prev = b + (int32_t)ks__be32(p + 23) + 1;
+		}
+		base = (int64_t)ks__be64(buf);
+	}
+	if ((rc = prepare_locked(log, len)) != 0)
+		goto out;
+	pos = log->active->size;
+	for (p = buf; p < end;) {
+		uint8_t *dst = log->active->map + pos;
+		size_t blen = ks__be32(p + 8) + KS_BATCH_LOG_OVERHEAD;
+		int64_t b = (flags & KS_APPEND_KEEP_OFFSETS) ?
+		    (int64_t)ks__be64(p) : next;
+
+		/* The body first and the header last, so that a reader in
+		 * another process that sees the length sees the rest. */
+		memcpy(dst + 8, p + 8, blen - 8);
+		if (!(flags & KS_APPEND_KEEP_OFFSETS))
+			ks__put_be32(dst + 12, (uint32_t)log->cfg.leader_epoch);
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+		ks__put_be64(dst, (uint64_t)b);
+		ks__segment_index_batch(log->active, dst, pos, blen,
+		    log->cfg.index_interval_bytes);
+		next = b + (int32_t)ks__be32(p + 23) + 1;
+		pos += blen;
+		p += blen;
+	}
+	publish_locked(log, pos, next);
+	log->unflushed += records;
+	if (log->cfg.flush_messages && log->unflushed >= log->cfg.flush_messages) {
+		need_sync = 1;
+		log->unflushed = 0;
+	}
+out:
+	pthread_mutex_unlock(&log->wlock);
+	if (rc)
+		return rc;
+	return finish_append(log, need_sync, base, next - 1, info);
+}
+
+int ks_log_append(ks_log_t *log, const ks_record_t *recs, size_t n,
+    ks_append_info_t *info)
+{
+	size_t size, len, pos;
+	int64_t base;
+	uint8_t *dst;
+	int rc, need_sync = 0;
+
+	if (!log || !recs || n == 0 || n > INT32_MAX)
+		return KS_EINVAL;
+	if ((rc = ks__log_writable(log)) != 0)
+		return rc;
+	if ((rc = ks_batch_size(recs, n, &size)) != 0)
+		return rc;
+	if (size > log->cfg.max_message_bytes)
+		return KS_EMSGSIZE;
+
+	pthread_mutex_lock(&log->wlock);
+	if ((rc = ks__log_writable(log)) != 0)
+		goto out;
+	if ((rc = prepare_locked(log, size)) != 0)
+		goto out;
+	base = ks__load64(&log->end);
+	pos = log->active->size;
+	dst = log->active->map + pos;
+	/* Encoded in place: the batch is built where it will live. */
+	rc = ks_batch_encode(dst, size, recs, n, base, ks__wallclock_ms(), &len);
+	if (rc) {
+		memset(dst, 0, size);
+		goto out;
+	}
+	ks__put_be32(dst + 12, (uint32_t)log->cfg.leader_epoch);
+	ks__segment_index_batch(log->active, dst, pos, len,
+	    log->cfg.index_interval_bytes);
+	publish_locked(log, pos + len, base + (int64_t)n);
+	log->unflushed += n;
+	if (log->cfg.flush_messages && log->unflushed >= log->cfg.flush_messages) {
+		need_sync = 1;
+		log->unflushed = 0;
+	}
+out:
+	pthread_mutex_unlock(&log->wlock);
+	if (rc)
+		return rc;
+	return finish_append(log, need_sync, base, base + (int64_t)n - 1, info);
+}
+
+int ks_log_roll(ks_log_t *log)
+{
+	int rc;
+	if (!log)
+		return KS_EINVAL;
+	if ((rc = ks__log_writable(log)) != 0)
+		return rc;
+	pthread_mutex_lock(&log->wlock);
+	rc = ks__log_writable(log);
+	if (rc == 0 && log->active->size > 0)
+		rc = roll_locked(log);
+	pthread_mutex_unlock(&log->wlock);
+	return rc;
+}
+
