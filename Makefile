@@ -8,6 +8,7 @@
 #   make demo             a short showcase
 #   make install PREFIX=/usr/local DESTDIR=
 #   make deps             install missing build dependencies (Debian/Ubuntu)
+#   make fuzz             the batch decoder under libFuzzer (needs clang)
 
 PREFIX  ?= /usr/local
 LIBDIR  ?= $(PREFIX)/lib
@@ -132,6 +133,17 @@ $(B)/bench/bench_log: bench/bench_log.c $(STATIC)
 
 bench: deps $(B)/bench/bench_log
 	$(B)/bench/bench_log
+
+# --- fuzzing (clang's libFuzzer) ----------------------------------------------
+FUZZ_SECONDS ?= 60
+FUZZ_SRC := $(LIB_SRC)
+fuzz: test/fuzz/fuzz_batch.c $(LIB_SRC)
+	@command -v clang >/dev/null || { echo "make fuzz needs clang (apt-get install clang)"; exit 1; }
+	@mkdir -p build/fuzz/corpus
+	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -DKS_BUILDING_LIBRARY -Iinclude -Ilib \
+	    -fsanitize=fuzzer,address,undefined -o build/fuzz/fuzz_batch \
+	    test/fuzz/fuzz_batch.c $(LIB_SRC) $(LDLIBS)
+	build/fuzz/fuzz_batch -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz/corpus
 
 # --- install -----------------------------------------------------------------
 $(B)/kstream.pc: pkgconfig/kstream.pc.in $(HDR)
