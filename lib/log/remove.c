@@ -36,6 +36,9 @@ static int reactivate(ks_log_t *log, ks__segment_t *s)
 		rc = ks__index_open(&s->tidx, path, KS__TIMEIDX_ENTRY, s->base,
 		    log->cfg.segment_index_bytes, 1);
 	}
+	pthread_mutex_lock(&s->grow_mu);
+	s->frozen = 0; /* it takes appends again */
+	pthread_mutex_unlock(&s->grow_mu);
 	__atomic_store_n(&s->sealed, 0, __ATOMIC_RELEASE);
 	return rc;
 }

@@ -151,7 +151,11 @@ int ks__segment_grow(ks__segment_t *s, size_t upto)
 	if (upto > s->map_len)
 		upto = s->map_len;
 	pthread_mutex_lock(&s->grow_mu);
-	while ((old = s->alloc) < upto) {
+	/* A sealed or closed segment keeps the size it was cut to, even if
+	 * the prefaulter picked it just before the roll. */
+	if (s->frozen && upto > s->alloc)
+		rc = -EROFS;
+	while (!s->frozen && (old = s->alloc) < upto) {
 		grow = round_up(upto - old, KS__GROW_CHUNK);
 		if (old + grow > s->map_len)
 			grow = s->map_len - old;
@@ -231,6 +235,7 @@ int ks__segment_trim(ks__segment_t *s)
 	if (!s->writable)
 		return 0;
 	pthread_mutex_lock(&s->grow_mu);
+	s->frozen = 1;
 	if (s->alloc != s->size) {
 		if (ftruncate(s->fd, (off_t)s->size) < 0)
 			rc = -errno;

@@ -30,7 +30,7 @@ typedef struct ks__segment {
 	size_t size;           /* bytes of whole batches; atomic (release/acquire) */
 	size_t alloc;          /* bytes allocated and populated; atomic */
 	pthread_mutex_t grow_mu; /* serialises growth: writer and prefaulter */
-	int grow_err;          /* the prefaulter's last failure */
+	int frozen;            /* trimmed: no more growth (under grow_mu) */
 	int64_t next_offset;   /* offset after the last batch; atomic */
 	int64_t max_ts;        /* largest timestamp; atomic */
 	int64_t max_ts_offset; /* offset that carried it */
