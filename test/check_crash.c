@@ -34,7 +34,7 @@
 #define CR_SEGMENT_BYTES (256 * 1024)
 #define CR_MAX_BATCH 20
 #define CR_APPENDS_PER_CHILD 120     /* then the writer idles until killed */
-#define CR_CHILD_FAIL INT64_MIN      /* pipe marker: the writer failed a check */
+#define CR_CHILD_FAIL INT64_MIN      /* pipe marker: a writer check failed */
 
 static uint64_t mix64(uint64_t x)
 {
@@ -57,7 +57,7 @@ static int64_t now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* ---- the record generator: everything about a record follows from its offset */
+/* ---- the generator: a record follows from its offset */
 
 struct gen {
 	char key[32];
@@ -122,7 +122,8 @@ static int gen_check(uint64_t seed, int64_t off, const ks_record_t *rec,
 	}
 	if (rec->timestamp != g.rec.timestamp) {
 		snprintf(why, whylen, "offset %" PRId64 ": timestamp %" PRId64
-		    ", expected %" PRId64, off, rec->timestamp, g.rec.timestamp);
+		    ", expected %" PRId64, off, rec->timestamp,
+		    g.rec.timestamp);
 		return -1;
 	}
 	if (!same_bytes(rec->key, rec->key_len, g.rec.key, g.rec.key_len)) {
@@ -133,13 +134,15 @@ static int gen_check(uint64_t seed, int64_t off, const ks_record_t *rec,
 	}
 	if (!same_bytes(rec->value, rec->value_len, g.rec.value,
 	    g.rec.value_len)) {
-		snprintf(why, whylen, "offset %" PRId64 ": value differs (len %zu"
-		    ", expected %zu)", off, rec->value_len, g.rec.value_len);
+		snprintf(why, whylen, "offset %" PRId64 ": value differs "
+		    "(len %zu, expected %zu)", off, rec->value_len,
+		    g.rec.value_len);
 		return -1;
 	}
 	if (rec->header_count != g.rec.header_count) {
-		snprintf(why, whylen, "offset %" PRId64 ": %zu headers, expected"
-		    " %zu", off, rec->header_count, g.rec.header_count);
+		snprintf(why, whylen, "offset %" PRId64 ": %zu headers, "
+		    "expected %zu", off, rec->header_count,
+		    g.rec.header_count);
 		return -1;
 	}
 	for (i = 0; i < g.rec.header_count; i++) {
@@ -153,8 +156,8 @@ static int gen_check(uint64_t seed, int64_t off, const ks_record_t *rec,
 		}
 	}
 	if ((rc = ks_record_header_next(rec, &pos, &h)) != 0) {
-		snprintf(why, whylen, "offset %" PRId64 ": header_next after the"
-		    " last header returned %d", off, rc);
+		snprintf(why, whylen, "offset %" PRId64 ": header_next after "
+		    "the last header returned %d", off, rc);
 		return -1;
 	}
 	return 0;
@@ -244,6 +247,10 @@ static void writer_child(const char *dir, uint64_t flush_messages,
 		    info.durable_offset < info.last_offset + 1))
 			child_fail(fd, __LINE__, info.durable_offset);
 		write_all(fd, &info.last_offset, sizeof info.last_offset);
+		/* Without fsync an append takes microseconds: pace the writer
+		 * so that the kill still finds it at work, not idle. */
+		if (flush_messages == 0 && (rng >> 32) % 128)
+			usleep((useconds_t)((rng >> 32) % 128));
 	}
 	for (;;)
 		pause();
@@ -332,8 +339,8 @@ static void verify_log(const char *dir, uint64_t flush_messages,
 			VFAIL(v, "ks_log_read(%" PRId64 "): %s", off,
 			    ks_strerror(rc));
 		if (view.len == 0 || view.base_offset != off)
-			VFAIL(v, "ks_log_read(%" PRId64 "): %zu bytes from base %"
-			    PRId64, off, view.len, view.base_offset);
+			VFAIL(v, "ks_log_read(%" PRId64 "): %zu bytes from "
+			    "base %" PRId64, off, view.len, view.base_offset);
 		while (pos < view.len) {
 			ks_batch_info_t bi;
 			const uint8_t *b = (const uint8_t *)view.data + pos;
@@ -349,8 +356,8 @@ static void verify_log(const char *dir, uint64_t flush_messages,
 			pos += KS_BATCH_LOG_OVERHEAD + (size_t)bi.batch_length;
 		}
 		if (view.next_offset != expect)
-			VFAIL(v, "view next_offset %" PRId64 ", batches end at %"
-			    PRId64, view.next_offset, expect);
+			VFAIL(v, "view next_offset %" PRId64 ", batches end "
+			    "at %" PRId64, view.next_offset, expect);
 		bytes += view.len;
 		ks_log_view_release(&view);
 	}
@@ -557,9 +564,10 @@ static void crash_rounds(uint64_t flush_messages, int rounds)
 		    "check at check_crash.c:%" PRId64 " failed (value %" PRId64
 		    ": %s)", seed, round, a->fail_line, a->fail_rc,
 		    ks_strerror((int)a->fail_rc));
-		ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
-		    "seed %#" PRIx64 " round %d: writer ended by itself "
-		    "(status %#x)", seed, round, status);
+		ck_assert_msg(WIFSIGNALED(status) &&
+		    WTERMSIG(status) == SIGKILL, "seed %#" PRIx64 " round %d: "
+		    "writer ended by itself (status %#x)", seed, round,
+		    status);
 		ck_assert_msg(!a->bad, "seed %#" PRIx64 " round %d: ack %"
 		    PRId64 " after ack %" PRId64, seed, round, a->bad_ack,
 		    a->bad_prev);

@@ -55,7 +55,7 @@ static void nap_us(long us)
 	nanosleep(&ts, NULL);
 }
 
-/* ---- the record generator: everything about a record follows from its offset */
+/* ---- the generator: a record follows from its offset */
 
 struct gen {
 	char key[32];
@@ -429,7 +429,8 @@ static void writer_and_reader_process(enum reader_kind kind, long nbatches)
 	if (werr[0])
 		kill(pid, SIGKILL);
 	deadline = now_ns() + 30000000000LL;
-	while (now_ns() < deadline && (done = waitpid(pid, &status, WNOHANG)) == 0)
+	while (now_ns() < deadline &&
+	    (done = waitpid(pid, &status, WNOHANG)) == 0)
 		nap_us(1000);
 	if (done == 0) {
 		kill(pid, SIGKILL);
@@ -832,7 +833,8 @@ START_TEST(test_threads_writers)
 		for (b = 0; b < MW_BATCHES; b++) {
 			int64_t o;
 			if (b > 0)
-				ck_assert_int_gt(w[i].bases[b], w[i].bases[b - 1]);
+				ck_assert_int_gt(w[i].bases[b],
+				    w[i].bases[b - 1]);
 			for (o = w[i].bases[b]; o < w[i].bases[b] +
 			    w[i].counts[b]; o++) {
 				ck_assert_int_ge(o, 0);
