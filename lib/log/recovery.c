@@ -43,9 +43,11 @@ void ks__log_seg_max_ts(ks__segment_t *s)
 static void report_cut(ks_log_t *log, ks__segment_t *s, const ks__scan_t *r,
     size_t file_len)
 {
-	uint64_t cut = file_len > r->end ? file_len - r->end : 0;
+	uint64_t cut;
 	if (!r->err && !r->dirty_tail)
 		return;
+	/* What was lost is the data, not the preallocated zeros after it. */
+	cut = ks__segment_data_end(s, r->end, file_len) - r->end;
 	if (log->rec.recovery_cut_offset < 0)
 		log->rec.recovery_cut_offset = r->next_offset;
 	log->rec.recovery_cut += cut;

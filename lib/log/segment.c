@@ -438,9 +438,41 @@ int ks__segment_reindex(ks__segment_t *s, size_t upto, size_t interval,
 	return pos == upto ? 0 : -1;
 }
 
+size_t ks__segment_data_end(const ks__segment_t *s, size_t pos,
+    size_t file_len)
+{
+	size_t chain = pos + ks__segment_walk_end_from(s, pos, file_len);
+	size_t last = file_len;
+
+	if (file_len > s->map_len)
+		last = file_len = s->map_len;
+	while (last > pos && last % 8)
+		if (s->map[--last]) {
+			last++;
+			goto done;
+		}
+	while (last >= pos + 8) {
+		uint64_t w;
+		memcpy(&w, s->map + last - 8, 8);
+		if (w)
+			break;
+		last -= 8;
+	}
+	while (last > pos && !s->map[last - 1])
+		last--;
+done:
+	return KS__MAX(chain, last);
+}
+
 size_t ks__segment_walk_end(const ks__segment_t *s, size_t size)
 {
-	size_t pos = 0;
+	return ks__segment_walk_end_from(s, 0, size);
+}
+
+size_t ks__segment_walk_end_from(const ks__segment_t *s, size_t pos,
+    size_t size)
+{
+	size_t from = pos;
 	while (pos + KS_BATCH_HEADER_SIZE <= size) {
 		const uint8_t *b = s->map + pos;
 		size_t total = (size_t)ks__be32(b + 8) + KS_BATCH_LOG_OVERHEAD;
@@ -449,7 +481,7 @@ size_t ks__segment_walk_end(const ks__segment_t *s, size_t size)
 			break;
 		pos += total;
 	}
-	return pos;
+	return pos - from;
 }
 
 void ks__segment_check_indexes(ks__segment_t *s)

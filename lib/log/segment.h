@@ -73,8 +73,18 @@ int ks__segment_open_indexes(ks__segment_t *s, size_t idx_cap);
 int ks__segment_reindex(ks__segment_t *s, size_t upto, size_t interval,
     int64_t *next);
 
+/*
+ * Where the data in [pos, file_len) ends: past the chain of plausible batch
+ * headers from pos and past the last non-zero byte, whichever is further.
+ */
+size_t ks__segment_data_end(const ks__segment_t *s, size_t pos,
+    size_t file_len);
+
 /* The end of the chain of plausible batch headers from position 0. */
 size_t ks__segment_walk_end(const ks__segment_t *s, size_t size);
+/* The bytes of that chain from pos. */
+size_t ks__segment_walk_end_from(const ks__segment_t *s, size_t pos,
+    size_t size);
 
 /* Checks each index's last entry against the batch it names; a mismatch
  * sets idx_bad, and lookups walk the segment instead. */
