@@ -146,12 +146,8 @@ fuzz: test/fuzz/fuzz_batch.c $(LIB_SRC)
 	build/fuzz/fuzz_batch -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz/corpus
 
 # --- install -----------------------------------------------------------------
-$(B)/kstream.pc: pkgconfig/kstream.pc.in $(HDR)
-	@mkdir -p $(dir $@)
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
-	    -e 's|@INCDIR@|$(INCDIR)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
-
-install: all $(B)/kstream.pc
+# kstream.pc is written at install time: it names this install's prefix.
+install: all
 	install -d $(DESTDIR)$(INCDIR)/kstream $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PCDIR) \
 	           $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
 	install -m 644 include/kstream/*.h $(DESTDIR)$(INCDIR)/kstream/
@@ -159,7 +155,9 @@ install: all $(B)/kstream.pc
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
 	ln -sf libkstream.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libkstream.so
-	install -m 644 $(B)/kstream.pc $(DESTDIR)$(PCDIR)/kstream.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	    -e 's|@INCDIR@|$(INCDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    pkgconfig/kstream.pc.in > $(DESTDIR)$(PCDIR)/kstream.pc
 	install -m 644 man/man3/*.3 $(DESTDIR)$(MANDIR)/man3/
 	install -m 644 man/man7/*.7 $(DESTDIR)$(MANDIR)/man7/
 
