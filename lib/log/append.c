@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 /* ---- appending -------------------------------------------------------- */
@@ -113,6 +114,35 @@ int ks__log_writable(ks_log_t *log)
 	return 0;
 }
 
+/*
+ * Writes one batch at pos of the active segment with base offset b and,
+ * with stamp, the log's leader epoch, both patched in the log's copy.
+ */
+static int put_batch(ks_log_t *log, size_t pos, const uint8_t *p, size_t blen,
+    int64_t b, int stamp)
+{
+	uint8_t *dst = log->active->map + pos;
+
+	if (log->sync_writes) {
+		uint8_t hdr[16];
+		struct iovec iov[2] = { { hdr, 16 },
+			{ (void *)(p + 16), blen - 16 } };
+		memcpy(hdr, p, 16);
+		ks__put_be64(hdr, (uint64_t)b);
+		if (stamp)
+			ks__put_be32(hdr + 12, (uint32_t)log->cfg.leader_epoch);
+		return ks__segment_pwrite(log->active, pos, iov, 2);
+	}
+	/* The body first and the header last, so that a reader in another
+	 * process that sees the length sees the rest. */
+	memcpy(dst + 8, p + 8, blen - 8);
+	if (stamp)
+		ks__put_be32(dst + 12, (uint32_t)log->cfg.leader_epoch);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	ks__put_be64(dst, (uint64_t)b);
+	return 0;
+}
+
 int ks_log_append_batch(ks_log_t *log, const void *buf, size_t len, int flags,
     ks_append_info_t *info)
 {
@@ -166,20 +196,15 @@ int ks_log_append_batch(ks_log_t *log, const void *buf, size_t len, int flags,
 		goto out;
 	pos = log->active->size;
 	for (p = buf; p < end;) {
-		uint8_t *dst = log->active->map + pos;
 		size_t blen = ks__be32(p + 8) + KS_BATCH_LOG_OVERHEAD;
 		int64_t b = (flags & KS_APPEND_KEEP_OFFSETS) ?
 		    (int64_t)ks__be64(p) : next;
 
-		/* The body first and the header last, so that a reader in
-		 * another process that sees the length sees the rest. */
-		memcpy(dst + 8, p + 8, blen - 8);
-		if (!(flags & KS_APPEND_KEEP_OFFSETS))
-			ks__put_be32(dst + 12, (uint32_t)log->cfg.leader_epoch);
-		__atomic_thread_fence(__ATOMIC_RELEASE);
-		ks__put_be64(dst, (uint64_t)b);
-		ks__segment_index_batch(log->active, dst, pos, blen,
-		    log->cfg.index_interval_bytes);
+		if ((rc = put_batch(log, pos, p, blen, b,
+		         !(flags & KS_APPEND_KEEP_OFFSETS))) != 0)
+			goto out; /* nothing published: the log is unchanged */
+		ks__segment_index_batch(log->active, log->active->map + pos,
+		    pos, blen, log->cfg.index_interval_bytes);
 		next = b + (int32_t)ks__be32(p + 23) + 1;
 		pos += blen;
 		p += blen;
@@ -222,14 +247,33 @@ int ks_log_append(ks_log_t *log, const ks_record_t *recs, size_t n,
 	base = ks__load64(&log->end);
 	pos = log->active->size;
 	dst = log->active->map + pos;
-	/* Encoded in place: the batch is built where it will live. */
+	if (log->sync_writes) {
+		if (size > log->scratch_cap) {
+			uint8_t *b = realloc(log->scratch, size);
+			if (!b) {
+				rc = KS_ENOMEM;
+				goto out;
+			}
+			log->scratch = b;
+			log->scratch_cap = size;
+		}
+		dst = log->scratch;
+	}
+	/* Without sync writes, encoded in place: the batch is built where
+	 * it will live. */
 	rc = ks_batch_encode(dst, size, recs, n, base, ks__wallclock_ms(), &len);
 	if (rc) {
-		memset(dst, 0, size);
+		if (!log->sync_writes)
+			memset(dst, 0, size);
 		goto out;
 	}
 	ks__put_be32(dst + 12, (uint32_t)log->cfg.leader_epoch);
-	ks__segment_index_batch(log->active, dst, pos, len,
+	if (log->sync_writes) {
+		struct iovec iov = { dst, len };
+		if ((rc = ks__segment_pwrite(log->active, pos, &iov, 1)) != 0)
+			goto out;
+	}
+	ks__segment_index_batch(log->active, log->active->map + pos, pos, len,
 	    log->cfg.index_interval_bytes);
 	publish_locked(log, pos + len, base + (int64_t)n);
 	log->unflushed += n;

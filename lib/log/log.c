@@ -104,6 +104,7 @@ void ks__log_unref(ks_log_t *log)
 		ks__index_close(&log->retired[i], 0);
 	free(log->retired);
 	free(log->segs);
+	free(log->scratch);
 	pthread_mutex_destroy(&log->wlock);
 	pthread_mutex_destroy(&log->seglock);
 	pthread_mutex_destroy(&log->sync_mu);
@@ -351,6 +352,7 @@ int ks_log_open(const char *dir, const ks_log_config_t *cfg, ks_log_t **logp)
 	log->refs = 1;
 	log->lock_fd = -1;
 	log->rdonly = !!(log->cfg.flags & KS_LOG_RDONLY);
+	log->sync_writes = log->cfg.flush_messages > 0;
 	log->rec.recovery_cut_offset = -1;
 	pthread_mutex_init(&log->wlock, NULL);
 	pthread_mutex_init(&log->seglock, NULL);

@@ -37,6 +37,15 @@ struct ks_log {
 	pthread_mutex_t wlock;
 	ks__segment_t *active;  /* writer */
 	uint64_t unflushed;     /* records appended since the last flush */
+	/*
+	 * A log that syncs its appends (flush.messages) writes them with
+	 * pwrite, not through the mapping: every fdatasync write-protects the
+	 * pages it cleans, and the next copy into them would take a fault and
+	 * a journal handle per page. That halves the rate of durable appends.
+	 */
+	int sync_writes;
+	uint8_t *scratch;       /* ks_log_append's encoding buffer then */
+	size_t scratch_cap;
 	size_t reserve;         /* address space per segment */
 
 	pthread_mutex_t seglock;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #ifndef MADV_POPULATE_WRITE
@@ -207,6 +208,30 @@ void ks__segment_index_batch(ks__segment_t *s, const uint8_t *batch,
 		s->since_index = 0;
 	}
 	s->since_index += len;
+}
+
+int ks__segment_pwrite(ks__segment_t *s, size_t pos, struct iovec *iov,
+    int n)
+{
+	while (n > 0) {
+		ssize_t w = pwritev(s->fd, iov, n, (off_t)pos);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		pos += (size_t)w;
+		while (n > 0 && (size_t)w >= iov->iov_len) {
+			w -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (char *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
 }
 
 int ks__segment_seal(ks__segment_t *s)

@@ -123,6 +123,11 @@ static inline size_t ks__seg_alloc(const ks__segment_t *s)
 void ks__segment_index_batch(ks__segment_t *s, const uint8_t *batch,
     size_t pos, size_t len, size_t interval);
 
+/* pwritev of the whole of iov at pos (short writes resumed): 0 or -errno. */
+struct iovec;
+int ks__segment_pwrite(ks__segment_t *s, size_t pos, struct iovec *iov,
+    int n);
+
 /* Cuts the file and indexes to size and marks the segment sealed. */
 int ks__segment_seal(ks__segment_t *s);
 /* Trims files to size (clean close) without sealing. */
