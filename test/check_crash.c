@@ -27,141 +27,14 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define CR_T0 1700000000000LL        /* timestamp of offset 0 */
+#define CR_SEED 0x6b73747265616dULL  /* without KS_TEST_SEED: "kstream" */
 #define CR_SEGMENT_BYTES (256 * 1024)
 #define CR_MAX_BATCH 20
 #define CR_APPENDS_PER_CHILD 120     /* then the writer idles until killed */
 #define CR_CHILD_FAIL INT64_MIN      /* pipe marker: a writer check failed */
-
-static uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ULL;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
-static uint64_t test_seed(void)
-{
-	const char *s = getenv("KS_TEST_SEED");
-	return s && *s ? strtoull(s, NULL, 0) : 0x6b73747265616dULL;
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* ---- the generator: a record follows from its offset */
-
-struct gen {
-	char key[32];
-	uint8_t value[300];
-	uint8_t hval[16];
-	ks_header_t hdrs[2];
-	ks_record_t rec;
-};
-
-static void gen_record(uint64_t seed, int64_t off, struct gen *g)
-{
-	uint64_t h = mix64(seed ^ mix64((uint64_t)off));
-	uint64_t s = h;
-	size_t vlen = 10 + h % 291, i;
-
-	memset(&g->rec, 0, sizeof g->rec);
-	for (i = 0; i < vlen; i++) {
-		if (i % 8 == 0)
-			s = mix64(s);
-		g->value[i] = (uint8_t)(s >> (8 * (i % 8)));
-	}
-	g->rec.value = g->value;
-	g->rec.value_len = vlen;
-	g->rec.timestamp = CR_T0 + off;
-	if ((h >> 32) % 4 != 0) {
-		g->rec.key_len = (size_t)snprintf(g->key, sizeof g->key,
-		    "key-%" PRId64, off);
-		g->rec.key = g->key;
-	}
-	if ((h >> 40) % 3 == 0) {
-		size_t hl = (h >> 44) % 17;
-		for (i = 0; i < hl; i++)
-			g->hval[i] = (uint8_t)(h >> (i % 8 * 8)) ^ (uint8_t)i;
-		g->hdrs[0] = (ks_header_t){ "trace", 5, g->hval, hl };
-		g->hdrs[1] = (ks_header_t){ "nil", 3, NULL, 0 };
-		g->rec.headers = g->hdrs;
-		g->rec.header_count = 1 + (h >> 50) % 2;
-	}
-}
-
-static int same_bytes(const void *a, size_t alen, const void *b, size_t blen)
-{
-	if ((a == NULL) != (b == NULL) || alen != blen)
-		return 0;
-	return alen == 0 || memcmp(a, b, alen) == 0;
-}
-
-/* 0 if rec is exactly what the generator makes for off, else -1 and why. */
-static int gen_check(uint64_t seed, int64_t off, const ks_record_t *rec,
-    char *why, size_t whylen)
-{
-	struct gen g;
-	ks_header_t h;
-	size_t pos = 0, i;
-	int rc;
-
-	gen_record(seed, off, &g);
-	if (rec->offset != off) {
-		snprintf(why, whylen, "record offset %" PRId64 ", expected %"
-		    PRId64, rec->offset, off);
-		return -1;
-	}
-	if (rec->timestamp != g.rec.timestamp) {
-		snprintf(why, whylen, "offset %" PRId64 ": timestamp %" PRId64
-		    ", expected %" PRId64, off, rec->timestamp,
-		    g.rec.timestamp);
-		return -1;
-	}
-	if (!same_bytes(rec->key, rec->key_len, g.rec.key, g.rec.key_len)) {
-		snprintf(why, whylen, "offset %" PRId64 ": key differs (len %zu"
-		    ", expected %s%zu)", off, rec->key_len,
-		    g.rec.key ? "" : "null ", g.rec.key_len);
-		return -1;
-	}
-	if (!same_bytes(rec->value, rec->value_len, g.rec.value,
-	    g.rec.value_len)) {
-		snprintf(why, whylen, "offset %" PRId64 ": value differs "
-		    "(len %zu, expected %zu)", off, rec->value_len,
-		    g.rec.value_len);
-		return -1;
-	}
-	if (rec->header_count != g.rec.header_count) {
-		snprintf(why, whylen, "offset %" PRId64 ": %zu headers, "
-		    "expected %zu", off, rec->header_count,
-		    g.rec.header_count);
-		return -1;
-	}
-	for (i = 0; i < g.rec.header_count; i++) {
-		rc = ks_record_header_next(rec, &pos, &h);
-		if (rc != 1 || !same_bytes(h.key, h.key_len, g.hdrs[i].key,
-		    g.hdrs[i].key_len) || !same_bytes(h.value, h.value_len,
-		    g.hdrs[i].value, g.hdrs[i].value_len)) {
-			snprintf(why, whylen, "offset %" PRId64 ": header %zu "
-			    "differs (rc %d)", off, i, rc);
-			return -1;
-		}
-	}
-	if ((rc = ks_record_header_next(rec, &pos, &h)) != 0) {
-		snprintf(why, whylen, "offset %" PRId64 ": header_next after "
-		    "the last header returned %d", off, rc);
-		return -1;
-	}
-	return 0;
-}
 
 /* ---- the writer child */
 
@@ -215,7 +88,7 @@ static void child_fail(int fd, int line, int64_t rc)
 static void writer_child(const char *dir, uint64_t flush_messages,
     uint64_t seed, uint64_t rng, int fd)
 {
-	static struct gen g[CR_MAX_BATCH];
+	static struct kt_gen g[CR_MAX_BATCH];
 	ks_record_t recs[CR_MAX_BATCH];
 	ks_log_config_t cfg;
 	ks_append_info_t info;
@@ -229,10 +102,10 @@ static void writer_child(const char *dir, uint64_t flush_messages,
 		size_t n, i;
 		int64_t next = ks_log_end_offset(log);
 
-		rng = mix64(rng);
+		rng = kt_mix64(rng);
 		n = 1 + rng % CR_MAX_BATCH;
 		for (i = 0; i < n; i++) {
-			gen_record(seed, next + (int64_t)i, &g[i]);
+			kt_gen_record(seed, CR_T0, next + (int64_t)i, &g[i]);
 			recs[i] = g[i].rec;
 		}
 		if ((rc = ks_log_append(log, recs, n, &info)) != 0)
@@ -288,6 +161,7 @@ static void verify_log(const char *dir, uint64_t flush_messages,
 	ks_log_iter_t *it = NULL;
 	ks_log_view_t view = { 0 };
 	ks_record_t rec;
+	struct kt_gen want;
 	ks_log_stat_t *st = &v->st;
 	uint64_t bytes = 0;
 	int64_t start, end, off;
@@ -375,7 +249,9 @@ static void verify_log(const char *dir, uint64_t flush_messages,
 		if (off >= end)
 			VFAIL(v, "iterator returned offset %" PRId64 " past the"
 			    " end %" PRId64, rec.offset, end);
-		if (gen_check(seed, off, &rec, v->why, sizeof v->why) != 0)
+		kt_gen_record(seed, CR_T0, off, &want);
+		if (kt_gen_compare(&want, off, &rec, KT_WHY_FIELD, v->why,
+		    sizeof v->why) != 0)
 			goto out;
 	}
 	if (rc != 0)
@@ -494,8 +370,8 @@ static int acks_wait(struct acks *a, int fd, int64_t timeout_ns)
 
 static void crash_rounds(uint64_t flush_messages, int rounds)
 {
-	uint64_t seed = test_seed() ^ flush_messages;
-	uint64_t rng = mix64(seed);
+	uint64_t seed = kt_seed(CR_SEED) ^ flush_messages;
+	uint64_t rng = kt_mix64(seed);
 	char *tmp = kt_tmpdir("crash");
 	char *dir = kt_path(tmp, "topic-0");
 	struct acks *a = calloc(1, sizeof *a);
@@ -518,7 +394,7 @@ static void crash_rounds(uint64_t flush_messages, int rounds)
 		int last = round == rounds - 1;
 		pid_t pid, parent;
 
-		rng = mix64(rng);
+		rng = kt_mix64(rng);
 		mode = (int)(rng % 2);
 		ck_assert_int_eq(pipe(p), 0);
 		parent = getpid();
@@ -527,27 +403,28 @@ static void crash_rounds(uint64_t flush_messages, int rounds)
 		if (pid == 0) {
 			child_init(parent);
 			close(p[0]);
-			writer_child(dir, flush_messages, seed, mix64(rng ^ 1),
-			    p[1]);
+			writer_child(dir, flush_messages, seed,
+			    kt_mix64(rng ^ 1), p[1]);
 			_exit(5);
 		}
 		close(p[1]);
 		a->round_count = 0;
 		if (mode == 0) {
 			/* kill after a random delay of 0-20 ms */
-			int64_t until = now_ns() + (int64_t)((rng >> 8) %
+			int64_t until = kt_now_ns() + (int64_t)((rng >> 8) %
 			    20001) * 1000;
 			int open = 1;
-			while (open && now_ns() < until && !a->failed)
-				open = acks_wait(a, p[0], until - now_ns());
+			while (open && kt_now_ns() < until && !a->failed)
+				open = acks_wait(a, p[0], until - kt_now_ns());
 		} else {
 			/* kill after a random number of acks, plus 0-300 us */
 			long want = 1 + (long)((rng >> 8) % 64);
-			int64_t give_up = now_ns() + 10000000000LL;
+			int64_t give_up = kt_now_ns() + 10000000000LL;
 			int open = 1;
 			while (open && a->round_count < want && !a->failed &&
-			    now_ns() < give_up)
-				open = acks_wait(a, p[0], give_up - now_ns());
+			    kt_now_ns() < give_up)
+				open = acks_wait(a, p[0],
+				    give_up - kt_now_ns());
 			if ((rng >> 16) % 300)
 				usleep((useconds_t)((rng >> 16) % 300));
 			stalled = a->round_count < want && !a->failed;

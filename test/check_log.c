@@ -10,7 +10,6 @@
 #define _GNU_SOURCE
 #include "util.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -252,62 +251,6 @@ static void small_cfg(ks_log_config_t *cfg)
 	cfg->segment_bytes = SMALL_SEG;
 }
 
-static ks_log_t *open_log(const char *dir, const ks_log_config_t *cfg)
-{
-	ks_log_t *log = NULL;
-
-	KT_OK(ks_log_open(dir, cfg, &log));
-	ck_assert_ptr_nonnull(log);
-	return log;
-}
-
-static char *seg_file(const char *dir, int64_t base, const char *ext)
-{
-	char name[64];
-
-	snprintf(name, sizeof name, "%020" PRId64 "%s", base, ext);
-	return kt_path(dir, name);
-}
-
-static int seg_exists(const char *dir, int64_t base, const char *ext)
-{
-	char *p = seg_file(dir, base, ext);
-	int r = kt_file_size(p) >= 0;
-
-	free(p);
-	return r;
-}
-
-/* Base offsets of the <20 digits>.log files in dir, ascending. */
-static size_t list_segments(const char *dir, int64_t *bases, size_t cap)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	size_t n = 0, i, j;
-
-	ck_assert_ptr_nonnull(d);
-	while ((e = readdir(d))) {
-		const char *s = e->d_name;
-		if (strlen(s) != 24 || strcmp(s + 20, ".log") != 0)
-			continue;
-		for (i = 0; i < 20; i++)
-			if (s[i] < '0' || s[i] > '9')
-				break;
-		if (i < 20)
-			continue;
-		ck_assert_uint_lt(n, cap);
-		bases[n++] = strtoll(s, NULL, 10);
-	}
-	closedir(d);
-	for (i = 1; i < n; i++)
-		for (j = i; j > 0 && bases[j - 1] > bases[j]; j--) {
-			int64_t t = bases[j];
-			bases[j] = bases[j - 1];
-			bases[j - 1] = t;
-		}
-	return n;
-}
-
 /*
  * Walks every batch of a view: each validates (CRC included), base offsets
  * follow one another from view->base_offset, and the last batch ends
@@ -409,7 +352,7 @@ START_TEST(test_open_create)
 	ck_assert_int_eq(stat(dir, &sb), -1);
 
 	cfg.flags = KS_LOG_CREATE;
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	ck_assert_int_eq(stat(dir, &sb), 0);
 	ck_assert(S_ISDIR(sb.st_mode));
 	ck_assert_str_eq(ks_log_dir(log), dir);
@@ -423,18 +366,18 @@ START_TEST(test_open_create)
 	ck_assert_int_eq(off, -1);
 
 	append_n(log, 1, 0, 3, 1, NULL);
-	ck_assert(seg_exists(dir, 0, ".log"));
-	ck_assert(seg_exists(dir, 0, ".index"));
-	ck_assert(seg_exists(dir, 0, ".timeindex"));
+	ck_assert(kt_seg_exists(dir, 0, ".log"));
+	ck_assert(kt_seg_exists(dir, 0, ".index"));
+	ck_assert(kt_seg_exists(dir, 0, ".timeindex"));
 	KT_OK(ks_log_stat(log, &st));
 	ck_assert_uint_eq(st.segment_count, 1);
 	KT_OK(ks_log_close(log));
-	ck_assert(seg_exists(dir, 0, ".log"));
-	ck_assert(seg_exists(dir, 0, ".index"));
-	ck_assert(seg_exists(dir, 0, ".timeindex"));
+	ck_assert(kt_seg_exists(dir, 0, ".log"));
+	ck_assert(kt_seg_exists(dir, 0, ".index"));
+	ck_assert(kt_seg_exists(dir, 0, ".timeindex"));
 
 	/* Now the directory exists: no flag needed, and NULL is the defaults. */
-	log = open_log(dir, NULL);
+	log = kt_open_log(dir, NULL);
 	ck_assert_str_eq(ks_log_dir(log), dir);
 	ck_assert_int_eq(ks_log_end_offset(log), 3);
 	check_range(log, 1, 0, 3);
@@ -453,7 +396,7 @@ START_TEST(test_append_offsets)
 	ks_append_info_t info;
 
 	small_cfg(&cfg);
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	append_n(log, 1, 0, 3, 1, &info);
 	ck_assert_int_eq(ks_log_end_offset(log), 3);
 	append_n(log, 1, 3, 5, 1, &info);
@@ -483,7 +426,7 @@ START_TEST(test_append_batch_assigns)
 
 	small_cfg(&cfg);
 	cfg.leader_epoch = 7;
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	append_n(log, 1, 0, 5, 1, NULL);
 
 	/* A producer's batch: offsets from 999, an epoch the log must replace. */
@@ -621,7 +564,7 @@ START_TEST(test_append_batch_all_or_none)
 	int d;
 
 	small_cfg(&cfg);
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	append_n(log, 1, 0, 4, 1, NULL);
 	get_state(log, &s);
 
@@ -669,7 +612,7 @@ START_TEST(test_bad_input)
 
 	small_cfg(&cfg);
 	cfg.max_message_bytes = 1024;
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	append_n(log, 1, 0, 4, 1, NULL);
 	get_state(log, &s);
 
@@ -729,7 +672,7 @@ START_TEST(test_bad_input)
 	KT_OK(ks_log_close(log));
 
 	/* And nothing of it reappears after a reopen. */
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	ck_assert_int_eq(ks_log_end_offset(log), 10);
 	check_range(log, 1, 0, 10);
 	KT_OK(ks_log_close(log));
@@ -751,7 +694,7 @@ START_TEST(test_keep_offsets)
 
 	small_cfg(&cfg);
 	cfg.leader_epoch = 7;
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	append_n(log, 1, 0, 3, 1, NULL);
 
 	/* A follower's batch: the leader's offsets and epoch are kept. */
@@ -801,7 +744,7 @@ START_TEST(test_read_views)
 
 	ks_log_config_init(&cfg);
 	cfg.flags = KS_LOG_CREATE;
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	append_batches(log, 1, 10, 5); /* batch i holds 5i..5i+4 */
 
 	/* max_bytes below one batch: that one batch, whole. */
@@ -876,19 +819,19 @@ START_TEST(test_read_segments)
 	uint64_t total = 0;
 
 	small_cfg(&cfg);
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	append_batches(log, 101, 120, 5);
 	end = ks_log_end_offset(log);
 	ck_assert_int_eq(end, 600);
 
-	n = list_segments(dir, bases, MAXSEG);
+	n = kt_list_segments(dir, bases, MAXSEG);
 	ck_assert_uint_ge(n, 5);
 	ck_assert_int_eq(bases[0], 0);
 	for (i = 0; i < n; i++) {
 		int64_t next = i + 1 < n ? bases[i + 1] : end;
 
-		ck_assert(seg_exists(dir, bases[i], ".index"));
-		ck_assert(seg_exists(dir, bases[i], ".timeindex"));
+		ck_assert(kt_seg_exists(dir, bases[i], ".index"));
+		ck_assert(kt_seg_exists(dir, bases[i], ".timeindex"));
 		/* A whole segment in one view, ending where the next begins. */
 		KT_OK(ks_log_read(log, bases[i], BIG, &v));
 		ck_assert_int_eq(v.base_offset, bases[i]);
@@ -923,7 +866,7 @@ START_TEST(test_view_outlives_appends)
 	size_t len;
 
 	small_cfg(&cfg);
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	append_batches(log, 101, 3, 5);
 	KT_OK(ks_log_read(log, 0, BIG, &v));
 	len = v.len;
@@ -935,7 +878,7 @@ START_TEST(test_view_outlives_appends)
 	append_batches(log, 101, 60, 5);
 	KT_OK(ks_log_roll(log));
 	append_batches(log, 101, 2, 5);
-	ck_assert_uint_ge(list_segments(dir, bases, MAXSEG), 3);
+	ck_assert_uint_ge(kt_list_segments(dir, bases, MAXSEG), 3);
 	ck_assert_uint_eq(v.len, len);
 	ck_assert_mem_eq(v.data, copy, len);
 	ck_assert_uint_eq(walk_view(&v), 3);
@@ -961,7 +904,7 @@ START_TEST(test_iter_follows)
 	size_t b;
 
 	small_cfg(&cfg);
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	for (b = 0; b < 20; b++) {
 		append_n(log, 1, off, 1 + b % 7, 1, NULL);
 		off += (int64_t)(1 + b % 7);
@@ -1007,7 +950,7 @@ START_TEST(test_iter_middle_and_seek)
 	ks_record_t r;
 
 	small_cfg(&cfg);
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	append_batches(log, 1, 6, 5);
 
 	/* Offset 7 lies inside batch 5..9: the iterator starts at 7. */
@@ -1056,9 +999,9 @@ START_TEST(test_iter_segments)
 	size_t n;
 
 	small_cfg(&cfg);
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	append_batches(log, 101, 100, 5);
-	n = list_segments(dir, bases, MAXSEG);
+	n = kt_list_segments(dir, bases, MAXSEG);
 	ck_assert_uint_ge(n, 4);
 	check_range(log, 101, 0, 500);
 	/* Starting exactly at a segment's base and just before it. */
@@ -1107,7 +1050,7 @@ START_TEST(test_concurrent_reader)
 	int rc;
 
 	small_cfg(&cfg);
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	KT_OK(ks_log_iter_new(log, 0, &it));
 	wa.log = log;
 	wa.rc = 0;
@@ -1154,7 +1097,7 @@ START_TEST(test_timestamps)
 	int i;
 
 	small_cfg(&cfg);
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 
 	before = (int64_t)time(NULL) * 1000;
 	append_n(log, 1, 0, 4, 0, NULL);
@@ -1203,10 +1146,10 @@ START_TEST(test_offset_for_time)
 	size_t n, i;
 
 	small_cfg(&cfg);
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	append_batches(log, 101, 100, 5); /* record o has ts_of(o) */
 	end = ks_log_end_offset(log);
-	n = list_segments(dir, bases, MAXSEG);
+	n = kt_list_segments(dir, bases, MAXSEG);
 	ck_assert_uint_ge(n, 4);
 
 	KT_OK(ks_log_offset_for_time(log, 0, &off));
@@ -1257,7 +1200,7 @@ START_TEST(test_durable_explicit)
 	cfg.segment_bytes = 1u << 30;
 	cfg.flush_messages = 0;
 	cfg.flush_ms = 0;
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	append_n(log, 1, 0, 5, 1, &info);
 	ck_assert_int_eq(info.durable, 0);
 	append_n(log, 1, 5, 5, 1, &info);
@@ -1297,7 +1240,7 @@ START_TEST(test_durable_every_append)
 
 	small_cfg(&cfg);
 	cfg.flush_messages = 1;
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	for (i = 0; i < 20; i++) {
 		append_n(log, 1, 3 * i, 3, 1, &info);
 		ck_assert_int_eq(info.durable, 1);
@@ -1334,7 +1277,7 @@ START_TEST(test_durable_flush_ms)
 
 	small_cfg(&cfg);
 	cfg.flush_ms = 50;
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	append_n(log, 1, 0, 5, 1, NULL);
 	ck_assert_msg(durable_reaches(log, 5), "flush.ms=50: durable offset "
 	    "stuck at %" PRId64 " of 5", ks_log_durable_offset(log));
@@ -1356,7 +1299,7 @@ START_TEST(test_durable_flush_n)
 
 	small_cfg(&cfg);
 	cfg.flush_messages = 4;
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	for (i = 0; i < 10; i++)
 		append_n(log, 1, i, 1, 1, NULL);
 	/* Ten records with a flush every four: the first eight are durable. */
@@ -1413,7 +1356,7 @@ START_TEST(test_group_commit)
 
 	small_cfg(&cfg);
 	cfg.flush_messages = 1;
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	for (t = 0; t < GC_THREADS; t++) {
 		arg[t].log = log;
 		arg[t].id = t;
@@ -1485,18 +1428,18 @@ START_TEST(test_reopen)
 	size_t len;
 
 	small_cfg(&cfg);
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	append_batches(log, 101, 80, 5);
 	len = encode(buf, sizeof buf, 101, 400, 5, 0);
 	KT_OK(ks_log_append_batch(log, buf, len, 0, NULL));
 	end = ks_log_end_offset(log);
 	ck_assert_int_eq(end, 405);
 	snapshot(log, &a);
-	n = list_segments(dir, bases, MAXSEG);
+	n = kt_list_segments(dir, bases, MAXSEG);
 	ck_assert_uint_ge(n, 3);
 	KT_OK(ks_log_close(log));
 
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	ck_assert_int_eq(ks_log_start_offset(log), 0);
 	ck_assert_int_eq(ks_log_end_offset(log), end);
 	ck_assert_int_eq(ks_log_durable_offset(log), end);
@@ -1507,7 +1450,7 @@ START_TEST(test_reopen)
 	ck_assert_int_eq(st.recovery_cut_offset, -1);
 	ck_assert_uint_eq(st.segment_count, n);
 	ck_assert_uint_eq(st.size_bytes, a.len);
-	ck_assert_uint_eq(list_segments(dir, bases2, MAXSEG), n);
+	ck_assert_uint_eq(kt_list_segments(dir, bases2, MAXSEG), n);
 	for (i = 0; i < n; i++)
 		ck_assert_int_eq(bases2[i], bases[i]);
 	snapshot(log, &b);
@@ -1519,7 +1462,7 @@ START_TEST(test_reopen)
 	/* It goes on from where it was, and again after another reopen. */
 	append_batches(log, 101, 5, 5);
 	KT_OK(ks_log_close(log));
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	KT_OK(ks_log_stat(log, &st));
 	ck_assert_int_eq(st.clean_open, 1);
 	ck_assert_int_eq(ks_log_end_offset(log), end + 25);
@@ -1638,12 +1581,12 @@ START_TEST(test_config_applies)
 	KT_OK(ks_log_config_set(&cfg, "segment.bytes", "16384"));
 	KT_OK(ks_log_config_set(&cfg, "flush.messages", "1"));
 	KT_OK(ks_log_config_set(&cfg, "max.message.bytes", "4000"));
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	/* The copy is the log's: changing ours now changes nothing. */
 	cfg.segment_bytes = 1u << 30;
 	cfg.flush_messages = 0;
 	append_batches(log, 101, 20, 5);
-	ck_assert_uint_ge(list_segments(dir, bases, MAXSEG), 2);
+	ck_assert_uint_ge(kt_list_segments(dir, bases, MAXSEG), 2);
 	append_n(log, 1, 100, 1, 1, &info);
 	ck_assert_int_eq(info.durable, 1);
 	gen_fill(&g_gen, 101, 101, 20, 1);
@@ -1666,7 +1609,7 @@ START_TEST(test_truncate_mid_batch)
 	int64_t off;
 
 	small_cfg(&cfg);
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	append_batches(log, 1, 3, 5); /* 0..4, 5..9, 10..14 */
 
 	/* An iterator that has read everything, overtaken by the truncation. */
@@ -1713,7 +1656,7 @@ START_TEST(test_truncate_mid_batch)
 	ks_log_view_release(&v);
 
 	KT_OK(ks_log_close(log));
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	ck_assert_int_eq(ks_log_end_offset(log), 13);
 	check_range(log, 1, 0, 5);
 	check_range(log, 2, 5, 13);
@@ -1737,18 +1680,18 @@ START_TEST(test_truncate_segments)
 	struct blob a, b;
 
 	small_cfg(&cfg);
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	append_batches(log, 101, 120, 5);
-	n = list_segments(dir, bases, MAXSEG);
+	n = kt_list_segments(dir, bases, MAXSEG);
 	ck_assert_uint_ge(n, 6);
 
 	/* At a segment's base: that segment's records and all later go. */
 	KT_OK(ks_log_truncate(log, bases[4]));
 	ck_assert_int_eq(ks_log_end_offset(log), bases[4]);
 	for (i = 5; i < n; i++) {
-		ck_assert(!seg_exists(dir, bases[i], ".log"));
-		ck_assert(!seg_exists(dir, bases[i], ".index"));
-		ck_assert(!seg_exists(dir, bases[i], ".timeindex"));
+		ck_assert(!kt_seg_exists(dir, bases[i], ".log"));
+		ck_assert(!kt_seg_exists(dir, bases[i], ".index"));
+		ck_assert(!kt_seg_exists(dir, bases[i], ".timeindex"));
 	}
 	check_range(log, 101, 0, bases[4]);
 
@@ -1757,12 +1700,12 @@ START_TEST(test_truncate_segments)
 	end = cut / 5 * 5;
 	KT_OK(ks_log_truncate(log, cut));
 	ck_assert_int_eq(ks_log_end_offset(log), end);
-	m = list_segments(dir, after, MAXSEG);
+	m = kt_list_segments(dir, after, MAXSEG);
 	ck_assert_uint_eq(m, 3);
 	for (i = 0; i < m; i++)
 		ck_assert_int_eq(after[i], bases[i]);
 	for (i = 3; i < n; i++)
-		ck_assert(!seg_exists(dir, bases[i], ".log"));
+		ck_assert(!kt_seg_exists(dir, bases[i], ".log"));
 	KT_OK(ks_log_stat(log, &st));
 	ck_assert_uint_eq(st.segment_count, 3);
 	ck_assert_int_eq(st.end_offset, end);
@@ -1774,7 +1717,7 @@ START_TEST(test_truncate_segments)
 	snapshot(log, &a);
 	KT_OK(ks_log_close(log));
 
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	ck_assert_int_eq(ks_log_end_offset(log), end + 200);
 	snapshot(log, &b);
 	ck_assert_uint_eq(b.len, a.len);
@@ -1809,17 +1752,17 @@ START_TEST(test_truncate_crash)
 	size_t n;
 
 	small_cfg(&cfg);
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	append_batches(log, 101, 100, 5);
 	end = ks_log_end_offset(log);
-	n = list_segments(dir, bases, MAXSEG);
+	n = kt_list_segments(dir, bases, MAXSEG);
 	ck_assert_uint_ge(n, 4);
 	KT_OK(ks_log_close(log));
 
 	/* Within the active segment, then across segments. */
 	cut = end - 8; /* inside the second-to-last batch */
 	in_crashing_child(child_truncate, dir, cut);
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	KT_OK(ks_log_stat(log, &st));
 	ck_assert_int_eq(st.clean_open, 0);
 	ck_assert_int_eq(ks_log_end_offset(log), end - 10);
@@ -1828,14 +1771,14 @@ START_TEST(test_truncate_crash)
 
 	cut = bases[1] + 3;
 	in_crashing_child(child_truncate, dir, cut);
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	ck_assert_int_eq(ks_log_end_offset(log), cut / 5 * 5);
 	check_range(log, 101, 0, cut / 5 * 5);
 	append_n(log, 9, cut / 5 * 5, 5, 1, NULL);
 	check_range(log, 9, cut / 5 * 5, cut / 5 * 5 + 5);
 	KT_OK(ks_log_close(log));
 
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	ck_assert_int_eq(ks_log_end_offset(log), cut / 5 * 5 + 5);
 	check_range(log, 101, 0, cut / 5 * 5);
 	check_range(log, 9, cut / 5 * 5, cut / 5 * 5 + 5);
@@ -1859,10 +1802,10 @@ START_TEST(test_delete_records)
 	size_t n, i;
 
 	small_cfg(&cfg);
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	append_batches(log, 101, 120, 5);
 	end = ks_log_end_offset(log);
-	n = list_segments(dir, bases, MAXSEG);
+	n = kt_list_segments(dir, bases, MAXSEG);
 	ck_assert_uint_ge(n, 6);
 
 	target = bases[3] + 7;
@@ -1870,12 +1813,12 @@ START_TEST(test_delete_records)
 	ck_assert_int_eq(ks_log_start_offset(log), target);
 	ck_assert_int_eq(ks_log_end_offset(log), end);
 	for (i = 0; i < 3; i++) {
-		ck_assert(!seg_exists(dir, bases[i], ".log"));
-		ck_assert(!seg_exists(dir, bases[i], ".index"));
-		ck_assert(!seg_exists(dir, bases[i], ".timeindex"));
+		ck_assert(!kt_seg_exists(dir, bases[i], ".log"));
+		ck_assert(!kt_seg_exists(dir, bases[i], ".index"));
+		ck_assert(!kt_seg_exists(dir, bases[i], ".timeindex"));
 	}
 	for (i = 3; i < n; i++)
-		ck_assert(seg_exists(dir, bases[i], ".log"));
+		ck_assert(kt_seg_exists(dir, bases[i], ".log"));
 	KT_OK(ks_log_stat(log, &st));
 	ck_assert_int_eq(st.start_offset, target);
 	ck_assert_uint_eq(st.segment_count, n - 3);
@@ -1902,7 +1845,7 @@ START_TEST(test_delete_records)
 	ck_assert_int_eq(ks_log_start_offset(log), target);
 	KT_OK(ks_log_close(log));
 
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	ck_assert_int_eq(ks_log_start_offset(log), target);
 	ck_assert_int_eq(ks_log_end_offset(log), end);
 	ck_assert_int_eq(ks_log_read(log, target - 1, BIG, &v), KS_EOFFSET);
@@ -1942,16 +1885,16 @@ START_TEST(test_delete_records_crash)
 	int64_t bases[MAXSEG], end, target;
 
 	small_cfg(&cfg);
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	append_batches(log, 101, 60, 5);
 	end = ks_log_end_offset(log);
-	ck_assert_uint_ge(list_segments(dir, bases, MAXSEG), 3);
+	ck_assert_uint_ge(kt_list_segments(dir, bases, MAXSEG), 3);
 	KT_OK(ks_log_close(log));
 
 	/* "Durable on return": the new start survives a crash right after. */
 	target = bases[1] + 2;
 	in_crashing_child(child_delete, dir, target);
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	ck_assert_int_eq(ks_log_start_offset(log), target);
 	ck_assert_int_eq(ks_log_end_offset(log), end);
 	check_range(log, 101, target, end);
@@ -1973,22 +1916,22 @@ START_TEST(test_roll)
 
 	ks_log_config_init(&cfg);
 	cfg.flags = KS_LOG_CREATE;
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	KT_OK(ks_log_roll(log)); /* empty: nothing to roll */
 	KT_OK(ks_log_stat(log, &st));
 	ck_assert_uint_le(st.segment_count, 1);
-	ck_assert_uint_le(list_segments(dir, bases, MAXSEG), 1);
+	ck_assert_uint_le(kt_list_segments(dir, bases, MAXSEG), 1);
 
 	append_n(log, 1, 0, 3, 1, NULL);
 	KT_OK(ks_log_roll(log));
-	ck_assert(seg_exists(dir, 3, ".log"));
-	ck_assert_uint_eq(list_segments(dir, bases, MAXSEG), 2);
+	ck_assert(kt_seg_exists(dir, 3, ".log"));
+	ck_assert_uint_eq(kt_list_segments(dir, bases, MAXSEG), 2);
 	ck_assert_int_eq(bases[0], 0);
 	ck_assert_int_eq(bases[1], 3);
 	KT_OK(ks_log_stat(log, &st));
 	ck_assert_uint_eq(st.segment_count, 2);
 	KT_OK(ks_log_roll(log)); /* the new segment is empty: no-op */
-	ck_assert_uint_eq(list_segments(dir, bases, MAXSEG), 2);
+	ck_assert_uint_eq(kt_list_segments(dir, bases, MAXSEG), 2);
 	KT_OK(ks_log_stat(log, &st));
 	ck_assert_uint_eq(st.segment_count, 2);
 
@@ -2001,12 +1944,12 @@ START_TEST(test_roll)
 	ck_assert_int_eq(v.next_offset, 7);
 	ks_log_view_release(&v);
 	KT_OK(ks_log_roll(log));
-	ck_assert(seg_exists(dir, 7, ".log"));
-	ck_assert(seg_exists(dir, 7, ".index"));
-	ck_assert(seg_exists(dir, 7, ".timeindex"));
+	ck_assert(kt_seg_exists(dir, 7, ".log"));
+	ck_assert(kt_seg_exists(dir, 7, ".index"));
+	ck_assert(kt_seg_exists(dir, 7, ".timeindex"));
 	KT_OK(ks_log_close(log));
 
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	ck_assert_int_eq(ks_log_end_offset(log), 7);
 	check_range(log, 1, 0, 7);
 	append_n(log, 1, 7, 2, 1, NULL);
@@ -2026,9 +1969,9 @@ START_TEST(test_stat)
 	int64_t bases[MAXSEG];
 
 	small_cfg(&cfg);
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	append_batches(log, 101, 50, 5);
-	ck_assert_uint_ge(list_segments(dir, bases, MAXSEG), 3);
+	ck_assert_uint_ge(kt_list_segments(dir, bases, MAXSEG), 3);
 	/* At a segment base, so the views below cover every stored byte. */
 	KT_OK(ks_log_delete_records(log, bases[1]));
 	KT_OK(ks_log_stat(log, &st));
@@ -2039,7 +1982,8 @@ START_TEST(test_stat)
 	ck_assert_int_eq(st.end_offset, 250);
 	ck_assert_int_eq(st.durable_offset, ks_log_durable_offset(log));
 	ck_assert_uint_eq(st.size_bytes, b.len);
-	ck_assert_uint_eq(st.segment_count, list_segments(dir, bases, MAXSEG));
+	ck_assert_uint_eq(st.segment_count,
+	    kt_list_segments(dir, bases, MAXSEG));
 	ck_assert_uint_ge(st.segment_count, 2);
 	free(b.p);
 	KT_OK(ks_log_close(log));
@@ -2060,7 +2004,7 @@ START_TEST(test_close_releases_lock)
 	ks_record_t rec;
 
 	small_cfg(&cfg);
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	append_batches(log, 3, 4, 10);
 	KT_OK(ks_log_iter_new(log, 40, &it));
 	KT_OK(ks_log_read(log, 0, 1 << 20, &v));
@@ -2091,7 +2035,7 @@ START_TEST(test_damaged_start_offset)
 
 	small_cfg(&cfg);
 	cfg.log_cb = NULL;
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	append_batches(log, 5, 10, 10);
 	KT_OK(ks_log_delete_records(log, 35));
 	KT_OK(ks_log_close(log));
@@ -2107,7 +2051,7 @@ START_TEST(test_damaged_start_offset)
 	ck_assert_ptr_null(log);
 	/* once the file is gone the log opens, from its first segment */
 	ck_assert_int_eq(unlink(path), 0);
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	ck_assert_int_le(ks_log_start_offset(log), 35);
 	ck_assert_int_eq(ks_log_end_offset(log), 100);
 	KT_OK(ks_log_close(log));

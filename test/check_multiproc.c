@@ -25,29 +25,9 @@
 #include <unistd.h>
 
 #define MP_T0 1700000000000LL
+#define MP_SEED 0x6d756c7469ULL    /* without KS_TEST_SEED: "multi" */
 #define MP_SEGMENT_BYTES (64 * 1024)
 #define MP_MAX_BATCH 20
-
-static uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ULL;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
-static uint64_t test_seed(void)
-{
-	const char *s = getenv("KS_TEST_SEED");
-	return s && *s ? strtoull(s, NULL, 0) : 0x6d756c7469ULL;
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static void nap_us(long us)
 {
@@ -55,96 +35,10 @@ static void nap_us(long us)
 	nanosleep(&ts, NULL);
 }
 
-/* ---- the generator: a record follows from its offset */
-
-struct gen {
-	char key[32];
-	uint8_t value[300];
-	uint8_t hval[16];
-	ks_header_t hdrs[2];
-	ks_record_t rec;
-};
-
-static void gen_record(uint64_t seed, int64_t off, struct gen *g)
-{
-	uint64_t h = mix64(seed ^ mix64((uint64_t)off));
-	uint64_t s = h;
-	size_t vlen = 10 + h % 291, i;
-
-	memset(&g->rec, 0, sizeof g->rec);
-	for (i = 0; i < vlen; i++) {
-		if (i % 8 == 0)
-			s = mix64(s);
-		g->value[i] = (uint8_t)(s >> (8 * (i % 8)));
-	}
-	g->rec.value = g->value;
-	g->rec.value_len = vlen;
-	g->rec.timestamp = MP_T0 + off;
-	if ((h >> 32) % 4 != 0) {
-		g->rec.key_len = (size_t)snprintf(g->key, sizeof g->key,
-		    "key-%" PRId64, off);
-		g->rec.key = g->key;
-	}
-	if ((h >> 40) % 3 == 0) {
-		size_t hl = (h >> 44) % 17;
-		for (i = 0; i < hl; i++)
-			g->hval[i] = (uint8_t)(h >> (i % 8 * 8)) ^ (uint8_t)i;
-		g->hdrs[0] = (ks_header_t){ "trace", 5, g->hval, hl };
-		g->hdrs[1] = (ks_header_t){ "nil", 3, NULL, 0 };
-		g->rec.headers = g->hdrs;
-		g->rec.header_count = 1 + (h >> 50) % 2;
-	}
-}
-
-static int same_bytes(const void *a, size_t alen, const void *b, size_t blen)
-{
-	if ((a == NULL) != (b == NULL) || alen != blen)
-		return 0;
-	return alen == 0 || memcmp(a, b, alen) == 0;
-}
-
-/* 0 if rec is exactly what the generator makes for off, else -1 and why. */
-static int gen_check(uint64_t seed, int64_t off, const ks_record_t *rec,
-    char *why, size_t whylen)
-{
-	struct gen g;
-	ks_header_t h;
-	size_t pos = 0, i;
-	int rc;
-
-	gen_record(seed, off, &g);
-	if (rec->offset != off || rec->timestamp != g.rec.timestamp ||
-	    !same_bytes(rec->key, rec->key_len, g.rec.key, g.rec.key_len) ||
-	    !same_bytes(rec->value, rec->value_len, g.rec.value,
-	    g.rec.value_len) || rec->header_count != g.rec.header_count) {
-		snprintf(why, whylen, "record at offset %" PRId64 " (offset %"
-		    PRId64 ", ts %" PRId64 ", key %zu, value %zu, %zu headers)"
-		    " differs from what was appended", off, rec->offset,
-		    rec->timestamp, rec->key_len, rec->value_len,
-		    rec->header_count);
-		return -1;
-	}
-	for (i = 0; i < g.rec.header_count; i++) {
-		rc = ks_record_header_next(rec, &pos, &h);
-		if (rc != 1 || !same_bytes(h.key, h.key_len, g.hdrs[i].key,
-		    g.hdrs[i].key_len) || !same_bytes(h.value, h.value_len,
-		    g.hdrs[i].value, g.hdrs[i].value_len)) {
-			snprintf(why, whylen, "offset %" PRId64 ": header %zu "
-			    "differs (rc %d)", off, i, rc);
-			return -1;
-		}
-	}
-	if (ks_record_header_next(rec, &pos, &h) != 0) {
-		snprintf(why, whylen, "offset %" PRId64 ": extra header", off);
-		return -1;
-	}
-	return 0;
-}
-
 /* The writer's batch sizes: batch i has this many records. */
 static size_t batch_records(uint64_t seed, long i)
 {
-	return 1 + mix64(seed * 31 + (uint64_t)i) % MP_MAX_BATCH;
+	return 1 + kt_mix64(seed * 31 + (uint64_t)i) % MP_MAX_BATCH;
 }
 
 static int64_t records_in(uint64_t seed, long nbatches)
@@ -176,7 +70,7 @@ static void mp_config(ks_log_config_t *cfg, int flags)
 static int append_batch(ks_log_t *log, uint64_t seed, long i, char *why,
     size_t len)
 {
-	struct gen g[MP_MAX_BATCH];
+	struct kt_gen g[MP_MAX_BATCH];
 	ks_record_t recs[MP_MAX_BATCH];
 	ks_append_info_t info;
 	size_t n = batch_records(seed, i), j;
@@ -184,7 +78,7 @@ static int append_batch(ks_log_t *log, uint64_t seed, long i, char *why,
 	int rc;
 
 	for (j = 0; j < n; j++) {
-		gen_record(seed, next + (int64_t)j, &g[j]);
+		kt_gen_record(seed, MP_T0, next + (int64_t)j, &g[j]);
 		recs[j] = g[j].rec;
 	}
 	rc = ks_log_append(log, recs, n, &info);
@@ -255,7 +149,7 @@ static const char *check_view(const ks_log_view_t *v, int64_t offset,
 	}
 	ks_batch_iter_init(&bit, v->data, v->len, offset);
 	while ((rc = ks_batch_iter_next(&bit, &rec)) == 1) {
-		if (gen_check(seed, off, &rec, why, len) != 0)
+		if (kt_gen_check(seed, MP_T0, off, &rec, why, len) != 0)
 			return why;
 		off++;
 	}
@@ -287,8 +181,8 @@ static int reader_proc(const struct reader_args *a, char *why, size_t len)
 	ks_log_t *log;
 	ks_log_iter_t *it = NULL;
 	ks_record_t rec;
-	int64_t off = 0, deadline = now_ns() + 30000000000LL;
-	uint64_t rng = mix64(a->seed ^ 0x5eed);
+	int64_t off = 0, deadline = kt_now_ns() + 30000000000LL;
+	uint64_t rng = kt_mix64(a->seed ^ 0x5eed);
 	char go;
 	int rc;
 
@@ -307,7 +201,7 @@ static int reader_proc(const struct reader_args *a, char *why, size_t len)
 		goto fail;
 	}
 	while (off < a->total) {
-		if (now_ns() > deadline) {
+		if (kt_now_ns() > deadline) {
 			snprintf(why, len, "reader stuck at offset %" PRId64
 			    " of %" PRId64, off, a->total);
 			goto fail;
@@ -315,7 +209,8 @@ static int reader_proc(const struct reader_args *a, char *why, size_t len)
 		if (a->kind == READ_ITER) {
 			rc = ks_log_iter_next(it, &rec);
 			if (rc == 1) {
-				if (gen_check(a->seed, off, &rec, why, len))
+				if (kt_gen_check(a->seed, MP_T0, off, &rec, why,
+				    len))
 					goto fail;
 				off++;
 				continue;
@@ -325,7 +220,7 @@ static int reader_proc(const struct reader_args *a, char *why, size_t len)
 			size_t max;
 			int64_t n = 0;
 
-			rng = mix64(rng);
+			rng = kt_mix64(rng);
 			max = 1 + rng % 6000;
 			rc = ks_log_read(log, off, max, &v);
 			if (rc == 0 && v.len > 0) {
@@ -380,7 +275,7 @@ fail:
  */
 static void writer_and_reader_process(enum reader_kind kind, long nbatches)
 {
-	uint64_t seed = test_seed() ^ (uint64_t)kind;
+	uint64_t seed = kt_seed(MP_SEED) ^ (uint64_t)kind;
 	char *tmp = kt_tmpdir("mproc"), *dir = kt_path(tmp, "topic-0");
 	struct reader_args a = { dir, seed, records_in(seed, nbatches), kind,
 		-1 };
@@ -428,8 +323,8 @@ static void writer_and_reader_process(enum reader_kind kind, long nbatches)
 
 	if (werr[0])
 		kill(pid, SIGKILL);
-	deadline = now_ns() + 30000000000LL;
-	while (now_ns() < deadline &&
+	deadline = kt_now_ns() + 30000000000LL;
+	while (kt_now_ns() < deadline &&
 	    (done = waitpid(pid, &status, WNOHANG)) == 0)
 		nap_us(1000);
 	if (done == 0) {
@@ -481,13 +376,13 @@ END_TEST
 
 START_TEST(test_rdonly_refuses_writes)
 {
-	uint64_t seed = test_seed() ^ 0x40;
+	uint64_t seed = kt_seed(MP_SEED) ^ 0x40;
 	char *tmp = kt_tmpdir("mro"), *dir = kt_path(tmp, "topic-0");
 	ks_log_config_t cfg;
 	ks_log_t *w, *ro;
 	ks_log_iter_t *it;
 	ks_record_t rec;
-	struct gen g;
+	struct kt_gen g;
 	uint8_t batch[1024];
 	size_t blen;
 	char why[512];
@@ -509,13 +404,13 @@ START_TEST(test_rdonly_refuses_writes)
 	KT_OK(ks_log_iter_new(ro, 0, &it));
 	for (off = 0; off < total; off++) {
 		ck_assert_int_eq(ks_log_iter_next(it, &rec), 1);
-		ck_assert_msg(gen_check(seed, off, &rec, why, sizeof why) == 0,
-		    "%s", why);
+		ck_assert_msg(kt_gen_check(seed, MP_T0, off, &rec, why,
+		    sizeof why) == 0, "%s", why);
 	}
 	ck_assert_int_eq(ks_log_iter_next(it, &rec), 0);
 
 	/* Every write is refused, and changes nothing. */
-	gen_record(seed, total, &g);
+	kt_gen_record(seed, MP_T0, total, &g);
 	ck_assert_int_eq(ks_log_append(ro, &g.rec, 1, NULL), KS_ERDONLY);
 	KT_OK(ks_batch_encode(batch, sizeof batch, &g.rec, 1, 0, MP_T0,
 	    &blen));
@@ -539,8 +434,8 @@ START_TEST(test_rdonly_refuses_writes)
 	for (off = total; off < total + (int64_t)batch_records(seed, 40);
 	    off++) {
 		ck_assert_int_eq(ks_log_iter_next(it, &rec), 1);
-		ck_assert_msg(gen_check(seed, off, &rec, why, sizeof why) == 0,
-		    "%s", why);
+		ck_assert_msg(kt_gen_check(seed, MP_T0, off, &rec, why,
+		    sizeof why) == 0, "%s", why);
 	}
 	ck_assert_int_eq(ks_log_iter_next(it, &rec), 0);
 	ks_log_iter_free(it);
@@ -550,8 +445,8 @@ START_TEST(test_rdonly_refuses_writes)
 	KT_OK(ks_log_iter_new(w, 0, &it));
 	for (off = 0; off < total; off++) {
 		ck_assert_int_eq(ks_log_iter_next(it, &rec), 1);
-		ck_assert_msg(gen_check(seed, off, &rec, why, sizeof why) == 0,
-		    "%s", why);
+		ck_assert_msg(kt_gen_check(seed, MP_T0, off, &rec, why,
+		    sizeof why) == 0, "%s", why);
 	}
 	ks_log_iter_free(it);
 	KT_OK(ks_log_close(w));
@@ -612,7 +507,7 @@ static void *iter_thread(void *arg)
 	struct shared *sh = r->sh;
 	ks_log_iter_t *it;
 	ks_record_t rec;
-	int64_t off = r->from, deadline = now_ns() + 60000000000LL;
+	int64_t off = r->from, deadline = kt_now_ns() + 60000000000LL;
 	int rc;
 
 	/* A late starter waits until its offset exists. */
@@ -626,13 +521,13 @@ static void *iter_thread(void *arg)
 	while (off < sh->total && !stopped(sh)) {
 		rc = ks_log_iter_next(it, &rec);
 		if (rc == 1) {
-			if (gen_check(sh->seed, off, &rec, r->why,
+			if (kt_gen_check(sh->seed, MP_T0, off, &rec, r->why,
 			    sizeof r->why) != 0)
 				break;
 			off++;
 			r->got++;
 		} else if (rc == 0) {
-			if (now_ns() > deadline) {
+			if (kt_now_ns() > deadline) {
 				snprintf(r->why, sizeof r->why, "stuck at %"
 				    PRId64, off);
 				break;
@@ -653,15 +548,15 @@ static void *view_thread(void *arg)
 {
 	struct reader *r = arg;
 	struct shared *sh = r->sh;
-	int64_t off = r->from, deadline = now_ns() + 60000000000LL;
-	uint64_t rng = mix64(sh->seed + (uint64_t)r->id);
+	int64_t off = r->from, deadline = kt_now_ns() + 60000000000LL;
+	uint64_t rng = kt_mix64(sh->seed + (uint64_t)r->id);
 
 	while (off < sh->total && !stopped(sh)) {
 		ks_log_view_t v = { 0 };
 		size_t max;
 		int rc;
 
-		rng = mix64(rng);
+		rng = kt_mix64(rng);
 		max = 1 + rng % 5000;
 		rc = ks_log_read(sh->log, off, max, &v);
 		if (rc != 0) {
@@ -671,7 +566,7 @@ static void *view_thread(void *arg)
 		}
 		if (v.len == 0) {
 			ks_log_view_release(&v);
-			if (now_ns() > deadline) {
+			if (kt_now_ns() > deadline) {
 				snprintf(r->why, sizeof r->why, "stuck at %"
 				    PRId64, off);
 				break;
@@ -696,7 +591,7 @@ static void *view_thread(void *arg)
  */
 START_TEST(test_threads_one_writer_readers)
 {
-	uint64_t seed = test_seed() ^ 0x7468;
+	uint64_t seed = kt_seed(MP_SEED) ^ 0x7468;
 	char *tmp = kt_tmpdir("mthr"), *dir = kt_path(tmp, "topic-0");
 	struct shared sh = { NULL, seed, 1200, 0, 0 };
 	struct reader rd[5];

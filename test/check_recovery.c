@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #define RC_T0 1700000000000LL
+#define RC_SEED 0x7265636f76ULL    /* without KS_TEST_SEED: "recov" */
 #define RC_SEGMENT_BYTES 16384
 #define RC_INDEX_BYTES 65536
 #define RC_INTERVAL 512
@@ -36,131 +37,37 @@
 #define RC_MAX_SEGS 64
 #define RC_MAX_SEG_BATCHES 128
 
-static uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ULL;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
-static uint64_t test_seed(void)
-{
-	const char *s = getenv("KS_TEST_SEED");
-	return s && *s ? strtoull(s, NULL, 0) : 0x7265636f76ULL;
-}
-
-/* ---- the generator: a record follows from its offset */
-
-struct gen {
-	char key[32];
-	uint8_t value[300];
-	uint8_t hval[16];
-	ks_header_t hdrs[2];
-	ks_record_t rec;
-};
-
-static void gen_record(uint64_t seed, int64_t off, struct gen *g)
-{
-	uint64_t h = mix64(seed ^ mix64((uint64_t)off));
-	uint64_t s = h;
-	size_t vlen = 10 + h % 291, i;
-
-	memset(&g->rec, 0, sizeof g->rec);
-	for (i = 0; i < vlen; i++) {
-		if (i % 8 == 0)
-			s = mix64(s);
-		g->value[i] = (uint8_t)(s >> (8 * (i % 8)));
-	}
-	g->rec.value = g->value;
-	g->rec.value_len = vlen;
-	g->rec.timestamp = RC_T0 + off;
-	if ((h >> 32) % 4 != 0) {
-		g->rec.key_len = (size_t)snprintf(g->key, sizeof g->key,
-		    "key-%" PRId64, off);
-		g->rec.key = g->key;
-	}
-	if ((h >> 40) % 3 == 0) {
-		size_t hl = (h >> 44) % 17;
-		for (i = 0; i < hl; i++)
-			g->hval[i] = (uint8_t)(h >> (i % 8 * 8)) ^ (uint8_t)i;
-		g->hdrs[0] = (ks_header_t){ "trace", 5, g->hval, hl };
-		g->hdrs[1] = (ks_header_t){ "nil", 3, NULL, 0 };
-		g->rec.headers = g->hdrs;
-		g->rec.header_count = 1 + (h >> 50) % 2;
-	}
-}
-
-static int same_bytes(const void *a, size_t alen, const void *b, size_t blen)
-{
-	if ((a == NULL) != (b == NULL) || alen != blen)
-		return 0;
-	return alen == 0 || memcmp(a, b, alen) == 0;
-}
+/* ---- records: the generator's (kt_gen_record), and their other version */
 
 /*
  * The other version of a record: the same sizes, other value bytes. Its
  * batch is byte for byte as long as the original's.
  */
-static void gen_alt(uint64_t seed, int64_t off, struct gen *g)
+static void gen_alt(uint64_t seed, int64_t off, struct kt_gen *g)
 {
 	size_t i;
-	gen_record(seed, off, g);
+	kt_gen_record(seed, RC_T0, off, g);
 	for (i = 0; i < g->rec.value_len; i++)
 		g->value[i] ^= 0xff;
 }
 
-/* 0 if rec is exactly what the generator makes for off, else -1 and why. */
+/* 0 if rec is the record for off (alt: its other version), else -1 and why. */
 static int gen_check_v(uint64_t seed, int64_t off, int alt,
     const ks_record_t *rec, char *why, size_t whylen)
 {
-	struct gen g;
-	ks_header_t h;
-	size_t pos = 0, i;
-	int rc;
+	struct kt_gen g;
 
 	if (alt)
 		gen_alt(seed, off, &g);
 	else
-		gen_record(seed, off, &g);
-	if (rec->offset != off || rec->timestamp != g.rec.timestamp ||
-	    !same_bytes(rec->key, rec->key_len, g.rec.key, g.rec.key_len) ||
-	    !same_bytes(rec->value, rec->value_len, g.rec.value,
-	    g.rec.value_len) || rec->header_count != g.rec.header_count) {
-		snprintf(why, whylen, "record at offset %" PRId64 " (offset %"
-		    PRId64 ", ts %" PRId64 ", key %zu, value %zu, %zu headers)"
-		    " differs from what was appended", off, rec->offset,
-		    rec->timestamp, rec->key_len, rec->value_len,
-		    rec->header_count);
-		return -1;
-	}
-	for (i = 0; i < g.rec.header_count; i++) {
-		rc = ks_record_header_next(rec, &pos, &h);
-		if (rc != 1 || !same_bytes(h.key, h.key_len, g.hdrs[i].key,
-		    g.hdrs[i].key_len) || !same_bytes(h.value, h.value_len,
-		    g.hdrs[i].value, g.hdrs[i].value_len)) {
-			snprintf(why, whylen, "offset %" PRId64 ": header %zu "
-			    "differs (rc %d)", off, i, rc);
-			return -1;
-		}
-	}
-	if (ks_record_header_next(rec, &pos, &h) != 0) {
-		snprintf(why, whylen, "offset %" PRId64 ": extra header", off);
-		return -1;
-	}
-	return 0;
-}
-
-static int gen_check(uint64_t seed, int64_t off, const ks_record_t *rec,
-    char *why, size_t whylen)
-{
-	return gen_check_v(seed, off, 0, rec, why, whylen);
+		kt_gen_record(seed, RC_T0, off, &g);
+	return kt_gen_compare(&g, off, rec, KT_WHY_RECORD, why, whylen);
 }
 
 /* Batch i of a built log holds this many records. */
 static size_t batch_records(uint64_t seed, int i)
 {
-	return 1 + mix64(seed + 77 + (uint64_t)i) % RC_MAX_BATCH;
+	return 1 + kt_mix64(seed + 77 + (uint64_t)i) % RC_MAX_BATCH;
 }
 
 /* ---- configuration and the log callback */
@@ -260,7 +167,7 @@ struct build {
 static int build_child(void *arg, char *why, size_t len)
 {
 	struct build *b = arg;
-	static struct gen g[RC_MAX_BATCH];
+	static struct kt_gen g[RC_MAX_BATCH];
 	ks_record_t recs[RC_MAX_BATCH];
 	ks_log_config_t cfg;
 	ks_append_info_t info;
@@ -282,7 +189,7 @@ static int build_child(void *arg, char *why, size_t len)
 			return -1;
 		}
 		for (j = 0; j < n; j++) {
-			gen_record(b->seed, next + (int64_t)j, &g[j]);
+			kt_gen_record(b->seed, RC_T0, next + (int64_t)j, &g[j]);
 			recs[j] = g[j].rec;
 		}
 		rc = ks_log_append(log, recs, n, &info);
@@ -454,7 +361,7 @@ static void fill_random(const char *path, long pos, size_t len, uint64_t rng)
 	ck_assert_ptr_nonnull(buf);
 	for (i = 0; i < len; i++) {
 		if (i % 8 == 0)
-			rng = mix64(rng);
+			rng = kt_mix64(rng);
 		buf[i] = (uint8_t)(rng >> (8 * (i % 8)));
 	}
 	patch(path, pos, buf, len);
@@ -485,7 +392,7 @@ static const char *check_records(ks_log_t *log, uint64_t seed, int64_t upto,
 		return why;
 	}
 	while (off < upto && (rc = ks_log_iter_next(it, &rec)) == 1) {
-		if (gen_check(seed, off, &rec, why, len) != 0) {
+		if (kt_gen_check(seed, RC_T0, off, &rec, why, len) != 0) {
 			ks_log_iter_free(it);
 			return why;
 		}
@@ -517,8 +424,8 @@ static void check_range(ks_log_t *log, uint64_t seed, int64_t from,
 	for (off = from; off < to; off++) {
 		int rc = ks_log_iter_next(it, &rec);
 		ck_assert_msg(rc == 1, "record %" PRId64 ": %d", off, rc);
-		ck_assert_msg(gen_check(seed, off, &rec, why, sizeof why) == 0,
-		    "%s", why);
+		ck_assert_msg(kt_gen_check(seed, RC_T0, off, &rec, why,
+		    sizeof why) == 0, "%s", why);
 	}
 	ck_assert_int_eq(ks_log_iter_next(it, &rec), 0);
 	ks_log_iter_free(it);
@@ -537,7 +444,7 @@ static void check_range(ks_log_t *log, uint64_t seed, int64_t from,
 static void append_more(ks_log_t *log, uint64_t seed, int64_t expect,
     size_t n)
 {
-	static struct gen g[RC_MAX_BATCH];
+	static struct kt_gen g[RC_MAX_BATCH];
 	ks_record_t recs[RC_MAX_BATCH];
 	ks_append_info_t info;
 	size_t j;
@@ -545,7 +452,7 @@ static void append_more(ks_log_t *log, uint64_t seed, int64_t expect,
 	ck_assert_int_le(n, RC_MAX_BATCH);
 	ck_assert_int_eq(ks_log_end_offset(log), expect);
 	for (j = 0; j < n; j++) {
-		gen_record(seed, expect + (int64_t)j, &g[j]);
+		kt_gen_record(seed, RC_T0, expect + (int64_t)j, &g[j]);
 		recs[j] = g[j].rec;
 	}
 	KT_OK(ks_log_append(log, recs, n, &info));
@@ -617,7 +524,7 @@ static struct fixture *fixture_new(const char *tag, uint64_t salt,
 	struct build b;
 
 	ck_assert_ptr_nonnull(f);
-	f->seed = test_seed() ^ mix64(salt);
+	f->seed = kt_seed(RC_SEED) ^ kt_mix64(salt);
 	f->tmp = kt_tmpdir(tag);
 	f->dir = kt_path(f->tmp, "topic-0");
 	b = (struct build){ f->dir, f->seed, 0, RC_BATCHES, RC_ACTIVE, end };
@@ -894,7 +801,7 @@ struct trunc_build {
 static int trunc_child(void *arg, char *why, size_t len)
 {
 	struct trunc_build *t = arg;
-	static struct gen g[RC_MAX_BATCH];
+	static struct kt_gen g[RC_MAX_BATCH];
 	ks_record_t recs[RC_MAX_BATCH];
 	ks_log_config_t cfg;
 	ks_log_t *log;
@@ -923,7 +830,8 @@ static int trunc_child(void *arg, char *why, size_t len)
 		}
 		for (j = 0; j < n; j++) {
 			if (i < RC_BATCHES)
-				gen_record(t->seed, next + (int64_t)j, &g[j]);
+				kt_gen_record(t->seed, RC_T0,
+				    next + (int64_t)j, &g[j]);
 			else
 				gen_alt(t->seed, next + (int64_t)j, &g[j]);
 			recs[j] = g[j].rec;
@@ -942,7 +850,7 @@ static int trunc_child(void *arg, char *why, size_t len)
  */
 START_TEST(test_truncate_then_crash)
 {
-	uint64_t seed = test_seed() ^ 0x7472;
+	uint64_t seed = kt_seed(RC_SEED) ^ 0x7472;
 	int v;
 
 	for (v = 0; v < 2; v++) {
@@ -1233,8 +1141,8 @@ START_TEST(test_damage_below_recovery_point)
 		KT_OK(ks_log_iter_new(log, 0, &it));
 		while (off < b->base &&
 		    (rc = ks_log_iter_next(it, &rec)) == 1) {
-			ck_assert_msg(gen_check(f->seed, off, &rec, why,
-			    sizeof why) == 0, "%s: %s", names[v], why);
+			ck_assert_msg(kt_gen_check(f->seed, RC_T0, off, &rec,
+			    why, sizeof why) == 0, "%s: %s", names[v], why);
 			off++;
 		}
 		ck_assert_msg(off == b->base, "%s: records before the damage:"
@@ -1421,7 +1329,7 @@ END_TEST
 /* A file named like a segment but full of garbage. */
 START_TEST(test_stray_segment)
 {
-	uint64_t seed = test_seed();
+	uint64_t seed = kt_seed(RC_SEED);
 	int v;
 
 	for (v = 0; v < 4; v++) {
@@ -1452,7 +1360,7 @@ START_TEST(test_stray_segment)
 			ck_assert_ptr_nonnull(fp);
 			fclose(fp);
 		}
-		fill_random(path, 0, 3000, mix64(seed + (uint64_t)v));
+		fill_random(path, 0, 3000, kt_mix64(seed + (uint64_t)v));
 
 		memset(&rep, 0, sizeof rep);
 		rc_config(&cfg, 0, &rep);
@@ -1486,8 +1394,8 @@ START_TEST(test_stray_segment)
 				rc = ks_log_iter_next(it, &rec);
 				ck_assert_msg(rc == 1, "stray segment: record %"
 				    PRId64 ": %d", off, rc);
-				ck_assert_msg(gen_check(seed, off, &rec, why,
-				    sizeof why) == 0, "%s", why);
+				ck_assert_msg(kt_gen_check(seed, RC_T0, off,
+				    &rec, why, sizeof why) == 0, "%s", why);
 			}
 			ks_log_iter_free(it);
 		}
@@ -1555,7 +1463,7 @@ static int lock_child(void *arg, char *why, size_t len)
 START_TEST(test_writer_lock)
 {
 	char *tmp = kt_tmpdir("rlock"), *dir = kt_path(tmp, "topic-0");
-	uint64_t seed = test_seed();
+	uint64_t seed = kt_seed(RC_SEED);
 	struct lock_try t = { dir, KS_ELOCKED };
 	ks_log_config_t cfg;
 	ks_log_t *a, *b = (ks_log_t *)&cfg;

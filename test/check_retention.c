@@ -108,15 +108,6 @@ static void check_records(ks_log_t *log, int64_t from, int64_t end)
 	ks_log_iter_free(it);
 }
 
-static ks_log_t *open_log(const char *dir, const ks_log_config_t *cfg)
-{
-	ks_log_t *log = NULL;
-
-	KT_OK(ks_log_open(dir, cfg, &log));
-	ck_assert_ptr_nonnull(log);
-	return log;
-}
-
 static void small_cfg(ks_log_config_t *cfg)
 {
 	ks_log_config_init(cfg);
@@ -126,23 +117,6 @@ static void small_cfg(ks_log_config_t *cfg)
 	cfg->retention_bytes = -1;
 }
 
-static char *seg_file(const char *dir, int64_t base, const char *ext)
-{
-	char name[64];
-
-	snprintf(name, sizeof name, "%020" PRId64 "%s", base, ext);
-	return kt_path(dir, name);
-}
-
-static int seg_exists(const char *dir, int64_t base, const char *ext)
-{
-	char *p = seg_file(dir, base, ext);
-	int r = kt_file_size(p) >= 0;
-
-	free(p);
-	return r;
-}
-
 /* A segment and its indexes are all there, or all gone. */
 static void assert_seg(const char *dir, int64_t base, int present)
 {
@@ -150,38 +124,9 @@ static void assert_seg(const char *dir, int64_t base, int present)
 	size_t i;
 
 	for (i = 0; i < 3; i++)
-		ck_assert_msg(seg_exists(dir, base, ext[i]) == present,
+		ck_assert_msg(kt_seg_exists(dir, base, ext[i]) == present,
 		    "segment %" PRId64 "%s: %s", base, ext[i],
 		    present ? "missing" : "still on disk");
-}
-
-static size_t list_segments(const char *dir, int64_t *bases, size_t cap)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	size_t n = 0, i, j;
-
-	ck_assert_ptr_nonnull(d);
-	while ((e = readdir(d))) {
-		const char *s = e->d_name;
-		if (strlen(s) != 24 || strcmp(s + 20, ".log") != 0)
-			continue;
-		for (i = 0; i < 20; i++)
-			if (s[i] < '0' || s[i] > '9')
-				break;
-		if (i < 20)
-			continue;
-		ck_assert_uint_lt(n, cap);
-		bases[n++] = strtoll(s, NULL, 10);
-	}
-	closedir(d);
-	for (i = 1; i < n; i++)
-		for (j = i; j > 0 && bases[j - 1] > bases[j]; j--) {
-			int64_t t = bases[j];
-			bases[j] = bases[j - 1];
-			bases[j - 1] = t;
-		}
-	return n;
 }
 
 /* Bytes of batches in segment i of n, read whole through one view. */
@@ -233,10 +178,10 @@ START_TEST(test_size)
 
 	small_cfg(&cfg);
 	cfg.retention_bytes = (int64_t)limit;
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	fill(log, 120, -1);
 	end = ks_log_end_offset(log);
-	n = list_segments(dir, bases, MAXSEG);
+	n = kt_list_segments(dir, bases, MAXSEG);
 	ck_assert_uint_ge(n, 8);
 	for (i = 0; i < n; i++)
 		total += size[i] = seg_bytes(log, bases, n, i);
@@ -258,7 +203,7 @@ START_TEST(test_size)
 	ck_assert_int_eq(ks_log_end_offset(log), end);
 	for (i = 0; i < n; i++)
 		assert_seg(dir, bases[i], i >= expect);
-	ck_assert_uint_eq(list_segments(dir, left, MAXSEG), n - expect);
+	ck_assert_uint_eq(kt_list_segments(dir, left, MAXSEG), n - expect);
 	KT_OK(ks_log_stat(log, &st));
 	ck_assert_uint_eq(st.size_bytes, total);
 	/* at least the limit is kept, and no whole segment more */
@@ -280,7 +225,7 @@ START_TEST(test_size)
 
 	/* And so it stays after a reopen. */
 	KT_OK(ks_log_close(log));
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	ck_assert_int_eq(ks_log_start_offset(log), bases[expect]);
 	ck_assert_int_eq(ks_log_end_offset(log), end);
 	check_records(log, bases[expect], end);
@@ -300,10 +245,10 @@ START_TEST(test_size_never_active)
 
 	small_cfg(&cfg);
 	cfg.retention_bytes = 1; /* smaller than any segment */
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	fill(log, 60, -1);
 	end = ks_log_end_offset(log);
-	n = list_segments(dir, bases, MAXSEG);
+	n = kt_list_segments(dir, bases, MAXSEG);
 	ck_assert_uint_ge(n, 3);
 
 	KT_OK(ks_log_retention(log, -1, &removed));
@@ -346,7 +291,7 @@ START_TEST(test_time)
 
 	small_cfg(&cfg);
 	cfg.retention_ms = RET_MS;
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	b[0] = ks_log_end_offset(log);
 	fill(log, 4, CUTOFF - 500000);
 	KT_OK(ks_log_roll(log));
@@ -368,7 +313,7 @@ START_TEST(test_time)
 	end = ks_log_end_offset(log);
 	if (_i) {
 		KT_OK(ks_log_close(log));
-		log = open_log(dir, &cfg);
+		log = kt_open_log(dir, &cfg);
 	}
 
 	KT_OK(ks_log_retention(log, NOW, &removed));
@@ -407,7 +352,7 @@ START_TEST(test_time_newest_is_largest)
 
 	small_cfg(&cfg);
 	cfg.retention_ms = RET_MS;
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	fill(log, 2, 100);
 	t[0] = 100;
 	t[1] = NOW; /* the newest, mid-batch, in a middle batch */
@@ -440,7 +385,7 @@ START_TEST(test_time_never_active)
 
 	small_cfg(&cfg);
 	cfg.retention_ms = RET_MS;
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 
 	/* A single, active segment, all of it ancient: it stays. */
 	fill(log, 3, 100);
@@ -475,7 +420,7 @@ START_TEST(test_time_now_and_unlimited)
 	size_t n, removed = 99;
 
 	small_cfg(&cfg); /* unlimited both ways */
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	fill(log, 60, 1000); /* 1970, and far over any size limit */
 	KT_OK(ks_log_roll(log));
 	b1 = ks_log_end_offset(log);
@@ -489,12 +434,12 @@ START_TEST(test_time_now_and_unlimited)
 
 	/* Kafka's default retention.ms, 7 days: 1970 is gone, now is not. */
 	cfg.retention_ms = INT64_C(7) * 24 * 3600 * 1000;
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	KT_OK(ks_log_roll(log)); /* the wall-clock segment is no longer active */
 	fill(log, 1, -1);
 	b2 = b1 + 10;
 	ck_assert_int_eq(ks_log_end_offset(log), b2 + 5);
-	n = list_segments(dir, bases, MAXSEG);
+	n = kt_list_segments(dir, bases, MAXSEG);
 	ck_assert_uint_ge(n, 4);
 	ck_assert_int_eq(bases[n - 2], b1);
 	KT_OK(ks_log_retention(log, -1, &removed));
@@ -553,9 +498,9 @@ START_TEST(test_view_outlives_retention)
 
 	small_cfg(&cfg);
 	cfg.retention_bytes = 1;
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	fill(log, 60, -1);
-	n = list_segments(dir, bases, MAXSEG);
+	n = kt_list_segments(dir, bases, MAXSEG);
 	ck_assert_uint_ge(n, 3);
 
 	KT_OK(ks_log_read(log, 0, BIG, &v));
@@ -567,7 +512,7 @@ START_TEST(test_view_outlives_retention)
 
 	KT_OK(ks_log_retention(log, -1, &removed));
 	ck_assert_uint_eq(removed, n - 1);
-	seg0 = seg_file(dir, 0, ".log");
+	seg0 = kt_seg_file(dir, 0, ".log");
 	ck_assert_int_eq(kt_file_size(seg0), -1);
 	assert_seg(dir, 0, 0);
 
@@ -604,10 +549,10 @@ START_TEST(test_iter_overtaken)
 
 	small_cfg(&cfg);
 	cfg.retention_bytes = 1;
-	log = open_log(dir, &cfg);
+	log = kt_open_log(dir, &cfg);
 	fill(log, 60, -1);
 	end = ks_log_end_offset(log);
-	n = list_segments(dir, bases, MAXSEG);
+	n = kt_list_segments(dir, bases, MAXSEG);
 	ck_assert_uint_ge(n, 3);
 
 	KT_OK(ks_log_iter_new(log, 0, &fresh));
