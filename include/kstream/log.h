@@ -55,7 +55,8 @@ typedef struct ks_log_config {
 	uint64_t flush_messages;       /* flush.messages */
 	int64_t flush_ms;              /* flush.ms */
 	int32_t leader_epoch;          /* stamped on appended batches (0) */
-	ks_log_cb *log_cb;             /* damage and recovery reports (ks_log_stderr) */
+	ks_log_cb *log_cb;             /* damage and recovery reports; the
+	                                  default is ks_log_stderr */
 	void *log_opaque;
 } ks_log_config_t;
 

@@ -20,7 +20,8 @@ extern "C" {
 #define KS_BATCH_LOG_OVERHEAD 12    /* baseOffset + batchLength */
 
 /* Batch attribute bits. */
-#define KS_BATCH_COMPRESSION_MASK 0x07 /* 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd */
+/* 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd */
+#define KS_BATCH_COMPRESSION_MASK 0x07
 #define KS_BATCH_TIMESTAMP_LOG_APPEND 0x08
 #define KS_BATCH_TRANSACTIONAL 0x10
 #define KS_BATCH_CONTROL 0x20
@@ -113,7 +114,8 @@ KS_API int ks_batch_parse(const void *buf, size_t len, ks_batch_info_t *info);
  * and the record count (KS_ERECORD). Compressed batches are checked up to the
  * CRC. On success *info is filled.
  */
-KS_API int ks_batch_validate(const void *buf, size_t len, ks_batch_info_t *info);
+KS_API int ks_batch_validate(const void *buf, size_t len,
+    ks_batch_info_t *info);
 
 /*
  * Record iterator over a buffer of whole batches (a log view, a Fetch

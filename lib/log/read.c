@@ -48,7 +48,9 @@ void ks__log_refresh(ks_log_t *log)
 			/* The writer may have created the first segment. */
 			int64_t *bases;
 			size_t cnt;
-			if (ks__log_list_segments(log->dir, &bases, &cnt) != 0 || !cnt) {
+			if (ks__log_list_segments(log->dir, &bases, &cnt) !=
+			        0 ||
+			    !cnt) {
 				free(bases);
 				break;
 			}
@@ -104,7 +106,6 @@ void ks__log_refresh(ks_log_t *log)
 	}
 	pthread_mutex_unlock(&log->refresh_mu);
 }
-
 
 /* ---- reading ---------------------------------------------------------- */
 
