@@ -74,8 +74,12 @@ static int prepare_locked(ks_log_t *log, size_t len)
 	return ks__segment_reserve(s, len);
 }
 
-/* Publishes what was appended to the active segment up to pos. */
-static void publish_locked(ks_log_t *log, size_t pos, int64_t next)
+/*
+ * Publishes what was appended to the active segment up to pos, records in
+ * all, and applies flush.messages: 1 if the caller must flush.
+ */
+static int publish_locked(ks_log_t *log, size_t pos, int64_t next,
+    uint64_t records)
 {
 	ks__segment_t *s = log->active;
 	size_t alloc = ks__seg_alloc(s);
@@ -85,6 +89,12 @@ static void publish_locked(ks_log_t *log, size_t pos, int64_t next)
 	if (alloc - pos < KS__PREFAULT_AHEAD / 2 && alloc < log->cfg.segment_bytes &&
 	    !__atomic_load_n(&log->pf_pending, __ATOMIC_RELAXED))
 		ks__log_prefault_kick(log);
+	log->unflushed += records;
+	if (log->cfg.flush_messages && log->unflushed >= log->cfg.flush_messages) {
+		log->unflushed = 0;
+		return 1;
+	}
+	return 0;
 }
 
 /* After the append: the flush policy, and what the caller is told. */
@@ -112,6 +122,20 @@ int ks__log_writable(ks_log_t *log)
 	if (log->failed)
 		return KS_EFATAL;
 	return 0;
+}
+
+int ks__log_lock_writer(ks_log_t *log)
+{
+	int rc;
+	if (!log)
+		return KS_EINVAL;
+	if ((rc = ks__log_writable(log)) != 0)
+		return rc;
+	pthread_mutex_lock(&log->wlock);
+	/* again: a close may have come in while we waited */
+	if ((rc = ks__log_writable(log)) != 0)
+		pthread_mutex_unlock(&log->wlock);
+	return rc;
 }
 
 /*
@@ -171,9 +195,8 @@ int ks_log_append_batch(ks_log_t *log, const void *buf, size_t len, int flags,
 	if (len > log->reserve - log->cfg.max_message_bytes)
 		return KS_EMSGSIZE;
 
-	pthread_mutex_lock(&log->wlock);
-	if ((rc = ks__log_writable(log)) != 0)
-		goto out;
+	if ((rc = ks__log_lock_writer(log)) != 0)
+		return rc;
 	next = base = ks__load64(&log->end);
 	if (flags & KS_APPEND_KEEP_OFFSETS) {
 		int64_t prev = next;
@@ -209,12 +232,7 @@ int ks_log_append_batch(ks_log_t *log, const void *buf, size_t len, int flags,
 		pos += blen;
 		p += blen;
 	}
-	publish_locked(log, pos, next);
-	log->unflushed += records;
-	if (log->cfg.flush_messages && log->unflushed >= log->cfg.flush_messages) {
-		need_sync = 1;
-		log->unflushed = 0;
-	}
+	need_sync = publish_locked(log, pos, next, records);
 out:
 	pthread_mutex_unlock(&log->wlock);
 	if (rc)
@@ -239,9 +257,8 @@ int ks_log_append(ks_log_t *log, const ks_record_t *recs, size_t n,
 	if (size > log->cfg.max_message_bytes)
 		return KS_EMSGSIZE;
 
-	pthread_mutex_lock(&log->wlock);
-	if ((rc = ks__log_writable(log)) != 0)
-		goto out;
+	if ((rc = ks__log_lock_writer(log)) != 0)
+		return rc;
 	if ((rc = prepare_locked(log, size)) != 0)
 		goto out;
 	base = ks__load64(&log->end);
@@ -275,12 +292,7 @@ int ks_log_append(ks_log_t *log, const ks_record_t *recs, size_t n,
 	}
 	ks__segment_index_batch(log->active, log->active->map + pos, pos, len,
 	    log->cfg.index_interval_bytes);
-	publish_locked(log, pos + len, base + (int64_t)n);
-	log->unflushed += n;
-	if (log->cfg.flush_messages && log->unflushed >= log->cfg.flush_messages) {
-		need_sync = 1;
-		log->unflushed = 0;
-	}
+	need_sync = publish_locked(log, pos + len, base + (int64_t)n, n);
 out:
 	pthread_mutex_unlock(&log->wlock);
 	if (rc)
@@ -291,13 +303,9 @@ out:
 int ks_log_roll(ks_log_t *log)
 {
 	int rc;
-	if (!log)
-		return KS_EINVAL;
-	if ((rc = ks__log_writable(log)) != 0)
+	if ((rc = ks__log_lock_writer(log)) != 0)
 		return rc;
-	pthread_mutex_lock(&log->wlock);
-	rc = ks__log_writable(log);
-	if (rc == 0 && log->active->size > 0)
+	if (log->active->size > 0)
 		rc = roll_locked(log);
 	pthread_mutex_unlock(&log->wlock);
 	return rc;

@@ -111,6 +111,9 @@ void ks__log_prefault_kick(ks_log_t *log);
 
 /* append.c: KS_ERDONLY, KS_ECLOSED or KS_EFATAL if the log takes no writes. */
 int ks__log_writable(ks_log_t *log);
+/* Takes the writer lock of a log that takes writes: 0 with wlock held, or
+ * an error (KS_EINVAL and those of ks__log_writable) without it. */
+int ks__log_lock_writer(ks_log_t *log);
 
 /* read.c: a read-only handle catches up with the writer. */
 void ks__log_refresh(ks_log_t *log);

@@ -50,11 +50,8 @@ int ks_log_truncate(ks_log_t *log, int64_t offset)
 	int64_t new_end;
 	int rc;
 
-	if (!log)
-		return KS_EINVAL;
-	if ((rc = ks__log_writable(log)) != 0)
+	if ((rc = ks__log_lock_writer(log)) != 0)
 		return rc;
-	pthread_mutex_lock(&log->wlock);
 	if (offset > ks__load64(&log->end) || offset < ks__load64(&log->start)) {
 		rc = KS_EOFFSET;
 		goto out;
@@ -132,11 +129,8 @@ static void drop_oldest_locked(ks_log_t *log)
 int ks_log_delete_records(ks_log_t *log, int64_t offset)
 {
 	int rc;
-	if (!log)
-		return KS_EINVAL;
-	if ((rc = ks__log_writable(log)) != 0)
+	if ((rc = ks__log_lock_writer(log)) != 0)
 		return rc;
-	pthread_mutex_lock(&log->wlock);
 	if (offset > ks__load64(&log->end) || offset < 0) {
 		rc = KS_EOFFSET;
 	} else if (offset > ks__load64(&log->start)) {
@@ -163,13 +157,10 @@ int ks_log_retention(ks_log_t *log, int64_t now_ms, size_t *removed)
 
 	if (removed)
 		*removed = 0;
-	if (!log)
-		return KS_EINVAL;
-	if ((rc = ks__log_writable(log)) != 0)
-		return rc;
 	if (now_ms < 0)
 		now_ms = ks__wallclock_ms();
-	pthread_mutex_lock(&log->wlock);
+	if ((rc = ks__log_lock_writer(log)) != 0)
+		return rc;
 	for (i = 0; i < log->nsegs; i++)
 		total += log->segs[i]->size;
 	while (log->nsegs > 1) {
