@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include "util.h"
+#include "log/segment.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -199,6 +200,71 @@ START_TEST(disk_full)
 }
 END_TEST
 
+
+/* The disk fails an fdatasync (EIO): the append that waited for it is not
+ * acknowledged, the log refuses further writes (the kernel may have dropped
+ * the pages), and a reopen has every batch acknowledged before. */
+static int fail_eio(int fd)
+{
+	(void)fd;
+	errno = EIO;
+	return -1;
+}
+
+START_TEST(fsync_eio)
+{
+	char *dir = kt_tmpdir("eio"), *logdir = kt_path(dir, "p-0");
+	static char vals[10][VALUE_LEN];
+	ks_record_t recs[10];
+	ks_append_info_t info;
+	ks_log_config_t cfg;
+	ks_log_t *log;
+	int64_t acked = -1;
+	int i, round, rc;
+
+	small_config(&cfg);
+	cfg.flush_messages = 1;
+	KT_OK(ks_log_open(logdir, &cfg, &log));
+	for (round = 0; round < 30; round++) {
+		int64_t base = ks_log_end_offset(log);
+		memset(recs, 0, sizeof recs);
+		for (i = 0; i < 10; i++) {
+			fill_value(vals[i], base + i);
+			recs[i].value = vals[i];
+			recs[i].value_len = VALUE_LEN;
+		}
+		if (round == 20)
+			ks__segment_fdatasync = fail_eio;
+		rc = ks_log_append(log, recs, 10, &info);
+		if (round < 20) {
+			KT_OK(rc);
+			ck_assert_int_eq(info.durable, 1);
+			acked = info.last_offset;
+		} else if (round == 20) {
+			ck_assert_int_eq(rc, -EIO);
+			ck_assert_int_eq(info.durable, 0);
+			ck_assert_int_le(ks_log_durable_offset(log), acked + 1);
+		} else {
+			ck_assert_int_eq(rc, KS_EFATAL);
+		}
+	}
+	ks__segment_fdatasync = fdatasync;
+	ck_assert_int_eq(ks_log_truncate(log, 0), KS_EFATAL);
+	ck_assert_int_eq(ks_log_flush(log, -1), KS_EFATAL);
+	/* reads still work, and close reports the failure */
+	verify(log, acked + 11);
+	ck_assert_int_eq(ks_log_close(log), KS_EFATAL);
+
+	KT_OK(ks_log_open(logdir, &cfg, &log));
+	ck_assert_int_ge(ks_log_end_offset(log), acked + 1);
+	verify(log, ks_log_end_offset(log));
+	KT_OK(ks_log_close(log));
+	kt_rmrf(dir);
+	free(logdir);
+	free(dir);
+}
+END_TEST
+
 Suite *faults_suite(void)
 {
 	Suite *s = suite_create("faults");
@@ -206,6 +272,7 @@ Suite *faults_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, file_size_limit);
 	tcase_add_test(tc, disk_full);
+	tcase_add_test(tc, fsync_eio);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -120,7 +120,10 @@ typedef struct ks_append_info {
  * by overwriting the two fields the CRC leaves out, in the log's copy (buf is
  * not modified). info may be NULL.
  * Errors: KS_EMAGIC, KS_EBATCH, KS_ECRC, KS_ERECORD, KS_EMSGSIZE,
- * KS_ESEQUENCE, KS_ERDONLY, -ENOSPC, -EIO; the log is unchanged then.
+ * KS_ESEQUENCE, KS_ERDONLY, KS_ECLOSED, -ENOSPC, -EIO; the log is unchanged
+ * then. One exception: when the fdatasync that flush.messages asks for
+ * fails (-EIO), the records are in the log but not acknowledged as durable
+ * (info->durable is 0), and every later write fails with KS_EFATAL.
  */
 KS_API int ks_log_append_batch(ks_log_t *log, const void *buf, size_t len,
     int flags, ks_append_info_t *info);

@@ -271,10 +271,12 @@ int ks__segment_trim(ks__segment_t *s)
 	return rc;
 }
 
+int (*ks__segment_fdatasync)(int fd) = fdatasync;
+
 int ks__segment_sync(ks__segment_t *s)
 {
 	int rc;
-	if (fdatasync(s->fd) < 0)
+	if (ks__segment_fdatasync(s->fd) < 0)
 		return -errno;
 	/* An active segment's indexes are rebuilt by recovery; a sealed
 	 * one's are trusted after a crash, so they go to disk with it. */

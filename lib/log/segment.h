@@ -132,6 +132,12 @@ int ks__segment_pwrite(ks__segment_t *s, size_t pos, struct iovec *iov,
 int ks__segment_seal(ks__segment_t *s);
 /* Trims files to size (clean close) without sealing. */
 int ks__segment_trim(ks__segment_t *s);
+/*
+ * The fdatasync that makes segment data durable. A variable so that the
+ * tests can make the disk fail (EIO) where no real disk will.
+ */
+extern int (*ks__segment_fdatasync)(int fd);
+
 /* fdatasync of the log and both indexes. */
 int ks__segment_sync(ks__segment_t *s);
 
