@@ -2060,6 +2060,33 @@ START_TEST(test_damaged_start_offset)
 }
 END_TEST
 
+/* segment.ms: a segment older than it rolls at the next append; a younger
+ * one does not. */
+START_TEST(test_roll_by_age)
+{
+	char *dir = new_dir("rollage");
+	ks_log_config_t cfg;
+	ks_log_t *log;
+	int64_t bases[8];
+
+	small_cfg(&cfg);
+	cfg.segment_bytes = 64 << 20; /* never by size here */
+	cfg.segment_ms = 500;
+	log = kt_open_log(dir, &cfg);
+	append_batches(log, 9, 3, 5);
+	ck_assert_uint_eq(kt_list_segments(dir, bases, 8), 1);
+	usleep(600 * 1000);
+	append_batches(log, 9, 1, 5);
+	ck_assert_uint_eq(kt_list_segments(dir, bases, 8), 2);
+	ck_assert_int_eq(bases[1], 15);
+	append_batches(log, 9, 2, 5); /* the new segment is young */
+	ck_assert_uint_eq(kt_list_segments(dir, bases, 8), 2);
+	check_range(log, 9, 0, 30);
+	KT_OK(ks_log_close(log));
+	free(dir);
+}
+END_TEST
+
 Suite *log_suite(void); /* for test/main.c */
 
 Suite *log_suite(void)
@@ -2099,6 +2126,7 @@ Suite *log_suite(void)
 	tcase_add_test(tc, test_delete_records_crash);
 	tcase_add_test(tc, test_roll);
 	tcase_add_test(tc, test_stat);
+	tcase_add_test(tc, test_roll_by_age);
 	tcase_add_test(tc, test_close_releases_lock);
 	tcase_add_test(tc, test_damaged_start_offset);
 	suite_add_tcase(s, tc);
