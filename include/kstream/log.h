@@ -191,6 +191,29 @@ KS_API int ks_log_iter_seek(ks_log_iter_t *it, int64_t offset);
 KS_API void ks_log_iter_free(ks_log_iter_t *it);
 
 /*
+ * ks_log_wait: blocks until the log end is above offset (a record at offset
+ * can be read), timeout_ms passes (KS_ETIMEDOUT; < 0 waits for ever, 0 only
+ * looks), or returns at once if it already is. Appenders wake waiters
+ * without a syscall when there are none. A read-only handle in another
+ * process has no signal from the writer: it looks every millisecond.
+ */
+KS_API int ks_log_wait(ks_log_t *log, int64_t offset, int timeout_ms);
+
+/*
+ * Watchers: fn(arg) is called after every append that published records,
+ * in the appending thread, outside the log's locks, once per append. It must
+ * be quick and must not block or call into this log: the intended use is to
+ * set a flag or write an eventfd that a reader waits on (its own event loop,
+ * or a consumer watching many logs). ks_log_unwatch removes the pair
+ * (KS_EINVAL if it was not registered); once it returns, fn is not called
+ * with arg again. Not for read-only handles, whose writer is another
+ * process (fn is never called).
+ */
+typedef void ks_log_wake_fn(void *arg);
+KS_API int ks_log_watch(ks_log_t *log, ks_log_wake_fn *fn, void *arg);
+KS_API int ks_log_unwatch(ks_log_t *log, ks_log_wake_fn *fn, void *arg);
+
+/*
  * ks_log_offset_for_time: the first offset whose record timestamp is >= ts,
  * or -1 in *offset if there is none (as Kafka's ListOffsets).
  */

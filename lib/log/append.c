@@ -102,6 +102,8 @@ static int finish_append(ks_log_t *log, int need_sync, int64_t base,
     int64_t last, ks_append_info_t *info)
 {
 	int rc = 0;
+	/* Readers first: they may read what is not durable yet. */
+	ks__log_wake(log);
 	if (need_sync)
 		rc = ks_log_flush(log, last + 1);
 	if (info) {

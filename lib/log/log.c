@@ -112,6 +112,7 @@ void ks__log_unref(ks_log_t *log)
 	pthread_cond_destroy(&log->sync_cv);
 	pthread_cond_destroy(&log->flush_cv);
 	pthread_mutex_destroy(&log->pf_mu);
+	ks__log_wait_destroy(log);
 	pthread_cond_destroy(&log->pf_cv);
 	if (log->lock_fd >= 0)
 		close(log->lock_fd);
@@ -361,6 +362,7 @@ int ks_log_open(const char *dir, const ks_log_config_t *cfg, ks_log_t **logp)
 	pthread_cond_init(&log->sync_cv, NULL);
 	pthread_cond_init(&log->flush_cv, NULL);
 	pthread_mutex_init(&log->pf_mu, NULL);
+	ks__log_wait_init(log);
 	pthread_cond_init(&log->pf_cv, NULL);
 	log->dir = strdup(dir);
 	if (!log->dir) {

@@ -70,6 +70,16 @@ struct ks_log {
 
 	pthread_mutex_t refresh_mu; /* read-only: following the writer */
 
+	/* Waking readers (wait.c): threads blocked in ks_log_wait, and
+	 * watchers called after each append. */
+	int waiters;            /* atomic */
+	int waking;             /* appenders walking the watchers; atomic */
+	pthread_mutex_t wait_mu;
+	pthread_cond_t wait_cv;
+	pthread_mutex_t watch_mu;
+	struct ks__watchers *watchers;  /* atomic; replaced, never changed */
+	struct ks__watchers *old_watchers; /* replaced lists, freed at the end */
+
 	/* The prefaulter keeps KS__PREFAULT_AHEAD bytes of the active segment
 	 * allocated and mapped ahead of the writer, on another core. */
 	pthread_t prefaulter;
@@ -114,6 +124,11 @@ int ks__log_writable(ks_log_t *log);
 /* Takes the writer lock of a log that takes writes: 0 with wlock held, or
  * an error (KS_EINVAL and those of ks__log_writable) without it. */
 int ks__log_lock_writer(ks_log_t *log);
+
+/* wait.c: after an append published records, outside the writer lock. */
+void ks__log_wake(ks_log_t *log);
+void ks__log_wait_init(ks_log_t *log);
+void ks__log_wait_destroy(ks_log_t *log);
 
 /* read.c: a read-only handle catches up with the writer. */
 void ks__log_refresh(ks_log_t *log);
