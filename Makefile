@@ -45,7 +45,7 @@ KSFLAGS  := -std=gnu11 $(WARN) -pthread -fPIC -fvisibility=hidden \
 LDLIBS   := -lxxhash -lpthread
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
 
-LIB_SRC  := $(sort $(wildcard lib/core/*.c lib/log/*.c))
+LIB_SRC  := $(sort $(wildcard lib/core/*.c lib/log/*.c lib/store/*.c lib/group/*.c lib/client/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
 STATIC   := $(B)/libkstream.a
 SHARED   := $(B)/libkstream.so.$(VERSION)

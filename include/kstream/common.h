@@ -56,7 +56,18 @@ extern "C" {
 	XX(ESEQUENCE, -20015, "batch offset does not follow the log end")     \
 	XX(ECOMPRESSION, -20016, "compressed batch: codec not available")     \
 	XX(EFATAL, -20017, "log failed earlier and must be reopened")         \
-	XX(ECONFIG, -20018, "unknown or invalid configuration property")
+	XX(ECONFIG, -20018, "unknown or invalid configuration property")  \
+	XX(ETOPIC, -20019, "unknown topic")                                   \
+	XX(EPARTITION, -20020, "unknown partition")                           \
+	XX(EEXIST, -20021, "already exists")                                  \
+	XX(ENAME, -20022, "invalid name")                                     \
+	XX(EGENERATION, -20023, "illegal generation")                         \
+	XX(EMEMBER, -20024, "unknown member")                                 \
+	XX(EREBALANCE, -20025, "rebalance in progress")                       \
+	XX(ENOTASSIGNED, -20026, "partition not assigned to this consumer")   \
+	XX(ENOOFFSET, -20027, "no committed offset to resume from")           \
+	XX(EPROTOCOL, -20028, "inconsistent group protocol")                  \
+	XX(ETHREAD, -20029, "handle used from two threads at once")
 
 enum ks_error {
 #define KS__ERR_ENUM(name, val, str) KS_##name = (val),
