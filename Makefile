@@ -104,7 +104,7 @@ test: check
 # The suites whose threads share a log, under ThreadSanitizer.
 check-threads:
 	$(MAKE) --no-print-directory SANITIZE=thread build/tsan/test/run
-	cd build/tsan/test && TSAN_OPTIONS=halt_on_error=1 KS_TEST_TMP=$${TMPDIR:-/tmp} ./run log multiproc wait
+	cd build/tsan/test && TSAN_OPTIONS=halt_on_error=1 KS_TEST_TMP=$${TMPDIR:-/tmp} ./run log multiproc wait compact coordinator
 
 # Install into a scratch DESTDIR and build every example against it through
 # pkg-config, as a user would.
@@ -131,8 +131,13 @@ $(B)/bench/bench_log: bench/bench_log.c $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -O2 -std=gnu11 $(WARN) -pthread -Iinclude -Ilib -o $@ $< $(STATIC) $(LDLIBS) -lsqlite3 -llmdb
 
-bench: deps $(B)/bench/bench_log
+$(B)/bench/bench_bus: bench/bench_bus.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -O2 -std=gnu11 $(WARN) -pthread -Iinclude -o $@ $< $(STATIC) $(LDLIBS) -lzmq
+
+bench: deps $(B)/bench/bench_log $(B)/bench/bench_bus
 	$(B)/bench/bench_log
+	$(B)/bench/bench_bus
 
 # --- fuzzing (clang's libFuzzer) ----------------------------------------------
 FUZZ_SECONDS ?= 60

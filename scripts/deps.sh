@@ -16,6 +16,7 @@ need libxxhash libxxhash-dev
 need check check
 need sqlite3 libsqlite3-dev   # benchmark peer
 need lmdb liblmdb-dev         # benchmark peer
+need libzmq libzmq3-dev       # benchmark peer (bench_bus)
 [ -z "$missing" ] && exit 0
 
 echo "kstream: missing build dependencies:$missing"

@@ -7,5 +7,9 @@
 #include <kstream/common.h>
 #include <kstream/record.h>
 #include <kstream/log.h>
+#include <kstream/store.h>
+#include <kstream/assignor.h>
+#include <kstream/group.h>
+#include <kstream/client.h>
 
 #endif /* KSTREAM_H */

@@ -206,8 +206,8 @@ KS_API int ks_log_wait(ks_log_t *log, int64_t offset, int timeout_ms);
  * set a flag or write an eventfd that a reader waits on (its own event loop,
  * or a consumer watching many logs). ks_log_unwatch removes the pair
  * (KS_EINVAL if it was not registered); once it returns, fn is not called
- * with arg again. Not for read-only handles, whose writer is another
- * process (fn is never called).
+ * with arg again. A read-only handle, whose writer is another process,
+ * has nothing to call: KS_ERDONLY.
  */
 typedef void ks_log_wake_fn(void *arg);
 KS_API int ks_log_watch(ks_log_t *log, ks_log_wake_fn *fn, void *arg);
@@ -244,6 +244,47 @@ KS_API int ks_log_delete_records(ks_log_t *log, int64_t offset);
  * current time. *removed (may be NULL) counts the segments removed.
  */
 KS_API int ks_log_retention(ks_log_t *log, int64_t now_ms, size_t *removed);
+
+/*
+ * Compaction (Kafka's cleanup.policy=compact). Always initialise the
+ * configuration with ks_compact_config_init() (Kafka's defaults).
+ */
+typedef struct ks_compact_config {
+	int64_t delete_retention_ms;   /* delete.retention.ms: how long a
+	                                  latest tombstone stays (86400000) */
+	int64_t min_compaction_lag_ms; /* min.compaction.lag.ms: records
+	                                  younger stay uncompacted (0) */
+	double min_cleanable_dirty_ratio; /* min.cleanable.dirty.ratio (0.5):
+	                                  skip the pass below it */
+} ks_compact_config_t;
+
+/* What a compaction pass did, over the segments it looked at. */
+typedef struct ks_compact_stat {
+	uint64_t segments_cleaned;   /* segments rewritten */
+	uint64_t bytes_before, bytes_after;
+	uint64_t records_kept, records_removed;
+	uint64_t tombstones_removed; /* of records_removed */
+} ks_compact_stat_t;
+
+KS_API void ks_compact_config_init(ks_compact_config_t *cfg);
+
+/*
+ * ks_log_compact: one pass of Kafka's log cleaner over the sealed segments
+ * (never the active one): keeps, for each key, only its latest record, drops
+ * a latest record that is a tombstone older than now_ms -
+ * delete_retention_ms, keeps records without a key and records younger than
+ * now_ms - min_compaction_lag_ms. Offsets never change. The segments are
+ * flushed first, and only durable records decide. Skipped (0, *st zeroed)
+ * when the bytes appended since the last pass are less than
+ * min_cleanable_dirty_ratio of the sealed segments'. Appends and reads go
+ * on meanwhile; views and iterators keep reading the records they had.
+ * now_ms < 0: the current time. st may be NULL. Errors: KS_EINVAL,
+ * KS_ERDONLY, KS_ECLOSED, KS_EFATAL, KS_EBUSY (a pass on this log is
+ * running), KS_ECORRUPT (a damaged batch: nothing more is cleaned),
+ * KS_ENOMEM, -ENOSPC, -EIO. See ks_log_compact(3).
+ */
+KS_API int ks_log_compact(ks_log_t *log, const ks_compact_config_t *cfg,
+    int64_t now_ms, ks_compact_stat_t *st);
 
 /*
  * ks_log_roll: closes the active segment and starts a new one at the log

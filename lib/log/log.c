@@ -3,6 +3,7 @@
  * statistics.
  */
 #include "core/internal.h"
+#include "log/compact.h"
 #include "log/log_impl.h"
 #include "log/meta.h"
 #include "log/segment.h"
@@ -202,6 +203,10 @@ static int open_segments(ks_log_t *log)
 	size_t n, i;
 	int rc, is_clean = 0;
 
+	/* A compaction the last writer left half done: old files or new. */
+	if (!log->rdonly && (rc = ks__compact_finish(log->dir,
+	                         log->cfg.log_cb, log->cfg.log_opaque)) != 0)
+		return rc;
 	if ((rc = ks__log_list_segments(log->dir, &bases, &n)) != 0)
 		return rc;
 	if (n == 0 && !log->rdonly) {

@@ -176,6 +176,8 @@ static int rewatch(ks_log_t *log, ks_log_wake_fn *fn, void *arg, int add)
 
 int ks_log_watch(ks_log_t *log, ks_log_wake_fn *fn, void *arg)
 {
+	if (log && log->rdonly)
+		return KS_ERDONLY; /* the writer is elsewhere: no calls */
 	return rewatch(log, fn, arg, 1);
 }
 
