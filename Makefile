@@ -96,6 +96,7 @@ $(B)/test/symbols: $(B)/test/symbols.c $(B)/libkstream.so
 
 check: deps all $(B)/test/run $(B)/test/symbols
 	LD_LIBRARY_PATH=$(B) $(B)/test/symbols $(CURDIR)/$(B)/libkstream.so.$(MAJOR)
+	sh test/check_manpages.sh
 	cd $(B)/test && KS_TEST_TMP=$${TMPDIR:-/tmp} ./run
 	$(MAKE) --no-print-directory check-install
 
