@@ -47,7 +47,7 @@ static void *produce(void *arg)
 		ks_record_t rec = { .timestamp = -1 }; /* -1: now */
 
 		snprintf(key, sizeof key, "user-%d", i % KEYS);
-		snprintf(value, sizeof value, "click %d from producer %d", i, id);
+		snprintf(value, sizeof value, "click %d by producer %d", i, id);
 		rec.key = key;
 		rec.key_len = strlen(key);
 		rec.value = value;
@@ -104,9 +104,11 @@ static void *consume(void *arg)
 			const ks_message_t *m = &msgs[i];
 
 			if (total + i < 5)
-				printf("  partition %d offset %-6lld %.*s: %.*s\n",
-				    (int)m->partition, (long long)m->rec.offset,
-				    (int)m->rec.key_len, (const char *)m->rec.key,
+				printf("  partition %d offset %-3lld "
+				    "%.*s: %.*s\n", (int)m->partition,
+				    (long long)m->rec.offset,
+				    (int)m->rec.key_len,
+				    (const char *)m->rec.key,
 				    (int)m->rec.value_len,
 				    (const char *)m->rec.value);
 			per_part[m->partition]++;

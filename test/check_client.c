@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -469,6 +470,55 @@ START_TEST(one_thread_at_a_time)
 }
 END_TEST
 
+/* Compaction removed the last batches of a partition: a consumer steps
+ * over the gap to the end instead of spinning on it. */
+START_TEST(gap_at_the_end)
+{
+	ks_topic_config_t tc;
+	ks_topic_t *t;
+	ks_log_t *log;
+	ks_producer_t *p;
+	ks_consumer_t *c;
+	const ks_message_t *m;
+	ks_log_view_t v;
+	ks_record_t a = rec_kv("a", "1"), b = rec_kv("b", "x");
+	ks_topic_partition_t tp = { "g", 0, KS_OFFSET_BEGINNING };
+	int64_t pos, lag;
+
+	b.value = NULL; /* a tombstone */
+	b.value_len = 0;
+	ks_topic_config_init(&tc);
+	KT_OK(ks_topic_config_set(&tc, "cleanup.policy", "compact"));
+	KT_OK(ks_topic_create(store, "g", &tc));
+	KT_OK(ks_topic_open(store, "g", &t));
+	KT_OK(ks_topic_partition(t, 0, &log));
+	KT_OK(ks_producer_new(store, NULL, &p));
+	KT_OK(ks_produce(p, "g", 0, &a, 1, 0, NULL));
+	KT_OK(ks_produce(p, "g", 0, &b, 1, 0, NULL));
+	KT_OK(ks_log_roll(log));
+	/* two days on: the tombstone at offset 1 expired and is gone */
+	KT_OK(ks_store_clean(store, (int64_t)time(NULL) * 1000 +
+	    2 * 86400000LL));
+	ck_assert_int_eq(ks_log_end_offset(log), 2);
+	KT_OK(ks_log_read(log, 1, 1 << 20, &v));
+	ck_assert_uint_eq(v.len, 0);
+	ck_assert_int_eq(v.next_offset, 2);
+	ks_log_view_release(&v);
+	KT_OK(ks_consumer_new(store, NULL, &c));
+	KT_OK(ks_consumer_assign(c, &tp, 1));
+	ck_assert_int_eq(ks_consumer_poll(c, 100, &m), 1);
+	ck_assert_int_eq(m[0].rec.offset, 0);
+	ck_assert_int_eq(ks_consumer_poll(c, 100, &m), 0);
+	KT_OK(ks_consumer_position(c, "g", 0, &pos));
+	KT_OK(ks_consumer_lag(c, "g", 0, &lag));
+	ck_assert_int_eq(pos, 2);
+	ck_assert_int_eq(lag, 0);
+	KT_OK(ks_consumer_close(c));
+	ks_producer_free(p);
+	ks_topic_release(t);
+}
+END_TEST
+
 Suite *client_suite(void)
 {
 	Suite *s = suite_create("client");
@@ -484,6 +534,7 @@ Suite *client_suite(void)
 	tcase_add_test(tc, pause_resume);
 	tcase_add_test(tc, wakeups);
 	tcase_add_test(tc, one_thread_at_a_time);
+	tcase_add_test(tc, gap_at_the_end);
 	suite_add_tcase(s, tc);
 	return s;
 }

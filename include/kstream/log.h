@@ -166,7 +166,9 @@ typedef struct ks_log_view {
  * ks_log_read: a view of the batches from the one holding offset onwards,
  * within one segment, at most max_bytes long except that the first batch is
  * always whole (as Kafka's Fetch). At the log end, len is 0 and the call
- * succeeds. KS_EOFFSET if offset is below the start or above the end;
+ * succeeds; so it does when no batch lies at or after offset though offset
+ * is below the end (compaction removed the last batches), and then
+ * next_offset is the log end, where reading goes on. KS_EOFFSET if offset is below the start or above the end;
  * KS_ECORRUPT if the batch there is damaged (below the recovery point,
  * where recovery does not look; reported through the log callback).
  * A read-only log first looks for what the writer appended since.

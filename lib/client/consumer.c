@@ -83,19 +83,29 @@ int ks_consumer_new(ks_store_t *store, const ks_consumer_config_t *cfg,
 /*
  * A consumer is one thread's at a time, but that thread may call in again
  * from a rebalance callback (to commit, seek, pause): the owner may nest.
+ *
+ * Another thread reads owner while the owner may be writing it, so both
+ * busy and owner are accessed atomically only. A thread clears owner before
+ * it lets go of busy: otherwise, between another thread's winning of busy
+ * and its storing of owner, the thread that left would still find its own
+ * id there, take itself for the owner, and nest inside the other's call.
+ * No thread has id 0 (glibc's pthread_t is its thread's address).
  */
 int ks__consumer_enter(ks_consumer_t *c)
 {
+	pthread_t self = pthread_self();
 	int z = 0;
+
 	if (!c)
 		return KS_EINVAL;
 	if (__atomic_compare_exchange_n(&c->busy, &z, 1, 0, __ATOMIC_ACQUIRE,
 	        __ATOMIC_RELAXED)) {
-		c->owner = pthread_self();
+		__atomic_store_n(&c->owner, self, __ATOMIC_RELAXED);
 		return 0;
 	}
-	if (pthread_equal(c->owner, pthread_self())) {
-		c->busy++;
+	/* only the owner can find its own id here (see above) */
+	if (pthread_equal(__atomic_load_n(&c->owner, __ATOMIC_RELAXED), self)) {
+		__atomic_add_fetch(&c->busy, 1, __ATOMIC_RELAXED);
 		return 0;
 	}
 	return KS_ETHREAD;
@@ -103,10 +113,12 @@ int ks__consumer_enter(ks_consumer_t *c)
 
 void ks__consumer_leave(ks_consumer_t *c)
 {
-	if (c->busy > 1)
-		c->busy--;
-	else
-		__atomic_store_n(&c->busy, 0, __ATOMIC_RELEASE);
+	if (__atomic_load_n(&c->busy, __ATOMIC_RELAXED) > 1) {
+		__atomic_sub_fetch(&c->busy, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	__atomic_store_n(&c->owner, (pthread_t)0, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->busy, 0, __ATOMIC_RELEASE);
 }
 
 /* ---- partitions ----------------------------------------------------------- */
@@ -274,7 +286,7 @@ static int fetch(ks_consumer_t *c)
 		ks_batch_iter_t bi;
 		ks_record_t rec;
 		size_t before = c->nmsgs;
-		int r;
+		int r = 0;
 
 		if (p->paused)
 			continue;
@@ -295,8 +307,12 @@ static int fetch(ks_consumer_t *c)
 		}
 		if (rc)
 			goto fail;
-		if (v.len == 0)
+		if (v.len == 0) {
+			/* a gap to the end (compaction): step over it */
+			if (v.next_offset > p->pos)
+				p->pos = v.next_offset;
 			continue;
+		}
 		ks_batch_iter_init(&bi, v.data, v.len, p->pos);
 		while (c->nmsgs < max && (r = ks_batch_iter_next(&bi, &rec)) > 0) {
 			ks_message_t *m = &c->msgs[c->nmsgs++];

@@ -172,7 +172,11 @@ int ks_log_read(ks_log_t *log, int64_t offset, size_t max_bytes,
 		    ks__log_seg_after(log, s) : NULL;
 		ks__segment_unref(s);
 	}
-	return 0; /* offset lies at the end */
+	/* No batch at or after offset (compaction or truncation left a gap
+	 * before the end): the next record a reader can get comes at the
+	 * end, so that is where it continues. */
+	view->next_offset = end;
+	return 0;
 }
 
 void ks_log_view_release(ks_log_view_t *view)
