@@ -156,6 +156,12 @@ int ks_log_read(ks_log_t *log, int64_t offset, size_t max_bytes,
 				}
 				if (p > pos && p - pos + blen > max_bytes)
 					break;
+				/* a batch published to the segment but not
+				 * yet to log->end (publish_locked stores
+				 * the size first): not part of this read */
+				if (p > pos &&
+				    (int64_t)ks__be64(s->map + p) >= end)
+					break;
 				last = (int64_t)ks__be64(s->map + p) +
 				    (int32_t)ks__be32(s->map + p + 23);
 				p += blen;
