@@ -4,7 +4,7 @@
 #   make check            the Check suites, the symbols test and an install test
 #   make check SANITIZE=1 the same under AddressSanitizer and UBSan
 #   make check-threads    the threaded suites under ThreadSanitizer
-#   make bench            the benchmark table (bench/)
+#   make bench            the benchmark tables (bench/: log, event bus)
 #   make demo             a short showcase
 #   make install PREFIX=/usr/local DESTDIR=
 #   make deps             install missing build dependencies (Debian/Ubuntu)
