@@ -22,6 +22,15 @@ int64_t ks__monotonic_ns(void);  /* CLOCK_MONOTONIC: timeouts, intervals */
  * such as a segment's age that don't stamp anything. */
 int64_t ks__coarse_ms(void);
 
+/* dirlock.c: 0 if dir is a directory (made first, with create), or
+ * -errno / -ENOTDIR. */
+int ks__dir_check(const char *dir, int create);
+/* Takes <dir>/.lock for a writer and writes the pid in it; *fdp holds the
+ * lock (close it to release). KS_ELOCKED (the callback names the holder,
+ * "<dir>: <what> locked by another writer (pid N)") or -errno. */
+int ks__dir_lock(const char *dir, const char *what, ks_log_cb *cb,
+    void *opaque, int *fdp);
+
 /* Formats and delivers a message to cb (NULL: dropped). */
 void ks__logf(ks_log_cb *cb, void *opaque, int level, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

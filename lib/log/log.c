@@ -172,29 +172,8 @@ int ks__log_list_segments(const char *dir, int64_t **out, size_t *n)
 
 static int take_lock(ks_log_t *log)
 {
-	char path[PATH_MAX], pid[32];
-	ssize_t got;
-	int n;
-
-	snprintf(path, sizeof path, "%s/%s", log->dir, KS__LOCK_FILE);
-	log->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (log->lock_fd < 0)
-		return -errno;
-	if (flock(log->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		int rc = errno == EWOULDBLOCK ? KS_ELOCKED : -errno;
-		got = pread(log->lock_fd, pid, sizeof pid - 1, 0);
-		pid[got > 0 ? got : 0] = 0;
-		pid[strcspn(pid, "\n")] = 0;
-		ks__logf(log->cfg.log_cb, log->cfg.log_opaque, KS_LOG_ERR,
-		    "%s: locked by another writer (pid %s)", log->dir,
-		    *pid ? pid : "unknown");
-		return rc;
-	}
-	n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-	if (ftruncate(log->lock_fd, 0) < 0 ||
-	    pwrite(log->lock_fd, pid, (size_t)n, 0) != n)
-		return -errno;
-	return 0;
+	return ks__dir_lock(log->dir, "log", log->cfg.log_cb,
+	    log->cfg.log_opaque, &log->lock_fd);
 }
 
 static int open_segments(ks_log_t *log)
@@ -382,22 +361,9 @@ int ks_log_open(const char *dir, const ks_log_config_t *cfg, ks_log_t **logp)
 	}
 	log->reserve = (size_t)log->cfg.segment_bytes +
 	    2 * (size_t)log->cfg.max_message_bytes;
-	if ((log->cfg.flags & KS_LOG_CREATE) && !log->rdonly &&
-	    mkdir(dir, 0755) < 0 && errno != EEXIST) {
-		rc = -errno;
+	if ((rc = ks__dir_check(dir, (log->cfg.flags & KS_LOG_CREATE) &&
+	                                !log->rdonly)) != 0)
 		goto fail;
-	}
-	{
-		struct stat st;
-		if (stat(dir, &st) < 0) {
-			rc = -errno;
-			goto fail;
-		}
-		if (!S_ISDIR(st.st_mode)) {
-			rc = -ENOTDIR;
-			goto fail;
-		}
-	}
 	if (!log->rdonly && (rc = take_lock(log)) != 0)
 		goto fail;
 	if ((rc = open_segments(log)) != 0)

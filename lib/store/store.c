@@ -451,30 +451,8 @@ out:
 
 static int take_lock(ks_store_t *s)
 {
-	char path[PATH_MAX], pid[32];
-	ssize_t got;
-	int n, rc;
-
-	if ((rc = ks__store_path(s, path, sizeof path, KS__STORE_LOCK)) != 0)
-		return rc;
-	s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (s->lock_fd < 0)
-		return -errno;
-	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		rc = errno == EWOULDBLOCK ? KS_ELOCKED : -errno;
-		got = pread(s->lock_fd, pid, sizeof pid - 1, 0);
-		pid[got > 0 ? got : 0] = 0;
-		pid[strcspn(pid, "\n")] = 0;
-		ks__logf(s->cfg.log_cb, s->cfg.log_opaque, KS_LOG_ERR,
-		    "%s: store locked by another writer (pid %s)", s->dir,
-		    *pid ? pid : "unknown");
-		return rc;
-	}
-	n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-	if (ftruncate(s->lock_fd, 0) < 0 ||
-	    pwrite(s->lock_fd, pid, (size_t)n, 0) != n)
-		return -errno;
-	return 0;
+	return ks__dir_lock(s->dir, "store", s->cfg.log_cb, s->cfg.log_opaque,
+	    &s->lock_fd);
 }
 
 /* ---- cleaning ----------------------------------------------------------- */
@@ -667,7 +645,6 @@ int ks_store_open(const char *dir, const ks_store_config_t *cfg,
 {
 	pthread_condattr_t ca;
 	ks_store_t *s;
-	struct stat st;
 	int rc;
 
 	if (!storep)
@@ -701,19 +678,9 @@ int ks_store_open(const char *dir, const ks_store_config_t *cfg,
 		store_free(s);
 		return KS_ECONFIG;
 	}
-	if ((s->cfg.flags & KS_STORE_CREATE) && !s->rdonly &&
-	    mkdir(dir, 0755) < 0 && errno != EEXIST) {
-		rc = -errno;
+	if ((rc = ks__dir_check(dir, (s->cfg.flags & KS_STORE_CREATE) &&
+	                              !s->rdonly)) != 0)
 		goto fail;
-	}
-	if (stat(dir, &st) < 0) {
-		rc = -errno;
-		goto fail;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		rc = -ENOTDIR;
-		goto fail;
-	}
 	if (!s->rdonly && (rc = take_lock(s)) != 0)
 		goto fail;
 	if ((rc = scan(s)) != 0)
