@@ -128,11 +128,11 @@ examples: $(EXAMPLES:%=$(B)/examples/%)
 demo: deps $(B)/examples/demo
 	$(B)/examples/demo
 
-$(B)/bench/bench_log: bench/bench_log.c $(STATIC)
+$(B)/bench/bench_log: bench/bench_log.c bench/harness.h $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -O2 -std=gnu11 $(WARN) -pthread -Iinclude -Ilib -o $@ $< $(STATIC) $(LDLIBS) -lsqlite3 -llmdb
 
-$(B)/bench/bench_bus: bench/bench_bus.c $(STATIC)
+$(B)/bench/bench_bus: bench/bench_bus.c bench/harness.h $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -O2 -std=gnu11 $(WARN) -pthread -Iinclude -o $@ $< $(STATIC) $(LDLIBS) -lzmq
 

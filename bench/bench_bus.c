@@ -41,6 +41,8 @@
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "harness.h"
 #include <zmq.h>
 
 #define GIB (1024.0 * 1024.0 * 1024.0)
@@ -82,24 +84,6 @@ static void set_sizes(int quick)
 	sz.peer_secs = quick ? 1.0 : 3.0;
 	sz.lat_n = quick ? 20000 : 100000;
 	sz.lat_warm = quick ? 200 : 1000;
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag,
-    struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if (flag == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0;
-}
-
-/* rm -rf path; a missing path is fine. */
-static void rm_rf(const char *path)
-{
-	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static void cleanup(void)
@@ -208,31 +192,6 @@ static atomic_ulong sink;
 
 /* ------------------------------------------------------------------ */
 /* Samples, medians, the table                                         */
-
-typedef struct {
-	double v[MAX_RUNS];
-	int n;
-} samples_t;
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median(const samples_t *s)
-{
-	double t[MAX_RUNS];
-
-	if (s->n == 0)
-		return -1;
-	memcpy(t, s->v, sizeof(double) * (size_t)s->n);
-	qsort(t, (size_t)s->n, sizeof(double), cmp_double);
-	if (s->n % 2)
-		return t[s->n / 2];
-	return (t[s->n / 2 - 1] + t[s->n / 2]) / 2;
-}
 
 enum unit { U_RATE, U_NS };
 
@@ -344,34 +303,6 @@ static void done_msg(const char *what, enum unit u, const samples_t *s)
 	    median(s)));
 }
 
-/* " - text", word-wrapped at 78 columns with hanging indent. */
-static void print_wrapped(const char *s)
-{
-	const char *lead = " - ";
-	int col = 0;
-
-	while (*s) {
-		size_t w;
-
-		while (*s == ' ')
-			s++;
-		w = strcspn(s, " ");
-		if (col > 0 && col + 1 + (int)w > 78) {
-			putchar('\n');
-			col = 0;
-		}
-		if (col == 0) {
-			col = printf("%s", lead);
-			lead = "   ";
-		} else {
-			col += printf(" ");
-		}
-		col += printf("%.*s", (int)w, s);
-		s += w;
-	}
-	putchar('\n');
-}
-
 static void print_table(void)
 {
 	char a[32], b[32], c[32];
@@ -405,16 +336,6 @@ static void print_table(void)
 /* ------------------------------------------------------------------ */
 /* Machine context                                                     */
 
-static void copy_str(char *dst, size_t cap, const char *src)
-{
-	size_t n = strlen(src);
-
-	if (n >= cap)
-		n = cap - 1;
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
-
 /* The first line of file, or the value after "key:" in it, into buf. */
 static void read_field(const char *file, const char *key, char *buf,
     size_t cap)
@@ -439,40 +360,6 @@ static void read_field(const char *file, const char *key, char *buf,
 		p[strcspn(p, "\n")] = '\0';
 		copy_str(buf, cap, p);
 		break;
-	}
-	fclose(f);
-}
-
-/* The filesystem type and source of the mount holding path. */
-static void fs_of(const char *path, char *fstype, size_t tcap, char *source,
-    size_t scap)
-{
-	char real[PATH_MAX], line[4096];
-	size_t best = 0;
-	FILE *f;
-
-	copy_str(fstype, tcap, "unknown");
-	copy_str(source, scap, "?");
-	if (realpath(path, real) == NULL ||
-	    !(f = fopen("/proc/self/mountinfo", "r")))
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		char mnt[PATH_MAX], typ[64], src[PATH_MAX];
-		char *dash = strstr(line, " - ");
-		size_t n;
-
-		if (!dash || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 ||
-		    sscanf(dash + 3, "%63s %4095s", typ, src) != 2)
-			continue;
-		n = strlen(mnt);
-		if (strncmp(real, mnt, n) != 0 ||
-		    (n > 1 && real[n] != '/' && real[n] != '\0'))
-			continue;
-		if (n >= best) {
-			best = n;
-			copy_str(fstype, tcap, typ);
-			copy_str(source, scap, src);
-		}
 	}
 	fclose(f);
 }

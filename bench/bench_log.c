@@ -40,6 +40,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "harness.h"
+
 #define KIB (1024ULL)
 #define MIB (1024ULL * KIB)
 #define GIB (1024ULL * MIB)
@@ -88,24 +90,6 @@ static void set_sizes(int quick)
 	/* below the default 1 GiB segment.bytes: one segment, no roll */
 	sz.crash_bytes = quick ? 256 * MIB : 992 * MIB;
 	sz.flush_secs = quick ? 0.5 : 2.0;
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag,
-    struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if (flag == FTW_DP)
-		rmdir(path);
-	else
-		unlink(path);
-	return 0;
-}
-
-/* rm -rf path; a missing path is fine. */
-static void rm_rf(const char *path)
-{
-	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static void cleanup(void)
@@ -220,31 +204,6 @@ static volatile uint64_t sink;
 
 /* ------------------------------------------------------------------ */
 /* Samples, medians, the table                                         */
-
-typedef struct {
-	double v[MAX_RUNS];
-	int n;
-} samples_t;
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-static double median(const samples_t *s)
-{
-	double t[MAX_RUNS];
-
-	if (s->n == 0)
-		return -1;
-	memcpy(t, s->v, sizeof(double) * (size_t)s->n);
-	qsort(t, (size_t)s->n, sizeof(double), cmp_double);
-	if (s->n % 2)
-		return t[s->n / 2];
-	return (t[s->n / 2 - 1] + t[s->n / 2]) / 2;
-}
 
 enum unit { U_RATE, U_BYTES, U_MS };
 
@@ -391,34 +350,6 @@ static void sort_output(void)
 	}
 }
 
-/* " - text", word-wrapped at 78 columns with hanging indent. */
-static void print_wrapped(const char *s)
-{
-	const char *lead = " - ";
-	int col = 0;
-
-	while (*s) {
-		size_t w;
-
-		while (*s == ' ')
-			s++;
-		w = strcspn(s, " ");
-		if (col > 0 && col + 1 + (int)w > 78) {
-			putchar('\n');
-			col = 0;
-		}
-		if (col == 0) {
-			col = printf("%s", lead);
-			lead = "   ";
-		} else {
-			col += printf(" ");
-		}
-		col += printf("%.*s", (int)w, s);
-		s += w;
-	}
-	putchar('\n');
-}
-
 static void print_table(void)
 {
 	char a[32], b[32], c[32], d[32], e[32];
@@ -478,50 +409,6 @@ static void cpu_model(char *buf, size_t cap)
 		p[strcspn(p, "\n")] = '\0';
 		snprintf(buf, cap, "%s", p);
 		break;
-	}
-	fclose(f);
-}
-
-static void copy_str(char *dst, size_t cap, const char *src)
-{
-	size_t n = strlen(src);
-
-	if (n >= cap)
-		n = cap - 1;
-	memcpy(dst, src, n);
-	dst[n] = '\0';
-}
-
-/* The filesystem type and source of the mount holding path. */
-static void fs_of(const char *path, char *fstype, size_t tcap, char *source,
-    size_t scap)
-{
-	char real[PATH_MAX], line[4096];
-	size_t best = 0;
-	FILE *f;
-
-	copy_str(fstype, tcap, "unknown");
-	copy_str(source, scap, "?");
-	if (realpath(path, real) == NULL ||
-	    !(f = fopen("/proc/self/mountinfo", "r")))
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		char mnt[PATH_MAX], typ[64], src[PATH_MAX];
-		char *dash = strstr(line, " - ");
-		size_t n;
-
-		if (!dash || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 ||
-		    sscanf(dash + 3, "%63s %4095s", typ, src) != 2)
-			continue;
-		n = strlen(mnt);
-		if (strncmp(real, mnt, n) != 0 ||
-		    (n > 1 && real[n] != '/' && real[n] != '\0'))
-			continue;
-		if (n >= best) {
-			best = n;
-			copy_str(fstype, tcap, typ);
-			copy_str(source, scap, src);
-		}
 	}
 	fclose(f);
 }
