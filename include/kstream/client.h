@@ -32,6 +32,16 @@ typedef struct ks_producer ks_producer_t;
 typedef int32_t ks_partitioner_fn(void *opaque, const char *topic,
     const void *key, size_t key_len, int32_t partitions);
 
+/*
+ * A remote producer's report on records produced without waiting (no res
+ * array, no KS_PRODUCE_DURABLE): count records from base_offset on
+ * topic/partition were acknowledged (err 0), or failed after retries
+ * (err < 0, base_offset -1). Called from the producer's I/O thread; it
+ * must not call ks_producer_free or ks_producer_flush.
+ */
+typedef void ks_delivery_fn(void *opaque, const char *topic,
+    int32_t partition, int64_t base_offset, size_t count, int err);
+
 typedef struct ks_producer_config {
 	/* NULL: keyed records go to XXH64(key) % partitions, keyless ones to
 	 * a sticky partition that changes every batch_bytes (Kafka's sticky
@@ -39,6 +49,14 @@ typedef struct ks_producer_config {
 	ks_partitioner_fn *partitioner;
 	void *partitioner_opaque;
 	size_t batch_bytes;          /* batch.size for the sticky choice (16384) */
+	int compression;             /* KS_COMPRESSION_* (none): batches are
+	                                compressed before they are appended or
+	                                sent */
+	int acks;                    /* remote: -1 all in-sync replicas (the
+	                                default), 1 the leader, 0 none */
+	int32_t linger_ms;           /* remote: linger.ms (5) */
+	ks_delivery_fn *delivery_cb; /* remote: NULL to log failures only */
+	void *delivery_opaque;
 } ks_producer_config_t;
 
 KS_API void ks_producer_config_init(ks_producer_config_t *cfg);

@@ -67,7 +67,8 @@ extern "C" {
 	XX(ENOTASSIGNED, -20026, "partition not assigned to this consumer")   \
 	XX(ENOOFFSET, -20027, "no committed offset to resume from")           \
 	XX(EPROTOCOL, -20028, "inconsistent group protocol")                  \
-	XX(ETHREAD, -20029, "handle used from two threads at once")
+	XX(ETHREAD, -20029, "handle used from two threads at once")          \
+	XX(EBROKER, -20030, "the broker answered with an error")
 
 enum ks_error {
 #define KS__ERR_ENUM(name, val, str) KS_##name = (val),

@@ -26,6 +26,13 @@ extern "C" {
 #define KS_BATCH_TRANSACTIONAL 0x10
 #define KS_BATCH_CONTROL 0x20
 
+/* Compression codecs: attributes & KS_BATCH_COMPRESSION_MASK. */
+#define KS_COMPRESSION_NONE 0
+#define KS_COMPRESSION_GZIP 1
+#define KS_COMPRESSION_SNAPPY 2
+#define KS_COMPRESSION_LZ4 3
+#define KS_COMPRESSION_ZSTD 4
+
 /* A record header. value NULL is a null value (value_len then 0). */
 typedef struct ks_header {
 	const void *key;
@@ -148,6 +155,15 @@ KS_API void ks_batch_iter_init(ks_batch_iter_t *it, const void *buf,
 KS_API int ks_batch_iter_next(ks_batch_iter_t *it, ks_record_t *rec);
 
 /* ks_crc32c: CRC-32C (Castagnoli) of buf, continuing from crc (0 to start). */
+/*
+ * ks_compression_parse: "none", "gzip", "snappy", "lz4" or "zstd" to its
+ * KS_COMPRESSION_* value; KS_EINVAL for anything else, KS_ECOMPRESSION
+ * for a codec this build left out. ks_compression_name: the reverse,
+ * static; "unknown" for other values.
+ */
+KS_API int ks_compression_parse(const char *name);
+KS_API const char *ks_compression_name(int codec);
+
 KS_API uint32_t ks_crc32c(uint32_t crc, const void *buf, size_t len);
 
 #ifdef __cplusplus

@@ -29,6 +29,8 @@ void ks_producer_config_init(ks_producer_config_t *cfg)
 {
 	memset(cfg, 0, sizeof *cfg);
 	cfg->batch_bytes = 16384;
+	cfg->acks = -1;
+	cfg->linger_ms = 5;
 }
 
 int ks_producer_new(ks_store_t *store, const ks_producer_config_t *cfg,
