@@ -41,11 +41,30 @@ endif
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 CFLAGS   ?= $(OPT) -g
 KSFLAGS  := -std=gnu11 $(WARN) -pthread -fPIC -fvisibility=hidden \
-            -DKS_BUILDING_LIBRARY -Iinclude -Ilib $(SANFLAGS)
+            -DKS_BUILDING_LIBRARY -Iinclude -Ilib $(SANFLAGS) $(KSFLAGS_OPT)
 LDLIBS   := -lxxhash -lpthread
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
 
-LIB_SRC  := $(sort $(wildcard lib/core/*.c lib/log/*.c lib/store/*.c lib/group/*.c lib/client/*.c))
+# Optional parts (zstd's way): WITH_NET=0 leaves out lib/transport and
+# lib/kafka (and libevent, OpenSSL); WITH_COMPRESSION=0 leaves out the
+# codecs (zlib, snappy, lz4, zstd), and compressed batches then fail with
+# KS_ECOMPRESSION.
+WITH_NET         ?= 1
+WITH_COMPRESSION ?= 1
+LAYERS   := core log store group client
+ifeq ($(WITH_COMPRESSION),1)
+KSFLAGS_OPT += -DKS_WITH_COMPRESSION
+LDLIBS   += -lz -lsnappy -llz4 -lzstd
+endif
+ifeq ($(WITH_NET),1)
+LAYERS   += transport kafka
+KSFLAGS_OPT += -DKS_WITH_NET
+LDLIBS   += -levent_openssl -levent_pthreads -levent -lssl -lcrypto
+endif
+# The tests and benchmarks of the network layer use librdkafka as the peer.
+TEST_LIBS := $(if $(filter 1,$(WITH_NET)),-lrdkafka,)
+
+LIB_SRC  := $(sort $(foreach l,$(LAYERS),$(wildcard lib/$(l)/*.c)))
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
 STATIC   := $(B)/libkstream.a
 SHARED   := $(B)/libkstream.so.$(VERSION)
@@ -83,7 +102,7 @@ $(B)/libkstream.so: $(SHARED)
 
 # --- tests -------------------------------------------------------------------
 $(B)/test/run: $(TEST_OBJ) $(STATIC)
-	$(CC) $(CFLAGS) $(SANFLAGS) -pthread -o $@ $(TEST_OBJ) $(STATIC) $(LDLIBS) $(CHECK_LIBS)
+	$(CC) $(CFLAGS) $(SANFLAGS) -pthread -o $@ $(TEST_OBJ) $(STATIC) $(LDLIBS) $(TEST_LIBS) $(CHECK_LIBS)
 
 # The symbols test takes the address of every function the headers declare
 # and links against the shared library: a missing export fails the link.

@@ -9,6 +9,12 @@ need() { # need PKGCONFIG_MODULE DEBIAN_PACKAGE
 		missing="$missing $2"
 	fi
 }
+need_cmd() { # need_cmd COMMAND DEBIAN_PACKAGE
+	command -v "$1" >/dev/null 2>&1 || missing="$missing $2"
+}
+need_file() { # need_file PATH DEBIAN_PACKAGE
+	[ -e "$1" ] || missing="$missing $2"
+}
 command -v pkg-config >/dev/null 2>&1 || missing="pkg-config"
 need libevent libevent-dev
 need openssl libssl-dev
@@ -17,6 +23,14 @@ need check check
 need sqlite3 libsqlite3-dev   # benchmark peer
 need lmdb liblmdb-dev         # benchmark peer
 need libzmq libzmq3-dev       # benchmark peer (bench_bus)
+need zlib zlib1g-dev          # compression codecs
+need liblz4 liblz4-dev
+need libzstd libzstd-dev
+need_file /usr/include/snappy-c.h libsnappy-dev
+need rdkafka librdkafka-dev   # tests and benchmarks: the reference Kafka client
+need_cmd kcat kcat            # tests: a real Kafka client on the command line
+need_cmd openssl openssl      # tests: certificates for TLS
+need_cmd redis-server redis-server # benchmark peer (bench_kafka)
 [ -z "$missing" ] && exit 0
 
 echo "kstream: missing build dependencies:$missing"
