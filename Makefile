@@ -155,9 +155,14 @@ $(B)/bench/bench_bus: bench/bench_bus.c bench/harness.h $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -O2 -std=gnu11 $(WARN) -pthread -Iinclude -o $@ $< $(STATIC) $(LDLIBS) -lzmq
 
-bench: deps $(B)/bench/bench_log $(B)/bench/bench_bus
+$(B)/bench/bench_kafka: bench/bench_kafka.c bench/harness.h $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -O2 -std=gnu11 $(WARN) -pthread -Iinclude -o $@ $< $(STATIC) $(LDLIBS) -lrdkafka
+
+bench: deps $(B)/bench/bench_log $(B)/bench/bench_bus $(if $(filter 1,$(WITH_NET)),$(B)/bench/bench_kafka)
 	$(B)/bench/bench_log
 	$(B)/bench/bench_bus
+	$(if $(filter 1,$(WITH_NET)),$(B)/bench/bench_kafka)
 
 # --- fuzzing (clang's libFuzzer) ----------------------------------------------
 FUZZ_SECONDS ?= 60
@@ -174,7 +179,7 @@ fuzz: test/fuzz/fuzz_batch.c $(LIB_SRC)
 # kstream.pc is written at install time: it names this install's prefix.
 install: all
 	install -d $(DESTDIR)$(INCDIR)/kstream $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PCDIR) \
-	           $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
+	           $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
 	install -m 644 include/kstream/*.h $(DESTDIR)$(INCDIR)/kstream/
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
@@ -185,6 +190,7 @@ install: all
 	    pkgconfig/kstream.pc.in > $(DESTDIR)$(PCDIR)/kstream.pc
 	install -m 644 man/man3/*.3 $(DESTDIR)$(MANDIR)/man3/
 	install -m 644 man/man7/*.7 $(DESTDIR)$(MANDIR)/man7/
+	if [ -d man/man1 ]; then install -m 644 man/man1/*.1 $(DESTDIR)$(MANDIR)/man1/; fi
 
 uninstall:
 	rm -rf $(DESTDIR)$(INCDIR)/kstream
@@ -193,6 +199,7 @@ uninstall:
 	      $(DESTDIR)$(PCDIR)/kstream.pc
 	for f in man/man3/*.3; do rm -f $(DESTDIR)$(MANDIR)/man3/$$(basename $$f); done
 	for f in man/man7/*.7; do rm -f $(DESTDIR)$(MANDIR)/man7/$$(basename $$f); done
+	for f in man/man1/*.1; do [ -e "$$f" ] && rm -f $(DESTDIR)$(MANDIR)/man1/$$(basename $$f); done; true
 
 # --- dependencies ------------------------------------------------------------
 deps:

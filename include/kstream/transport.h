@@ -229,6 +229,20 @@ KS_API int ks_net_call(ks_net_t *net, void (*fn)(void *arg), void *arg);
 /* ---- on the loop thread ------------------------------------------------- */
 
 /*
+ * Timers on the loop: ks_timer_new makes one that calls fn(arg) on the
+ * loop thread each time it fires; ks_timer_arm (re)arms it to fire once,
+ * ms from now; ks_timer_cancel disarms it; ks_timer_free cancels and
+ * frees it (NULL is a no-op). All four on the loop thread only. Timers
+ * still alive at ks_net_free are freed without firing.
+ */
+typedef struct ks_timer ks_timer_t;
+KS_API int ks_timer_new(ks_net_t *net, void (*fn)(void *arg), void *arg,
+    ks_timer_t **tp);
+KS_API void ks_timer_arm(ks_timer_t *t, int ms);
+KS_API void ks_timer_cancel(ks_timer_t *t);
+KS_API void ks_timer_free(ks_timer_t *t);
+
+/*
  * ks_conn_send: queues len bytes (copied) for the peer. The caller writes
  * its own length prefixes (a frame may be sent in several pieces).
  * ks_conn_send_ref: queues bytes that stay where they are (a mapped
