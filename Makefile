@@ -74,10 +74,12 @@ TEST_SRC := $(sort $(wildcard test/check_*.c))
 TEST_OBJ := $(TEST_SRC:%.c=$(B)/%.o) $(B)/test/main.o $(B)/test/util.o
 BENCH_SRC:= $(sort $(wildcard bench/*.c))
 EXAMPLES := $(patsubst examples/%.c,%,$(wildcard examples/*.c))
+# examples/broker.c is also the installed program kstream-broker.
+BROKER   := $(if $(filter 1,$(WITH_NET)),$(if $(wildcard examples/broker.c),$(B)/kstream-broker))
 
 .PHONY: all lib check check-threads test bench demo install uninstall deps clean examples check-install fuzz
 
-all: $(STATIC) $(SHARED) $(B)/libkstream.so
+all: $(STATIC) $(SHARED) $(B)/libkstream.so $(BROKER)
 
 lib: all
 
@@ -144,8 +146,12 @@ $(B)/examples/%: examples/%.c $(STATIC)
 
 examples: $(EXAMPLES:%=$(B)/examples/%)
 
-demo: deps $(B)/examples/demo
+$(B)/kstream-broker: examples/broker.c $(STATIC)
+	$(CC) $(CFLAGS) $(SANFLAGS) -std=gnu11 $(WARN) -pthread -Iinclude -o $@ $< $(STATIC) $(LDLIBS)
+
+demo: deps $(B)/examples/demo $(BROKER)
 	$(B)/examples/demo
+	$(if $(BROKER),sh scripts/demo-broker.sh $(BROKER))
 
 $(B)/bench/bench_log: bench/bench_log.c bench/harness.h $(STATIC)
 	@mkdir -p $(dir $@)
@@ -178,10 +184,11 @@ fuzz: test/fuzz/fuzz_batch.c $(LIB_SRC)
 # --- install -----------------------------------------------------------------
 # kstream.pc is written at install time: it names this install's prefix.
 install: all
-	install -d $(DESTDIR)$(INCDIR)/kstream $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PCDIR) \
+	install -d $(DESTDIR)$(INCDIR)/kstream $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PCDIR) $(DESTDIR)$(PREFIX)/bin \
 	           $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
 	install -m 644 include/kstream/*.h $(DESTDIR)$(INCDIR)/kstream/
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
+	$(if $(BROKER),install -m 755 $(BROKER) $(DESTDIR)$(PREFIX)/bin/)
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
 	ln -sf libkstream.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libkstream.so
@@ -194,6 +201,7 @@ install: all
 
 uninstall:
 	rm -rf $(DESTDIR)$(INCDIR)/kstream
+	rm -f $(DESTDIR)$(PREFIX)/bin/kstream-broker
 	rm -f $(DESTDIR)$(LIBDIR)/libkstream.a $(DESTDIR)$(LIBDIR)/libkstream.so \
 	      $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libkstream.so.$(VERSION) \
 	      $(DESTDIR)$(PCDIR)/kstream.pc
