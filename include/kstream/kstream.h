@@ -11,5 +11,7 @@
 #include <kstream/assignor.h>
 #include <kstream/group.h>
 #include <kstream/client.h>
+#include <kstream/transport.h>
+#include <kstream/kafka.h>
 
 #endif /* KSTREAM_H */
