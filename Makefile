@@ -8,7 +8,7 @@
 #   make demo             a short showcase
 #   make install PREFIX=/usr/local DESTDIR=
 #   make deps             install missing build dependencies (Debian/Ubuntu)
-#   make fuzz             the batch decoder under libFuzzer (needs clang)
+#   make fuzz             the batch and request decoders under libFuzzer (needs clang)
 
 PREFIX  ?= /usr/local
 LIBDIR  ?= $(PREFIX)/lib
@@ -40,7 +40,7 @@ endif
 
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 CFLAGS   ?= $(OPT) -g
-KSFLAGS  := -std=gnu11 $(WARN) -pthread -fPIC -fvisibility=hidden \
+KSFLAGS   = -std=gnu11 $(WARN) -pthread -fPIC -fvisibility=hidden \
             -DKS_BUILDING_LIBRARY -Iinclude -Ilib $(SANFLAGS) $(KSFLAGS_OPT)
 LDLIBS   := -lxxhash -lpthread
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
@@ -165,7 +165,7 @@ $(B)/bench/bench_kafka: bench/bench_kafka.c bench/harness.h $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -O2 -std=gnu11 $(WARN) -pthread -Iinclude -o $@ $< $(STATIC) $(LDLIBS) -lrdkafka
 
-bench: deps $(B)/bench/bench_log $(B)/bench/bench_bus $(if $(filter 1,$(WITH_NET)),$(B)/bench/bench_kafka)
+bench: deps $(BROKER) $(B)/bench/bench_log $(B)/bench/bench_bus $(if $(filter 1,$(WITH_NET)),$(B)/bench/bench_kafka)
 	$(B)/bench/bench_log
 	$(B)/bench/bench_bus
 	$(if $(filter 1,$(WITH_NET)),$(B)/bench/bench_kafka)
@@ -173,13 +173,29 @@ bench: deps $(B)/bench/bench_log $(B)/bench/bench_bus $(if $(filter 1,$(WITH_NET
 # --- fuzzing (clang's libFuzzer) ----------------------------------------------
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(LIB_SRC)
-fuzz: test/fuzz/fuzz_batch.c $(LIB_SRC)
+# The library goes into an archive of its own (instrumented for the fuzzer),
+# so that a target links only the objects it uses.
+FUZZ_FLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -DKS_BUILDING_LIBRARY -Iinclude -Ilib
+FUZZ_OBJ := $(FUZZ_SRC:%.c=build/fuzz/obj/%.o)
+FUZZ_BIN := build/fuzz/fuzz_batch build/fuzz/fuzz_request
+
+build/fuzz/obj/%.o: %.c
 	@command -v clang >/dev/null || { echo "make fuzz needs clang (apt-get install clang)"; exit 1; }
-	@mkdir -p build/fuzz/corpus
-	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -DKS_BUILDING_LIBRARY -Iinclude -Ilib \
-	    -fsanitize=fuzzer,address,undefined -o build/fuzz/fuzz_batch \
-	    test/fuzz/fuzz_batch.c $(LIB_SRC) $(LDLIBS)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link,address,undefined -MMD -c -o $@ $<
+
+build/fuzz/libkstream.a: $(FUZZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_BIN): build/fuzz/%: test/fuzz/%.c build/fuzz/libkstream.a
+	clang $(FUZZ_FLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< \
+	    build/fuzz/libkstream.a $(LDLIBS)
+
+fuzz: $(FUZZ_BIN)
+	@mkdir -p build/fuzz/corpus build/fuzz/corpus_request
 	build/fuzz/fuzz_batch -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz/corpus
+	build/fuzz/fuzz_request -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build/fuzz/corpus_request
 
 # --- install -----------------------------------------------------------------
 # kstream.pc is written at install time: it names this install's prefix.

@@ -183,8 +183,10 @@ KS_API void ks_log_view_release(ks_log_view_t *view);
  * as they come. ks_log_iter_next: 1 with *rec filled (valid until the next
  * call or ks_log_iter_free), 0 at the current end (call again later), < 0 on
  * error (KS_EOFFSET when retention or truncation overtook the iterator,
- * KS_ECORRUPT at a damaged batch, KS_ECOMPRESSION at a compressed one,
- * KS_ECLOSED once the log is closed).
+ * KS_ECORRUPT at a damaged batch, KS_ECOMPRESSION at a compressed one
+ * when the library was built without its codec, KS_ECLOSED once the log is
+ * closed). Records of compressed batches are decompressed into a buffer the
+ * iterator owns; like the others they stay valid until the next call.
  * To release, ks_log_iter_free(). Free NULL is a no-op.
  */
 KS_API int ks_log_iter_new(ks_log_t *log, int64_t offset, ks_log_iter_t **itp);

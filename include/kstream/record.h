@@ -147,14 +147,32 @@ KS_API void ks_batch_iter_init(ks_batch_iter_t *it, const void *buf,
  * trailing partial batch is ignored, as Kafka consumers do, and left
  * unconsumed in _buf), or a negative error, which repeats on every later
  * call: KS_EBATCH, KS_EMAGIC, KS_ERECORD for malformed data,
- * KS_ECOMPRESSION for a compressed batch. Control batches, and batches
+ * KS_ECOMPRESSION for a compressed batch (ks_batch_decompress() makes an
+ * uncompressed copy to iterate; log iterators and consumers decompress on
+ * their own). Control batches, and batches
  * wholly below min_offset, are skipped. Batches are not CRC-checked here:
  * the log checked them on append and on recovery. An output record may be
  * appended again as input: its encoded headers are copied as they are.
  */
 KS_API int ks_batch_iter_next(ks_batch_iter_t *it, ks_record_t *rec);
 
-/* ks_crc32c: CRC-32C (Castagnoli) of buf, continuing from crc (0 to start). */
+/*
+ * ks_batch_decompress: the compressed batch at the start of batch[0..len)
+ * (which must hold it whole) as an uncompressed equivalent: the same
+ * header fields (baseOffset, timestamps, producer fields, ...) with the
+ * codec bits cleared and batchLength and CRC recomputed. On success *out
+ * is a malloc'd buffer of *outlen bytes that the caller owns and releases
+ * with free(); on failure *out is NULL. The input's CRC and the records
+ * inside are checked. Returns 0, KS_EINVAL (NULL pointers, or a batch that
+ * is not compressed), KS_EBATCH / KS_EMAGIC (as ks_batch_parse), KS_ECRC,
+ * KS_ECOMPRESSION (codec not built in), KS_ECORRUPT (undecodable data, or
+ * records that would expand past 64 MiB), KS_ERECORD or KS_ENOMEM.
+ * Records of compressed batches read through a log iterator or a consumer
+ * need no call: those decompress them themselves.
+ */
+KS_API int ks_batch_decompress(const void *batch, size_t len, void **out,
+    size_t *outlen);
+
 /*
  * ks_compression_parse: "none", "gzip", "snappy", "lz4" or "zstd" to its
  * KS_COMPRESSION_* value; KS_EINVAL for anything else, KS_ECOMPRESSION
@@ -164,6 +182,7 @@ KS_API int ks_batch_iter_next(ks_batch_iter_t *it, ks_record_t *rec);
 KS_API int ks_compression_parse(const char *name);
 KS_API const char *ks_compression_name(int codec);
 
+/* ks_crc32c: CRC-32C (Castagnoli) of buf, continuing from crc (0 to start). */
 KS_API uint32_t ks_crc32c(uint32_t crc, const void *buf, size_t len);
 
 #ifdef __cplusplus

@@ -145,6 +145,9 @@ typedef struct ks_net_config {
 	                              its first byte (30000; 0 off) */
 	size_t max_conn_buffer;    /* output bytes queued on a connection before
 	                              it stops reading (4194304) */
+	ks_log_cb *log_cb;         /* why a TLS handshake failed, refused
+	                              connections, ... (ks_log_stderr) */
+	void *log_opaque;
 } ks_net_config_t;
 
 KS_API void ks_net_config_init(ks_net_config_t *cfg);

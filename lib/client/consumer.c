@@ -4,6 +4,17 @@
  * The group side (subscribe, rebalances, commits) is consumer_group.c.
  */
 #include "client/consumer_impl.h"
+#ifdef KS_WITH_NET
+#include "kafka/client_impl.h"
+#define KS__REMOTE(c, call) \
+	do { \
+		if ((c) && (c)->remote) \
+			return call; \
+	} while (0)
+#else
+#define KS__REMOTE(c, call) ((void)0)
+#endif
+#include "log/compress.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -141,6 +152,32 @@ static void views_release(ks_consumer_t *c)
 	for (i = 0; i < c->nviews; i++)
 		ks_log_view_release(&c->views[i]);
 	c->nviews = 0;
+	c->nz = 0;
+}
+
+/*
+ * The buffer the next compressed batch of this poll decompresses into: one
+ * not holding records already taken. NULL without memory.
+ */
+static ks__zbuf_t *zbuf_next(ks_consumer_t *c)
+{
+	if (c->nz == c->capz) {
+		size_t cap = c->capz ? c->capz * 2 : 4;
+		ks__zbuf_t *nz = realloc(c->zbufs, cap * sizeof *nz);
+		if (!nz)
+			return NULL;
+		memset(nz + c->capz, 0, (cap - c->capz) * sizeof *nz);
+		c->zbufs = nz;
+		c->capz = cap;
+	}
+	return &c->zbufs[c->nz];
+}
+
+/* Whether the iterator walks records held in z (a batch it decompressed). */
+static int walks(const ks_batch_iter_t *bi, const ks__zbuf_t *z)
+{
+	uintptr_t r = (uintptr_t)bi->_rec, p = (uintptr_t)z->p;
+	return z->p && r >= p && r <= p + z->cap;
 }
 
 static void part_drop(ks_consumer_t *c, struct ks__cpart *p)
@@ -253,6 +290,7 @@ int ks_consumer_assign(ks_consumer_t *c, const ks_topic_partition_t *parts,
 	size_t i;
 	int rc;
 
+	KS__REMOTE(c, ks__rc_assign(c, parts, n));
 	if ((rc = ks__consumer_enter(c)) != 0)
 		return rc;
 	if (c->subscribed || (n && !parts)) {
@@ -285,6 +323,7 @@ static int fetch(ks_consumer_t *c)
 		ks_log_view_t v;
 		ks_batch_iter_t bi;
 		ks_record_t rec;
+		ks_message_t *m;
 		size_t before = c->nmsgs;
 		int r = 0;
 
@@ -314,8 +353,20 @@ static int fetch(ks_consumer_t *c)
 			continue;
 		}
 		ks_batch_iter_init(&bi, v.data, v.len, p->pos);
-		while (c->nmsgs < max && (r = ks_batch_iter_next(&bi, &rec)) > 0) {
-			ks_message_t *m = &c->msgs[c->nmsgs++];
+		/* Uncompressed records point into the view (zero copy);
+		 * each compressed batch that yields records gets its own
+		 * buffer, so all stay valid until the next poll. */
+		while (c->nmsgs < max) {
+			ks__zbuf_t *z = zbuf_next(c);
+			if (!z) {
+				r = KS_ENOMEM;
+				break;
+			}
+			if ((r = ks__batch_iter_next_z(&bi, &rec, z)) <= 0)
+				break;
+			if (walks(&bi, z))
+				c->nz++;
+			m = &c->msgs[c->nmsgs++];
 			m->topic = p->topic;
 			m->partition = p->partition;
 			m->rec = rec;
@@ -384,6 +435,7 @@ int ks_consumer_poll(ks_consumer_t *c, int timeout_ms,
 	int64_t deadline = 0;
 	int rc;
 
+	KS__REMOTE(c, ks__rc_poll(c, timeout_ms, msgs));
 	if (msgs)
 		*msgs = NULL;
 	if (!msgs)
@@ -445,6 +497,12 @@ int ks_consumer_poll(ks_consumer_t *c, int timeout_ms,
 
 void ks_consumer_release(ks_consumer_t *c)
 {
+#ifdef KS_WITH_NET
+	if (c && c->remote) {
+		ks__rc_release(c);
+		return;
+	}
+#endif
 	if (!c || ks__consumer_enter(c) != 0)
 		return;
 	views_release(c);
@@ -469,6 +527,7 @@ int ks_consumer_seek(ks_consumer_t *c, const char *topic, int32_t partition,
 	struct ks__cpart *p;
 	int rc;
 
+	KS__REMOTE(c, ks__rc_seek(c, topic, partition, offset));
 	if ((rc = ks__consumer_enter(c)) != 0)
 		return rc;
 	if (!(p = ks__consumer_find(c, topic, partition)))
@@ -489,6 +548,7 @@ int ks_consumer_seek_time(ks_consumer_t *c, const char *topic,
 	int64_t off;
 	int rc;
 
+	KS__REMOTE(c, ks__rc_seek_time(c, topic, partition, ts));
 	if ((rc = ks__consumer_enter(c)) != 0)
 		return rc;
 	if (!(p = ks__consumer_find(c, topic, partition)))
@@ -505,6 +565,7 @@ static int set_paused(ks_consumer_t *c, const ks_topic_partition_t *parts,
 	size_t i;
 	int rc;
 
+	KS__REMOTE(c, ks__rc_pause(c, parts, n, paused));
 	if ((rc = ks__consumer_enter(c)) != 0)
 		return rc;
 	for (i = 0; i < n && rc == 0; i++)
@@ -535,6 +596,7 @@ int ks_consumer_position(ks_consumer_t *c, const char *topic,
 	struct ks__cpart *p;
 	int rc;
 
+	KS__REMOTE(c, ks__rc_position(c, topic, partition, offset, 0));
 	if (!offset)
 		return KS_EINVAL;
 	if ((rc = ks__consumer_enter(c)) != 0)
@@ -553,6 +615,7 @@ int ks_consumer_lag(ks_consumer_t *c, const char *topic, int32_t partition,
 	struct ks__cpart *p;
 	int rc;
 
+	KS__REMOTE(c, ks__rc_position(c, topic, partition, lag, 1));
 	if (!lag)
 		return KS_EINVAL;
 	if ((rc = ks__consumer_enter(c)) != 0)
@@ -571,6 +634,7 @@ int ks_consumer_assignment(ks_consumer_t *c,
 	size_t i;
 	int rc;
 
+	KS__REMOTE(c, ks__rc_assignment(c, parts, n));
 	if (!parts || !n)
 		return KS_EINVAL;
 	if ((rc = ks__consumer_enter(c)) != 0)
@@ -600,6 +664,9 @@ void ks__consumer_free(ks_consumer_t *c)
 	ks__consumer_clear(c);
 	free(c->parts);
 	free(c->views);
+	for (size_t i = 0; i < c->capz; i++)
+		ks__zbuf_free(&c->zbufs[i]);
+	free(c->zbufs);
 	free(c->msgs);
 	free(c->list);
 	free(c->group_id);
@@ -616,6 +683,7 @@ int ks_consumer_close(ks_consumer_t *c)
 	int rc;
 	if (!c)
 		return 0;
+	KS__REMOTE(c, ks__rc_close(c));
 	if ((rc = ks__consumer_enter(c)) != 0)
 		return rc;
 	rc = ks__consumer_group_close(c);

@@ -9,6 +9,16 @@
  * eventfd), and the consumer's own thread acts on it in the next step.
  */
 #include "client/consumer_impl.h"
+#ifdef KS_WITH_NET
+#include "kafka/client_impl.h"
+#define KS__REMOTE(c, call) \
+	do { \
+		if ((c) && (c)->remote) \
+			return call; \
+	} while (0)
+#else
+#define KS__REMOTE(c, call) ((void)0)
+#endif
 
 #include <errno.h>
 #include <kstream/assignor.h>
@@ -303,6 +313,7 @@ int ks_consumer_subscribe(ks_consumer_t *c, const char *const *topics,
 	size_t i;
 	int rc, proto;
 
+	KS__REMOTE(c, ks__rc_subscribe(c, topics, n));
 	if ((rc = ks__consumer_enter(c)) != 0)
 		return rc;
 	if (!topics || n == 0 || (c->nparts && !c->subscribed)) {
@@ -813,6 +824,7 @@ int ks_consumer_unsubscribe(ks_consumer_t *c)
 	struct ks__cgroup *g;
 	int rc;
 
+	KS__REMOTE(c, ks__rc_unsubscribe(c));
 	if ((rc = ks__consumer_enter(c)) != 0)
 		return rc;
 	g = c->group;
@@ -885,6 +897,7 @@ int ks_consumer_commit(ks_consumer_t *c, const ks_topic_partition_t *parts,
 {
 	int rc;
 
+	KS__REMOTE(c, ks__rc_commit(c, parts, n, flags));
 	if ((rc = ks__consumer_enter(c)) != 0)
 		return rc;
 	if (n && !parts)
@@ -927,6 +940,7 @@ int ks_consumer_committed(ks_consumer_t *c, const char *topic,
     int32_t partition, int64_t *offset)
 {
 	int rc;
+	KS__REMOTE(c, ks__rc_committed(c, topic, partition, offset));
 	if (!offset || !topic)
 		return KS_EINVAL;
 	if ((rc = ks__consumer_enter(c)) != 0)

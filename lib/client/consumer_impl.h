@@ -39,6 +39,10 @@ struct ks_consumer {
 	size_t nmsgs;
 	ks_log_view_t *views;     /* and the views that keep them mapped */
 	size_t nviews, capviews;
+	/* Compressed batches of the last poll, decompressed: one buffer a
+	 * batch, nz in use; the buffers are kept for the next polls. */
+	struct ks__zbuf *zbufs;
+	size_t nz, capz;
 	ks_topic_partition_t *list; /* ks_consumer_assignment's answer */
 
 	int efd;                  /* readable: records arrived */
@@ -47,6 +51,8 @@ struct ks_consumer {
 	int rdonly;               /* a partition's writer is another process */
 	int subscribed;
 	struct ks__cgroup *group; /* NULL without group.id */
+	struct ks__rconsumer *remote; /* ks_consumer_connect's: the public
+	                                 calls go there (lib/kafka) */
 };
 
 int ks__consumer_enter(ks_consumer_t *c);

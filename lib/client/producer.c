@@ -3,11 +3,14 @@
  * and appending one batch per partition.
  */
 #include "core/internal.h"
+#include "log/compress.h"
 
 #include <kstream/client.h>
+#include <kstream/kafka.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <xxhash.h>
+#include "kafka/client_impl.h"
 
 /* A topic the producer has opened, kept until the producer goes. */
 struct ptopic {
@@ -23,6 +26,8 @@ struct ks_producer {
 	size_t ntopics, cap;
 	uint64_t sticky;       /* atomic: the keyless records' partition seed */
 	uint64_t sticky_bytes; /* atomic: bytes sent there since it changed */
+	struct ks__rproducer *remote; /* ks_producer_connect's: every call
+	                                 goes there (kafka/client_producer.c) */
 };
 
 void ks_producer_config_init(ks_producer_config_t *cfg)
@@ -53,6 +58,13 @@ int ks_producer_new(ks_store_t *store, const ks_producer_config_t *cfg,
 		ks_producer_config_init(&p->cfg);
 	if (p->cfg.batch_bytes == 0)
 		p->cfg.batch_bytes = 16384;
+	if (p->cfg.compression != KS_COMPRESSION_NONE &&
+	    !ks__codec_available(p->cfg.compression)) {
+		int c = p->cfg.compression;
+		free(p);
+		return c < 0 || c > KS_COMPRESSION_ZSTD ? KS_EINVAL :
+		    KS_ECOMPRESSION;
+	}
 	p->sticky = (uint64_t)ks__monotonic_ns() * 0x9e3779b97f4a7c15ULL;
 	pthread_mutex_init(&p->mu, NULL);
 	*prodp = p;
@@ -64,6 +76,10 @@ void ks_producer_free(ks_producer_t *p)
 	size_t i;
 	if (!p)
 		return;
+#ifdef KS_WITH_NET
+	if (p->remote)
+		ks__remote_producer_free(p->remote);
+#endif
 	for (i = 0; i < p->ntopics; i++) {
 		ks_topic_release(p->topics[i].topic);
 		free(p->topics[i].name);
@@ -155,9 +171,36 @@ static int32_t choose(ks_producer_t *p, const char *topic,
 	return (int32_t)(s % (uint64_t)nparts);
 }
 
+/*
+ * Appends recs[0..n) as one batch compressed with codec: encoded, then
+ * compressed, then appended (the log assigns the offsets).
+ */
+static int append_compressed(ks_log_t *log, int codec,
+    const ks_record_t *recs, size_t n, ks_append_info_t *info)
+{
+	void *batch, *cb = NULL;
+	size_t size, len, clen;
+	int rc;
+
+	if ((rc = ks_batch_size(recs, n, &size)) != 0)
+		return rc;
+	if (!(batch = malloc(size)))
+		return KS_ENOMEM;
+	rc = ks_batch_encode(batch, size, recs, n, 0, ks__wallclock_ms(),
+	    &len);
+	if (!rc)
+		rc = ks__batch_compress(codec, batch, len, &cb, &clen);
+	free(batch);
+	if (!rc)
+		rc = ks_log_append_batch(log, cb, clen, 0, info);
+	free(cb);
+	return rc;
+}
+
 /* Appends recs[0..n) to one partition; fills res for them. */
 static int append_to(ks_topic_t *t, int32_t part, const ks_record_t *recs,
-    size_t n, int flags, ks_produce_result_t *res, const size_t *idx)
+    size_t n, int flags, ks_produce_result_t *res, const size_t *idx,
+    int codec)
 {
 	ks_append_info_t info;
 	ks_log_t *log;
@@ -166,7 +209,11 @@ static int append_to(ks_topic_t *t, int32_t part, const ks_record_t *recs,
 
 	if ((rc = ks_topic_partition(t, part, &log)) != 0)
 		return rc;
-	if ((rc = ks_log_append(log, recs, n, &info)) != 0)
+	if (codec != KS_COMPRESSION_NONE)
+		rc = append_compressed(log, codec, recs, n, &info);
+	else
+		rc = ks_log_append(log, recs, n, &info);
+	if (rc)
 		return rc;
 	if ((flags & KS_PRODUCE_DURABLE) && !info.durable) {
 		if ((rc = ks_log_flush(log, info.last_offset + 1)) != 0)
@@ -193,6 +240,11 @@ int ks_produce(ks_producer_t *p, const char *topic, int32_t partition,
 
 	if (!p || !topic || !recs || n == 0)
 		return KS_EINVAL;
+#ifdef KS_WITH_NET
+	if (p->remote)
+		return ks__remote_produce(p->remote, topic, partition, recs, n,
+		    flags, res);
+#endif
 	for (i = 0; res && i < n; i++) {
 		res[i].partition = -1;
 		res[i].offset = -1;
@@ -204,12 +256,14 @@ int ks_produce(ks_producer_t *p, const char *topic, int32_t partition,
 	if (partition != KS_PARTITION_ANY) {
 		if (partition < 0 || partition >= nparts)
 			return KS_EPARTITION;
-		return append_to(t, partition, recs, n, flags, res, NULL);
+		return append_to(t, partition, recs, n, flags, res, NULL,
+		    p->cfg.compression);
 	}
 	if (n == 1) {
 		if ((first = choose(p, topic, &recs[0], nparts)) < 0)
 			return first;
-		return append_to(t, first, recs, 1, flags, res, NULL);
+		return append_to(t, first, recs, 1, flags, res, NULL,
+		    p->cfg.compression);
 	}
 	parts = malloc(n * sizeof *parts);
 	if (!parts)
@@ -222,7 +276,8 @@ int ks_produce(ks_producer_t *p, const char *topic, int32_t partition,
 		same &= parts[i] == parts[0];
 	}
 	if (same) {
-		rc = append_to(t, parts[0], recs, n, flags, res, NULL);
+		rc = append_to(t, parts[0], recs, n, flags, res, NULL,
+		    p->cfg.compression);
 		goto out;
 	}
 	/* One batch per partition, each keeping the records' order: a
@@ -244,7 +299,7 @@ int ks_produce(ks_producer_t *p, const char *topic, int32_t partition,
 		for (j = i; j < n && parts[idx[j]] == parts[idx[i]]; j++)
 			group[j - i] = recs[idx[j]];
 		rc = append_to(t, parts[idx[i]], group, j - i, flags, res,
-		    idx + i);
+		    idx + i, p->cfg.compression);
 	}
 out:
 	free(parts);
@@ -252,4 +307,28 @@ out:
 	free(idx);
 	free(starts);
 	return rc;
+}
+
+int ks__producer_wrap(struct ks__rproducer *r, ks_producer_t **prodp)
+{
+	ks_producer_t *p = calloc(1, sizeof *p);
+	if (!p)
+		return KS_ENOMEM;
+	pthread_mutex_init(&p->mu, NULL);
+	p->remote = r;
+	*prodp = p;
+	return 0;
+}
+
+/* Waits for a remote producer's queued records; a local one has none. */
+int ks_producer_flush(ks_producer_t *p, int timeout_ms)
+{
+	if (!p)
+		return KS_EINVAL;
+#ifdef KS_WITH_NET
+	if (p->remote)
+		return ks__remote_flush(p->remote, timeout_ms);
+#endif
+	(void)timeout_ms;
+	return 0;
 }

@@ -12,6 +12,7 @@
  */
 #include "core/internal.h"
 #include "core/varint.h"
+#include "log/compress.h"
 
 #include <errno.h>
 #include <kstream/record.h>
@@ -482,14 +483,16 @@ static int iter_fail(ks_batch_iter_t *it, int err)
 
 /*
  * Moves to the next batch that may hold records at or past _min_offset.
- * 1 when one is loaded, 0 at the end of the buffer, or an error.
+ * 1 when one is loaded, 0 at the end of the buffer, or an error. A
+ * compressed batch is decompressed into z (KS_ECOMPRESSION without one)
+ * and its records are then walked there.
  */
-static int iter_load_batch(ks_batch_iter_t *it)
+static int iter_load_batch(ks_batch_iter_t *it, ks__zbuf_t *z)
 {
 	ks_batch_info_t bi;
 	int64_t last;
 	int32_t blen;
-	size_t left;
+	size_t left, zlen;
 	int rc;
 
 	for (;;) {
@@ -516,11 +519,19 @@ static int iter_load_batch(ks_batch_iter_t *it)
 			(int64_t)bi.last_offset_delta, &last) &&
 		    last < it->_min_offset)
 			continue;
-		if (bi.attributes & KS_BATCH_COMPRESSION_MASK)
-			return iter_fail(it, KS_ECOMPRESSION);
-
-		it->_rec = b + KS_BATCH_HEADER_SIZE;
-		it->_rend = it->_buf;
+		if (bi.attributes & KS_BATCH_COMPRESSION_MASK) {
+			if (!z)
+				return iter_fail(it, KS_ECOMPRESSION);
+			rc = ks__batch_inflate(b, KS_BATCH_LOG_OVERHEAD +
+			    (size_t)blen, 0, z, &zlen);
+			if (rc)
+				return iter_fail(it, rc);
+			it->_rec = z->p + KS_BATCH_HEADER_SIZE;
+			it->_rend = z->p + zlen;
+		} else {
+			it->_rec = b + KS_BATCH_HEADER_SIZE;
+			it->_rend = it->_buf;
+		}
 		it->_left = bi.record_count;
 		it->_base_offset = bi.base_offset;
 		it->_base_ts = bi.base_timestamp;
@@ -545,7 +556,20 @@ void ks_batch_iter_init(ks_batch_iter_t *it, const void *buf, size_t len,
 	it->_min_offset = min_offset;
 }
 
+static int iter_next(ks_batch_iter_t *it, ks_record_t *rec, ks__zbuf_t *z);
+
 int ks_batch_iter_next(ks_batch_iter_t *it, ks_record_t *rec)
+{
+	return iter_next(it, rec, NULL);
+}
+
+int ks__batch_iter_next_z(ks_batch_iter_t *it, ks_record_t *rec,
+    ks__zbuf_t *z)
+{
+	return iter_next(it, rec, z);
+}
+
+static int iter_next(ks_batch_iter_t *it, ks_record_t *rec, ks__zbuf_t *z)
 {
 	struct rec_view v;
 	int64_t off;
@@ -588,7 +612,7 @@ int ks_batch_iter_next(ks_batch_iter_t *it, ks_record_t *rec)
 				return iter_fail(it, KS_ERECORD);
 			it->_rec = it->_rend = NULL;
 		}
-		if ((rc = iter_load_batch(it)) <= 0)
+		if ((rc = iter_load_batch(it, z)) <= 0)
 			return rc;
 	}
 }

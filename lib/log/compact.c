@@ -17,12 +17,15 @@
  *      mapping: the renames leave the old inode alive until they let go.
  *
  * Offsets never change: a rewritten batch keeps its baseOffset and
- * lastOffsetDelta and drops records, as Kafka's cleaner does.
+ * lastOffsetDelta and drops records, as Kafka's cleaner does. A compressed
+ * batch is read through a decompressed copy and, when it loses records,
+ * written again compressed with its own codec.
  * No data is read or written under the writer lock, so appends go on.
  */
 #include "core/internal.h"
 #include "core/varint.h"
 #include "log/compact.h"
+#include "log/compress.h"
 #include "log/log_impl.h"
 #include "log/meta.h"
 #include "log/segment.h"
@@ -269,12 +272,14 @@ static int load_batch(const ks__segment_t *s, size_t pos, size_t size,
 	return 0;
 }
 
-/* Batches whose records compaction reads: not compressed, not control. */
+/* Batches whose records compaction reads: not control, and compressed
+ * only with a codec this build has. */
 static int decodable(const ks_batch_info_t *bi)
 {
-	return !(bi->attributes &
-	           (KS_BATCH_COMPRESSION_MASK | KS_BATCH_CONTROL)) &&
-	    bi->record_count > 0;
+	int codec = bi->attributes & KS_BATCH_COMPRESSION_MASK;
+	return !(bi->attributes & KS_BATCH_CONTROL) &&
+	    bi->record_count > 0 &&
+	    (codec == KS_COMPRESSION_NONE || ks__codec_available(codec));
 }
 
 /* Timestamp arithmetic that wraps instead of overflowing on odd input. */
@@ -297,6 +302,7 @@ struct pass {
 	size_t keep_cap;
 	uint8_t *scratch;     /* a rewritten batch */
 	size_t scratch_cap;
+	ks__zbuf_t z;         /* a compressed batch, decompressed */
 	int64_t dirty_from;   /* the next cleaner offset */
 	ks_compact_stat_t st;
 };
@@ -336,6 +342,34 @@ static int damaged(const struct pass *p, const ks__segment_t *s, size_t pos)
 	return KS_ECORRUPT;
 }
 
+/*
+ * The decodable batch b (total bytes) as an uncompressed batch: b itself,
+ * or its decompressed copy in p->z (valid until the next call). 0 with
+ * *pb and *pbi (its header); 1 for a compressed batch that does not
+ * decode to well-formed records, which is kept as it is (it passed its
+ * CRC: it is what the producer sent, and no reason to stop compacting);
+ * or KS_ENOMEM.
+ */
+static int plain(struct pass *p, const uint8_t *b, const ks_batch_info_t *bi,
+    size_t total, const uint8_t **pb, ks_batch_info_t *pbi)
+{
+	size_t n;
+	int rc;
+
+	if (!(bi->attributes & KS_BATCH_COMPRESSION_MASK)) {
+		*pb = b;
+		*pbi = *bi;
+		return 0;
+	}
+	rc = ks__batch_inflate(b, total, 0, &p->z, &n);
+	if (rc == KS_ENOMEM)
+		return rc;
+	if (rc || ks_batch_validate(p->z.p, n, pbi))
+		return 1;
+	*pb = p->z.p;
+	return 0;
+}
+
 /* Step 3: every key's latest offset in the cleanable segments. */
 static int build_map(struct pass *p)
 {
@@ -368,8 +402,16 @@ static int build_map(struct pass *p)
 				return damaged(p, s, pos);
 			if (!decodable(&bi))
 				continue;
-			q = s->map + pos + KS_BATCH_HEADER_SIZE;
-			end = s->map + pos + total;
+			if ((rc = plain(p, s->map + pos, &bi, total, &q,
+				&bi)) < 0)
+				return rc;
+			if (rc) {
+				report(p, s, pos, "compressed batch does not "
+				    "decode: kept as it is");
+				continue;
+			}
+			end = q + KS_BATCH_LOG_OVERHEAD + bi.batch_length;
+			q += KS_BATCH_HEADER_SIZE;
 			for (k = 0; k < bi.record_count; k++) {
 				if (rec_next(&q, end, &r) ||
 				    r.off_delta <= prev ||
@@ -783,13 +825,31 @@ static int swap_in(struct pass *p, ks__segment_t *old)
 	return 0;
 }
 
+/* Appends a rebuilt batch, compressed again with the codec it had. */
+static int out_rebuilt(struct out *o, const uint8_t *b, size_t len,
+    int codec)
+{
+	void *cb;
+	size_t clen;
+	int rc;
+
+	if (codec == KS_COMPRESSION_NONE)
+		return out_batch(o, b, len);
+	if ((rc = ks__batch_compress(codec, b, len, &cb, &clen)) != 0)
+		return rc;
+	rc = out_batch(o, cb, clen);
+	free(cb);
+	return rc;
+}
+
 /* Step 4 for one segment. */
 static int clean_segment(struct pass *p, ks__segment_t *s, int *swapped)
 {
 	ks_log_t *log = p->log;
 	size_t size = ks__seg_size(s), pos, total;
 	struct segcount c = { 0, 0, 0, 0 };
-	ks_batch_info_t bi;
+	ks_batch_info_t bi, pbi;
+	const uint8_t *pb;
 	struct out o;
 	int32_t nkeep;
 	int rc;
@@ -803,7 +863,13 @@ static int clean_segment(struct pass *p, ks__segment_t *s, int *swapped)
 			c.kept += (uint64_t)bi.record_count;
 			continue;
 		}
-		if ((rc = decide(p, s->map + pos, &bi, &c, &nkeep)) != 0)
+		if ((rc = plain(p, s->map + pos, &bi, total, &pb, &pbi)) < 0)
+			return rc;
+		if (rc) {
+			c.kept += (uint64_t)bi.record_count;
+			continue;
+		}
+		if ((rc = decide(p, pb, &pbi, &c, &nkeep)) != 0)
 			return rc == KS_ECORRUPT ? damaged(p, s, pos) : rc;
 	}
 	if (c.young && p->dirty_from < 0)
@@ -828,17 +894,21 @@ static int clean_segment(struct pass *p, ks__segment_t *s, int *swapped)
 		}
 		if (!decodable(&bi)) {
 			rc = out_batch(&o, b, total);
-		} else if ((rc = decide(p, b, &bi, &dummy, &nkeep)) != 0) {
+		} else if ((rc = plain(p, b, &bi, total, &pb, &pbi)) != 0) {
+			if (rc == 1)
+				rc = out_batch(&o, b, total);
+		} else if ((rc = decide(p, pb, &pbi, &dummy, &nkeep)) != 0) {
 			if (rc == KS_ECORRUPT)
 				rc = damaged(p, s, pos);
 		} else if (nkeep == bi.record_count) {
 			rc = out_batch(&o, b, total);
 		} else if (nkeep > 0) {
-			rc = rebuild(p, b, &bi, nkeep, &nlen);
+			rc = rebuild(p, pb, &pbi, nkeep, &nlen);
 			if (rc == KS_ECORRUPT)
 				rc = damaged(p, s, pos);
 			else if (rc == 0)
-				rc = out_batch(&o, p->scratch, nlen);
+				rc = out_rebuilt(&o, p->scratch, nlen,
+				    bi.attributes & KS_BATCH_COMPRESSION_MASK);
 		}
 		if (rc)
 			goto fail;
@@ -1005,6 +1075,7 @@ out:
 	free(p.map.slot);
 	free(p.keep);
 	free(p.scratch);
+	ks__zbuf_free(&p.z);
 	ks__log_unref(log);
 	cleaning_leave(&me);
 	return rc;

@@ -3,6 +3,7 @@
  * from another process.
  */
 #include "core/internal.h"
+#include "log/compress.h"
 #include "log/log_impl.h"
 #include "log/meta.h"
 #include "log/segment.h"
@@ -22,6 +23,7 @@ struct ks_log_iter {
 	int64_t next;
 	uint64_t gen;
 	ks_batch_iter_t bi;
+	ks__zbuf_t z;   /* the compressed batch being walked, decompressed */
 };
 
 /* ---- read-only: following the writer ---------------------------------- */
@@ -249,11 +251,16 @@ int ks_log_iter_next(ks_log_iter_t *it, ks_record_t *rec)
 	for (;;) {
 		uint64_t gen;
 		size_t size;
-		int r = ks_batch_iter_next(&it->bi, rec);
+		int r = ks__batch_iter_next_z(&it->bi, rec, &it->z);
 		if (r > 0) {
 			it->next = rec->offset + 1;
 			return 1;
 		}
+		if (r == KS_ECORRUPT)
+			ks__logf(log->cfg.log_cb, log->cfg.log_opaque,
+			    KS_LOG_ERR, "%s: compressed batch at offset %" PRId64
+			    " in %s does not decompress", log->dir, it->next,
+			    it->seg ? it->seg->path : "?");
 		if (r < 0)
 			return r;
 		if (it->bi._buf != it->bi._end) {
@@ -329,6 +336,7 @@ void ks_log_iter_free(ks_log_iter_t *it)
 		return;
 	ks__segment_unref(it->seg);
 	ks__log_unref(it->log);
+	ks__zbuf_free(&it->z);
 	free(it);
 }
 
@@ -337,6 +345,7 @@ void ks_log_iter_free(ks_log_iter_t *it)
 int ks_log_offset_for_time(ks_log_t *log, int64_t ts, int64_t *offset)
 {
 	ks__segment_t *s, *n;
+	ks__zbuf_t z = { NULL, 0 };
 	int64_t start;
 
 	if (!log || !offset)
@@ -360,15 +369,15 @@ int ks_log_offset_for_time(ks_log_t *log, int64_t ts, int64_t *offset)
 					ks_record_t rec;
 					int r;
 					ks_batch_iter_init(&bi, b, blen, start);
-					while ((r = ks_batch_iter_next(&bi,
-					            &rec)) > 0)
+					while ((r = ks__batch_iter_next_z(&bi,
+					            &rec, &z)) > 0)
 						if (rec.timestamp >= ts)
 							break;
 					if (r > 0) {
 						*offset = rec.offset;
 						break;
 					}
-					if (r == KS_ECOMPRESSION) {
+					if (r < 0) {
 						/* undecodable: its base */
 						*offset = KS__MAX(
 						    (int64_t)ks__be64(b), start);
@@ -379,12 +388,14 @@ int ks_log_offset_for_time(ks_log_t *log, int64_t ts, int64_t *offset)
 			}
 			if (*offset >= 0) {
 				ks__segment_unref(s);
+				ks__zbuf_free(&z);
 				return 0;
 			}
 		}
 		n = ks__log_seg_after(log, s);
 		ks__segment_unref(s);
 	}
+	ks__zbuf_free(&z);
 	return 0;
 }
 

@@ -1,0 +1,1118 @@
+/*
+ * client_conn.c: the client's side of the wire: encoding helpers, broker
+ * connections with the ApiVersions handshake, requests matched to their
+ * responses by correlation id, request timeouts, and the metadata cache.
+ */
+#include "kafka/client_impl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+
+/* ---- writer ----------------------------------------------------------- */
+
+int kc_w_reserve(kc_w_t *w, size_t n)
+{
+	if (w->err)
+		return w->err;
+	if (w->len + n > w->cap) {
+		size_t cap = w->cap ? w->cap : 256;
+		uint8_t *p;
+		while (cap < w->len + n)
+			cap *= 2;
+		if (!(p = realloc(w->p, cap)))
+			return w->err = KS_ENOMEM;
+		w->p = p;
+		w->cap = cap;
+	}
+	return 0;
+}
+
+void kc_w_raw(kc_w_t *w, const void *p, size_t n)
+{
+	if (n && kc_w_reserve(w, n) == 0) {
+		memcpy(w->p + w->len, p, n);
+		w->len += n;
+	}
+}
+
+void kc_w_i8(kc_w_t *w, int8_t v)
+{
+	kc_w_raw(w, &v, 1);
+}
+
+void kc_w_i16(kc_w_t *w, int16_t v)
+{
+	uint8_t b[2];
+	ks__put_be16(b, (uint16_t)v);
+	kc_w_raw(w, b, 2);
+}
+
+void kc_w_i32(kc_w_t *w, int32_t v)
+{
+	uint8_t b[4];
+	ks__put_be32(b, (uint32_t)v);
+	kc_w_raw(w, b, 4);
+}
+
+void kc_w_i64(kc_w_t *w, int64_t v)
+{
+	uint8_t b[8];
+	ks__put_be64(b, (uint64_t)v);
+	kc_w_raw(w, b, 8);
+}
+
+void kc_w_str(kc_w_t *w, const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n > INT16_MAX) {
+		w->err = KS_EINVAL;
+		return;
+	}
+	kc_w_i16(w, s ? (int16_t)n : -1);
+	kc_w_raw(w, s, n);
+}
+
+void kc_w_bytes(kc_w_t *w, const void *p, size_t n)
+{
+	if (n > INT32_MAX) {
+		w->err = KS_EMSGSIZE;
+		return;
+	}
+	kc_w_i32(w, p ? (int32_t)n : -1);
+	kc_w_raw(w, p, n);
+}
+
+/* ---- reader ----------------------------------------------------------- */
+
+static const uint8_t *take(kc_r_t *r, size_t n)
+{
+	const uint8_t *p = r->p;
+	if (r->err || (size_t)(r->end - r->p) < n) {
+		r->err = KS_ECORRUPT;
+		r->p = r->end;
+		return NULL;
+	}
+	r->p += n;
+	return p;
+}
+
+int8_t kc_r_i8(kc_r_t *r)
+{
+	const uint8_t *p = take(r, 1);
+	return p ? (int8_t)p[0] : 0;
+}
+
+int16_t kc_r_i16(kc_r_t *r)
+{
+	const uint8_t *p = take(r, 2);
+	return p ? (int16_t)ks__be16(p) : 0;
+}
+
+int32_t kc_r_i32(kc_r_t *r)
+{
+	const uint8_t *p = take(r, 4);
+	return p ? (int32_t)ks__be32(p) : 0;
+}
+
+int64_t kc_r_i64(kc_r_t *r)
+{
+	const uint8_t *p = take(r, 8);
+	return p ? (int64_t)ks__be64(p) : 0;
+}
+
+const char *kc_r_str(kc_r_t *r, size_t *len)
+{
+	int16_t n = kc_r_i16(r);
+	*len = 0;
+	if (n < 0) {
+		if (n != -1)
+			r->err = KS_ECORRUPT;
+		return NULL;
+	}
+	*len = (size_t)n;
+	return (const char *)take(r, (size_t)n);
+}
+
+char *kc_r_strdup(kc_r_t *r)
+{
+	size_t n;
+	const char *s = kc_r_str(r, &n);
+	char *d;
+	if (r->err)
+		return NULL;
+	if (!(d = malloc(n + 1))) {
+		r->err = KS_ENOMEM;
+		return NULL;
+	}
+	if (n)
+		memcpy(d, s, n);
+	d[n] = 0;
+	return d;
+}
+
+int kc_r_streq(kc_r_t *r, const char *s)
+{
+	size_t n;
+	const char *p = kc_r_str(r, &n);
+	return p && n == strlen(s) && memcmp(p, s, n) == 0;
+}
+
+const void *kc_r_bytes(kc_r_t *r, size_t *len)
+{
+	int32_t n = kc_r_i32(r);
+	*len = 0;
+	if (n < 0) {
+		if (n != -1)
+			r->err = KS_ECORRUPT;
+		return NULL;
+	}
+	*len = (size_t)n;
+	return take(r, (size_t)n);
+}
+
+int32_t kc_r_array(kc_r_t *r)
+{
+	int32_t n = kc_r_i32(r);
+	if (n == -1)
+		return 0;
+	if (n < 0 || (size_t)n > (size_t)(r->end - r->p)) {
+		r->err = KS_ECORRUPT;
+		r->p = r->end;
+		return 0;
+	}
+	return n;
+}
+
+/* ---- versions ---------------------------------------------------------- */
+
+/* The versions this client implements, per API: [min, max]. */
+static const int16_t our_versions[KC_NAPI][2] = {
+	[KC_PRODUCE] = { 3, 7 },
+	[KC_FETCH] = { 4, 4 },
+	[KC_LIST_OFFSETS] = { 1, 1 },
+	[KC_METADATA] = { 1, 4 },
+	[4] = { -1, -1 }, [5] = { -1, -1 }, [6] = { -1, -1 }, [7] = { -1, -1 },
+	[KC_OFFSET_COMMIT] = { 2, 2 },
+	[KC_OFFSET_FETCH] = { 1, 1 },
+	[KC_FIND_COORDINATOR] = { 1, 1 },
+	[KC_JOIN_GROUP] = { 4, 5 },
+	[KC_HEARTBEAT] = { 1, 1 },
+	[KC_LEAVE_GROUP] = { 1, 1 },
+	[KC_SYNC_GROUP] = { 1, 1 },
+	[15] = { -1, -1 }, [16] = { -1, -1 }, [17] = { -1, -1 },
+	[KC_API_VERSIONS] = { 0, 0 },
+};
+
+int kc_retriable(int k)
+{
+	switch (k) {
+	case KE_LEADER_NOT_AVAILABLE:
+	case KE_NOT_LEADER_OR_FOLLOWER:
+	case KE_REQUEST_TIMED_OUT:
+	case KE_NETWORK_EXCEPTION:
+	case KE_NOT_ENOUGH_REPLICAS:
+	case KE_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+	case KE_COORDINATOR_LOAD_IN_PROGRESS:
+	case KE_COORDINATOR_NOT_AVAILABLE:
+	case KE_NOT_COORDINATOR:
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- requests on the loop thread ---------------------------------------- */
+
+void kc_req_free(struct kc_req *req)
+{
+	if (req) {
+		free(req->w.p);
+		free(req);
+	}
+}
+
+static void req_finish(struct kc_req *req, int err, const uint8_t *body,
+    size_t len)
+{
+	req->done(req->arg, err, body, len);
+	kc_req_free(req);
+}
+
+/* Fails every request pending on b (its connection is gone). */
+static void fail_pending(struct kc_broker *b, int err)
+{
+	struct kc_req *req;
+	while ((req = b->pend)) {
+		b->pend = req->next;
+		req_finish(req, err, NULL, 0);
+	}
+	b->pend_tail = NULL;
+}
+
+static int on_frame(void *arg, ks_conn_t *conn, const void *frame,
+    size_t len)
+{
+	struct kc_broker *b = arg;
+	struct kc_req *req, *prev = NULL;
+	int32_t corr;
+
+	if (len < 4) {
+		ks_conn_close(conn);
+		return KS_FRAME_NEXT;
+	}
+	corr = (int32_t)ks__be32(frame);
+	/* Answers come in order; one that matches nothing pending is late
+	 * (its request timed out) and is dropped. */
+	for (req = b->pend; req && req->corr != corr; req = req->next)
+		prev = req;
+	if (!req)
+		return KS_FRAME_NEXT;
+	if (prev)
+		prev->next = req->next;
+	else
+		b->pend = req->next;
+	if (b->pend_tail == req)
+		b->pend_tail = prev;
+	req_finish(req, 0, (const uint8_t *)frame + 4, len - 4);
+	return KS_FRAME_NEXT;
+}
+
+static void on_event(void *arg, ks_conn_t *conn, int event, int err)
+{
+	struct kc_broker *b = arg;
+	struct kc_cluster *cl = b->cl;
+
+	if (event != KS_CONN_CLOSED)
+		return;
+	if (b->conn != conn) {
+		b->dead = conn; /* closed before loop_set_conn saw it */
+		return;
+	}
+	b->conn = NULL;
+	pthread_mutex_lock(&cl->mu);
+	b->state = KC_DOWN;
+	pthread_cond_broadcast(&cl->cv);
+	pthread_mutex_unlock(&cl->mu);
+	fail_pending(b, err ? err : KS_ECLOSED);
+}
+
+/* An answerless request (acks=0) is done once its bytes left for the
+ * socket (or the connection died: no answer tells either way). */
+static void noresp_sent(void *arg)
+{
+	req_finish(arg, 0, NULL, 0);
+}
+
+static void loop_send(void *arg)
+{
+	struct kc_req *req = arg;
+	struct kc_broker *b = req->b;
+	static int32_t next_corr; /* loop threads only; any value will do */
+	int rc;
+
+	if (!b->conn) {
+		req_finish(req, -ENOTCONN, NULL, 0);
+		return;
+	}
+	req->corr = __atomic_add_fetch(&next_corr, 1, __ATOMIC_RELAXED) &
+	    INT32_MAX;
+	ks__put_be32(req->w.p + 8, (uint32_t)req->corr);
+	if (req->noresp) {
+		/* noresp_sent runs exactly once, also on failure */
+		(void)ks_conn_send_ref(b->conn, req->w.p, req->w.len,
+		    noresp_sent, req);
+		return;
+	}
+	if ((rc = ks_conn_send(b->conn, req->w.p, req->w.len)) != 0) {
+		req_finish(req, rc, NULL, 0);
+		return;
+	}
+	req->next = NULL;
+	if (b->pend_tail)
+		b->pend_tail->next = req;
+	else
+		b->pend = req;
+	b->pend_tail = req;
+}
+
+/* Every 100 ms: a request past its deadline closes its connection (its
+ * answer may still come, and the ones behind it wait for it). */
+static void sweep(void *arg)
+{
+	struct kc_cluster *cl = arg;
+	int64_t now = ks__monotonic_ns();
+	size_t i, n;
+
+	pthread_mutex_lock(&cl->mu);
+	n = cl->nbrokers;
+	pthread_mutex_unlock(&cl->mu);
+	for (i = 0; i < n; i++) {
+		struct kc_broker *b;
+		pthread_mutex_lock(&cl->mu);
+		b = cl->brokers[i];
+		pthread_mutex_unlock(&cl->mu);
+		if (b->conn && b->pend && b->pend->deadline_ns < now) {
+			ks_conn_t *conn = b->conn;
+			b->conn = NULL;
+			pthread_mutex_lock(&cl->mu);
+			b->state = KC_DOWN;
+			pthread_cond_broadcast(&cl->cv);
+			pthread_mutex_unlock(&cl->mu);
+			fail_pending(b, KS_ETIMEDOUT);
+			ks_conn_close(conn);
+		}
+	}
+	ks_timer_arm(cl->sweep, 100);
+}
+
+int kc_req_new(struct kc_broker *b, int16_t api, struct kc_req **reqp)
+{
+	struct kc_cluster *cl = b->cl;
+	struct kc_req *req;
+	int16_t ver;
+
+	pthread_mutex_lock(&cl->mu);
+	ver = api == KC_API_VERSIONS ? 0 : b->ver[api];
+	pthread_mutex_unlock(&cl->mu);
+	if (ver < 0)
+		return kc_err(35); /* UNSUPPORTED_VERSION */
+	if (!(req = calloc(1, sizeof *req)))
+		return KS_ENOMEM;
+	req->b = b;
+	req->api = api;
+	req->ver = ver;
+	kc_w_i32(&req->w, 0); /* the frame's length, set at send */
+	kc_w_i16(&req->w, api);
+	kc_w_i16(&req->w, ver);
+	kc_w_i32(&req->w, 0); /* correlation id, set on the loop */
+	kc_w_str(&req->w, cl->client_id);
+	if (req->w.err) {
+		kc_req_free(req);
+		return KS_ENOMEM;
+	}
+	*reqp = req;
+	return 0;
+}
+
+int kc_req_send(struct kc_req *req, kc_done_fn *done, void *arg)
+{
+	struct kc_cluster *cl = req->b->cl;
+	int rc;
+
+	if (req->w.err) {
+		rc = req->w.err;
+		kc_req_free(req);
+		return rc;
+	}
+	ks__put_be32(req->w.p, (uint32_t)(req->w.len - 4));
+	req->done = done;
+	req->arg = arg;
+	if (req->deadline_ns == 0) /* else the caller's */
+		req->deadline_ns = ks__monotonic_ns() +
+		    (int64_t)cl->rc.request_timeout_ms * 1000000;
+	if ((rc = ks_net_call(cl->net, loop_send, req)) != 0)
+		kc_req_free(req);
+	return rc;
+}
+
+/* ---- waiting for an answer ------------------------------------------------ */
+
+struct sync_wait {
+	struct kc_cluster *cl;
+	int done, err;
+	uint8_t *body;
+	size_t len;
+};
+
+static void sync_done(void *arg, int err, const uint8_t *body, size_t len)
+{
+	struct sync_wait *w = arg;
+	uint8_t *copy = NULL;
+
+	if (!err && !(copy = malloc(len ? len : 1)))
+		err = KS_ENOMEM;
+	if (copy && len)
+		memcpy(copy, body, len);
+	pthread_mutex_lock(&w->cl->mu);
+	w->err = err;
+	w->body = copy;
+	w->len = len;
+	w->done = 1;
+	pthread_cond_broadcast(&w->cl->cv);
+	pthread_mutex_unlock(&w->cl->mu);
+}
+
+int kc_call(struct kc_req *req, uint8_t **body, size_t *len)
+{
+	struct sync_wait w = { req->b->cl, 0, 0, NULL, 0 };
+	struct kc_cluster *cl = req->b->cl;
+	int rc;
+
+	*body = NULL;
+	*len = 0;
+	if ((rc = kc_req_send(req, sync_done, &w)) != 0)
+		return rc;
+	/* The loop answers every request, at the latest by the sweep's
+	 * timeout or at ks_net_free. */
+	pthread_mutex_lock(&cl->mu);
+	while (!w.done)
+		pthread_cond_wait(&cl->cv, &cl->mu);
+	pthread_mutex_unlock(&cl->mu);
+	*body = w.body;
+	*len = w.len;
+	return w.err;
+}
+
+static void slot_done(void *arg, int err, const uint8_t *body, size_t len)
+{
+	struct kc_slot *s = arg;
+	uint64_t one = 1;
+	uint8_t *copy = NULL;
+
+	if (!err && !(copy = malloc(len ? len : 1)))
+		err = KS_ENOMEM;
+	if (copy && len)
+		memcpy(copy, body, len);
+	pthread_mutex_lock(&s->cl->mu);
+	s->err = err;
+	s->body = copy;
+	s->len = len;
+	s->done = 1;
+	pthread_mutex_unlock(&s->cl->mu);
+	if (s->efd >= 0 && write(s->efd, &one, sizeof one) < 0) {
+		/* the counter is full: readable anyway */
+	}
+}
+
+int kc_slot_send(struct kc_slot *s, struct kc_req *req)
+{
+	int rc;
+	pthread_mutex_lock(&s->cl->mu);
+	free(s->body);
+	s->body = NULL;
+	s->done = s->err = 0;
+	s->busy = 1;
+	s->ver = req->ver;
+	pthread_mutex_unlock(&s->cl->mu);
+	if ((rc = kc_req_send(req, slot_done, s)) != 0) {
+		pthread_mutex_lock(&s->cl->mu);
+		s->busy = 0;
+		pthread_mutex_unlock(&s->cl->mu);
+	}
+	return rc;
+}
+
+int kc_slot_take(struct kc_slot *s, int *err, uint8_t **body, size_t *len,
+    int16_t *ver)
+{
+	int done;
+	pthread_mutex_lock(&s->cl->mu);
+	done = s->busy && s->done;
+	if (done) {
+		*err = s->err;
+		*body = s->body;
+		*len = s->len;
+		*ver = s->ver;
+		s->body = NULL;
+		s->busy = s->done = 0;
+	}
+	pthread_mutex_unlock(&s->cl->mu);
+	return done;
+}
+
+/* ---- brokers and connections --------------------------------------------- */
+
+static struct kc_broker *broker_add(struct kc_cluster *cl, int32_t id,
+    const char *url)
+{
+	struct kc_broker *b;
+	size_t i;
+
+	if (cl->nbrokers == cl->capbrokers) {
+		size_t cap = cl->capbrokers ? cl->capbrokers * 2 : 8;
+		struct kc_broker **n = realloc(cl->brokers, cap * sizeof *n);
+		if (!n)
+			return NULL;
+		cl->brokers = n;
+		cl->capbrokers = cap;
+	}
+	if (!(b = calloc(1, sizeof *b)) || !(b->url = strdup(url))) {
+		free(b);
+		return NULL;
+	}
+	b->cl = cl;
+	b->id = id;
+	for (i = 0; i < KC_NAPI; i++)
+		b->ver[i] = -1;
+	cl->brokers[cl->nbrokers++] = b;
+	return b;
+}
+
+struct kc_broker *kc_broker_get(struct kc_cluster *cl, int32_t id)
+{
+	struct kc_broker *b = NULL;
+	size_t i;
+
+	pthread_mutex_lock(&cl->mu);
+	for (i = 0; i < cl->nbrokers; i++)
+		if (cl->brokers[i]->id == id) {
+			b = cl->brokers[i];
+			break;
+		}
+	pthread_mutex_unlock(&cl->mu);
+	return b;
+}
+
+/* Under cl->mu: the broker id at host:port, added if new. A broker whose
+ * address changed keeps its old entry (and connection) until then. */
+static struct kc_broker *learn_locked(struct kc_cluster *cl, int32_t id,
+    const char *host, int port)
+{
+	char url[320];
+	size_t i;
+
+	for (i = 0; i < cl->nbrokers; i++)
+		if (cl->brokers[i]->id == id)
+			return cl->brokers[i];
+	snprintf(url, sizeof url, strchr(host, ':') ? "%s://[%s]:%d" :
+	    "%s://%s:%d", cl->scheme, host, port);
+	return broker_add(cl, id, url);
+}
+
+struct kc_broker *kc_broker_learn(struct kc_cluster *cl, int32_t id,
+    const char *host, int port)
+{
+	struct kc_broker *b;
+	pthread_mutex_lock(&cl->mu);
+	b = learn_locked(cl, id, host, port);
+	pthread_mutex_unlock(&cl->mu);
+	return b;
+}
+
+/* ApiVersions v0: for each API, min(our max, broker max), if it is not
+ * below our min and the broker's min. */
+static int handshake(struct kc_broker *b)
+{
+	struct kc_cluster *cl = b->cl;
+	int16_t ver[KC_NAPI];
+	struct kc_req *req;
+	uint8_t *body;
+	size_t len, i;
+	kc_r_t r;
+	int32_t n, k;
+	int16_t err;
+	int rc;
+
+	for (i = 0; i < KC_NAPI; i++)
+		ver[i] = -1;
+	if ((rc = kc_req_new(b, KC_API_VERSIONS, &req)) != 0)
+		return rc;
+	if ((rc = kc_call(req, &body, &len)) != 0)
+		return rc;
+	r.p = body;
+	r.end = body + len;
+	r.err = 0;
+	err = kc_r_i16(&r);
+	n = kc_r_array(&r);
+	for (k = 0; k < n && !r.err; k++) {
+		int16_t api = kc_r_i16(&r), lo = kc_r_i16(&r),
+		        hi = kc_r_i16(&r);
+		int16_t v;
+		if (api < 0 || api >= KC_NAPI || our_versions[api][0] < 0)
+			continue;
+		v = KS__MIN(hi, our_versions[api][1]);
+		if (v >= our_versions[api][0] && v >= lo)
+			ver[api] = v;
+	}
+	free(body);
+	if (r.err)
+		return KS_ECORRUPT;
+	if (err)
+		return kc_err(err);
+	pthread_mutex_lock(&cl->mu);
+	memcpy(b->ver, ver, sizeof ver);
+	pthread_mutex_unlock(&cl->mu);
+	return 0;
+}
+
+struct conn_set {
+	struct kc_broker *b;
+	ks_conn_t *conn;
+};
+
+static void loop_set_conn(void *arg)
+{
+	struct conn_set *s = arg;
+	int dead = s->b->dead == s->conn;
+	if (!dead)
+		s->b->conn = s->conn;
+	s->b->dead = NULL;
+	pthread_mutex_lock(&s->b->cl->mu);
+	/* connected (the handshake follows), unless already gone */
+	s->b->state = dead ? KC_DOWN : KC_UP;
+	pthread_cond_broadcast(&s->b->cl->cv);
+	pthread_mutex_unlock(&s->b->cl->mu);
+	free(s);
+}
+
+static void loop_close_conn(void *arg)
+{
+	struct kc_broker *b = arg;
+	if (b->conn) {
+		ks_conn_t *conn = b->conn;
+		b->conn = NULL;
+		fail_pending(b, KS_ECLOSED);
+		ks_conn_close(conn);
+	}
+	pthread_mutex_lock(&b->cl->mu);
+	b->state = KC_DOWN;
+	pthread_cond_broadcast(&b->cl->cv);
+	pthread_mutex_unlock(&b->cl->mu);
+}
+
+int kc_broker_connect(struct kc_broker *b)
+{
+	struct kc_cluster *cl = b->cl;
+	ks_conn_handler_t h = { on_frame, on_event, b };
+	struct conn_set *s;
+	ks_conn_t *conn;
+	int rc;
+
+	pthread_mutex_lock(&cl->mu);
+	for (;;) {
+		if (cl->closing) {
+			pthread_mutex_unlock(&cl->mu);
+			return KS_ECLOSED;
+		}
+		if (b->state == KC_UP && b->ver[KC_METADATA] >= 0) {
+			pthread_mutex_unlock(&cl->mu);
+			return 0;
+		}
+		if (b->state == KC_DOWN)
+			break;
+		pthread_cond_wait(&cl->cv, &cl->mu); /* another dials */
+	}
+	if (ks__monotonic_ns() < b->retry_ns) {
+		pthread_mutex_unlock(&cl->mu);
+		return -ECONNREFUSED; /* failed a moment ago: don't hammer */
+	}
+	b->state = KC_CONNECTING;
+	pthread_mutex_unlock(&cl->mu);
+
+	rc = ks_net_dial(cl->net, b->url, cl->have_tls ? &cl->tls : NULL,
+	    cl->rc.request_timeout_ms, &h, &conn);
+	if (rc == 0) {
+		if (!(s = malloc(sizeof *s))) {
+			rc = KS_ENOMEM;
+		} else {
+			/* the loop owns b->conn; until set there, state
+			 * CONNECTING keeps other threads waiting */
+			s->b = b;
+			s->conn = conn;
+			if ((rc = ks_net_call(cl->net, loop_set_conn, s)) != 0)
+				free(s);
+		}
+		if (rc == 0) {
+			pthread_mutex_lock(&cl->mu);
+			while (b->state == KC_CONNECTING)
+				pthread_cond_wait(&cl->cv, &cl->mu);
+			rc = b->state == KC_UP ? 0 : KS_ECLOSED;
+			pthread_mutex_unlock(&cl->mu);
+		}
+		if (rc == 0 && (rc = handshake(b)) == 0 &&
+		    b->ver[KC_METADATA] < 0)
+			rc = KS_EBROKER; /* not a broker we can use */
+		if (rc)
+			(void)ks_net_call(cl->net, loop_close_conn, b);
+	}
+	pthread_mutex_lock(&cl->mu);
+	if (rc) {
+		if (b->state == KC_CONNECTING)
+			b->state = KC_DOWN;
+		b->retry_ns = ks__monotonic_ns() +
+		    (int64_t)cl->rc.retry_backoff_ms * 1000000;
+		ks__logf(ks_log_stderr, NULL, KS_LOG_INFO,
+		    "kafka client: %s: %s", b->url, ks_strerror(rc));
+	}
+	pthread_cond_broadcast(&cl->cv);
+	pthread_mutex_unlock(&cl->mu);
+	return rc;
+}
+
+int kc_any_broker(struct kc_cluster *cl, struct kc_broker **bp)
+{
+	size_t i, n;
+	int rc = KS_ECLOSED;
+
+	/* one already up first, then each in turn */
+	pthread_mutex_lock(&cl->mu);
+	n = cl->nbrokers;
+	for (i = 0; i < n; i++)
+		if (cl->brokers[i]->state == KC_UP &&
+		    cl->brokers[i]->ver[KC_METADATA] >= 0) {
+			*bp = cl->brokers[i];
+			pthread_mutex_unlock(&cl->mu);
+			return 0;
+		}
+	pthread_mutex_unlock(&cl->mu);
+	for (i = 0; i < n; i++) {
+		struct kc_broker *b;
+		pthread_mutex_lock(&cl->mu);
+		b = cl->brokers[i];
+		pthread_mutex_unlock(&cl->mu);
+		if ((rc = kc_broker_connect(b)) == 0) {
+			*bp = b;
+			return 0;
+		}
+	}
+	return rc;
+}
+
+/* ---- metadata ------------------------------------------------------------ */
+
+static void mtopic_free(struct kc_mtopic *t)
+{
+	free(t->name);
+	free(t->parts);
+}
+
+struct kc_mtopic *kc_topic_find(struct kc_cluster *cl, const char *name)
+{
+	size_t i;
+	for (i = 0; i < cl->ntopics; i++)
+		if (strcmp(cl->topics[i].name, name) == 0)
+			return &cl->topics[i];
+	return NULL;
+}
+
+/* Replaces or adds t (taken) in the cache, under cl->mu. */
+static int topic_put(struct kc_cluster *cl, struct kc_mtopic *t)
+{
+	struct kc_mtopic *old = kc_topic_find(cl, t->name), *n;
+	if (old) {
+		mtopic_free(old);
+		*old = *t;
+		return 0;
+	}
+	if (!(n = realloc(cl->topics, (cl->ntopics + 1) * sizeof *n))) {
+		mtopic_free(t);
+		return KS_ENOMEM;
+	}
+	cl->topics = n;
+	cl->topics[cl->ntopics++] = *t;
+	return 0;
+}
+
+static int metadata_parse(struct kc_cluster *cl, int16_t ver, kc_r_t *r)
+{
+	int32_t nb, nt, i, j, np;
+	int rc = 0;
+
+	if (ver >= 3)
+		(void)kc_r_i32(r); /* throttle */
+	nb = kc_r_array(r);
+	for (i = 0; i < nb && !r->err; i++) {
+		int32_t id = kc_r_i32(r), port;
+		char *host = kc_r_strdup(r);
+		size_t rl;
+		port = kc_r_i32(r);
+		(void)kc_r_str(r, &rl); /* rack */
+		if (host && !r->err && port > 0 && port < 65536 && *host) {
+			pthread_mutex_lock(&cl->mu);
+			if (!learn_locked(cl, id, host, port))
+				rc = KS_ENOMEM;
+			pthread_mutex_unlock(&cl->mu);
+		}
+		free(host);
+	}
+	if (ver >= 2) {
+		size_t l;
+		(void)kc_r_str(r, &l); /* cluster id */
+	}
+	(void)kc_r_i32(r); /* controller */
+	nt = kc_r_array(r);
+	for (i = 0; i < nt && !r->err && rc == 0; i++) {
+		struct kc_mtopic t;
+		memset(&t, 0, sizeof t);
+		t.err = kc_r_i16(r);
+		t.name = kc_r_strdup(r);
+		(void)kc_r_i8(r); /* internal */
+		np = kc_r_array(r);
+		if (!r->err && np > 0 &&
+		    !(t.parts = calloc((size_t)np, sizeof *t.parts)))
+			rc = KS_ENOMEM;
+		for (j = 0; j < np && !r->err && rc == 0; j++) {
+			int16_t perr = kc_r_i16(r);
+			int32_t idx = kc_r_i32(r), leader = kc_r_i32(r), k, nr;
+			nr = kc_r_array(r);
+			for (k = 0; k < nr; k++)
+				(void)kc_r_i32(r);
+			nr = kc_r_array(r);
+			for (k = 0; k < nr; k++)
+				(void)kc_r_i32(r);
+			if (idx < 0 || idx >= np) {
+				r->err = KS_ECORRUPT;
+				break;
+			}
+			t.parts[idx].err = perr;
+			t.parts[idx].leader = leader;
+		}
+		t.nparts = np;
+		if (r->err || rc || !t.name) {
+			mtopic_free(&t);
+			break;
+		}
+		pthread_mutex_lock(&cl->mu);
+		rc = topic_put(cl, &t);
+		pthread_mutex_unlock(&cl->mu);
+	}
+	return r->err ? r->err : rc;
+}
+
+int kc_metadata(struct kc_cluster *cl, const char *const *topics, size_t n,
+    int auto_create)
+{
+	struct kc_broker *b;
+	struct kc_req *req;
+	uint8_t *body;
+	size_t len, i;
+	kc_r_t r;
+	int16_t ver;
+	int rc;
+
+	if ((rc = kc_any_broker(cl, &b)) != 0)
+		return rc;
+	if ((rc = kc_req_new(b, KC_METADATA, &req)) != 0)
+		return rc;
+	ver = req->ver;
+	if (n == 0) {
+		kc_w_i32(&req->w, -1); /* all topics */
+	} else {
+		kc_w_i32(&req->w, (int32_t)n);
+		for (i = 0; i < n; i++)
+			kc_w_str(&req->w, topics[i]);
+	}
+	if (ver >= 4)
+		kc_w_i8(&req->w, auto_create ? 1 : 0);
+	if ((rc = kc_call(req, &body, &len)) != 0)
+		return rc;
+	r.p = body;
+	r.end = body + len;
+	r.err = 0;
+	rc = metadata_parse(cl, ver, &r);
+	free(body);
+	if (rc == 0) {
+		pthread_mutex_lock(&cl->mu);
+		cl->md_ns = ks__monotonic_ns();
+		pthread_mutex_unlock(&cl->mu);
+	}
+	return rc;
+}
+
+int kc_topic_lookup(struct kc_cluster *cl, const char *name, int auto_create,
+    int32_t *nparts)
+{
+	int64_t deadline = ks__monotonic_ns() +
+	    (int64_t)cl->rc.request_timeout_ms * 1000000;
+	int64_t max_age = (int64_t)cl->rc.metadata_max_age_ms * 1000000;
+	int refreshed = 0, rc;
+
+	for (;;) {
+		struct kc_mtopic *t;
+		int16_t err = -1;
+		int32_t np = 0;
+
+		pthread_mutex_lock(&cl->mu);
+		if ((t = kc_topic_find(cl, name)) &&
+		    ks__monotonic_ns() - cl->md_ns < max_age) {
+			err = t->err;
+			np = t->nparts;
+		}
+		pthread_mutex_unlock(&cl->mu);
+		if (err == 0 && np > 0) {
+			*nparts = np;
+			return 0;
+		}
+		/* unknown: ask once; being created: ask until it is there */
+		if (refreshed && err == KE_UNKNOWN_TOPIC_OR_PARTITION)
+			return kc_err(err);
+		if (refreshed && err != KE_LEADER_NOT_AVAILABLE && err != 0 &&
+		    !kc_retriable(err) && err != -1)
+			return kc_err(err);
+		if (refreshed && ks__monotonic_ns() > deadline)
+			return err > 0 ? kc_err(err) : KS_ETIMEDOUT;
+		if (refreshed)
+			usleep((useconds_t)cl->rc.retry_backoff_ms * 1000);
+		if ((rc = kc_metadata(cl, &name, 1, auto_create)) != 0 &&
+		    ks__monotonic_ns() > deadline)
+			return rc;
+		refreshed = 1;
+	}
+}
+
+int32_t kc_leader(struct kc_cluster *cl, const char *topic, int32_t part)
+{
+	struct kc_mtopic *t;
+	int32_t leader = -1;
+
+	pthread_mutex_lock(&cl->mu);
+	if ((t = kc_topic_find(cl, topic)) && part >= 0 && part < t->nparts &&
+	    t->parts[part].err != KE_LEADER_NOT_AVAILABLE)
+		leader = t->parts[part].leader;
+	pthread_mutex_unlock(&cl->mu);
+	return leader;
+}
+
+/* ---- the cluster ------------------------------------------------------- */
+
+static void loop_start(void *arg)
+{
+	struct kc_cluster *cl = arg;
+	if (ks_timer_new(cl->net, sweep, cl, &cl->sweep) == 0)
+		ks_timer_arm(cl->sweep, 100);
+	pthread_mutex_lock(&cl->mu);
+	cl->started = 1;
+	pthread_cond_broadcast(&cl->cv);
+	pthread_mutex_unlock(&cl->mu);
+}
+
+static char *dup_opt(const char *s, int *fail)
+{
+	char *d = NULL;
+	if (s && !(d = strdup(s)))
+		*fail = 1;
+	return d;
+}
+
+/* Adds one bootstrap entry: "tcp://h:p", "tls+tcp://h:p" or "h:p". */
+static int boot_add(struct kc_cluster *cl, const char *s, size_t len)
+{
+	char buf[320], url[340];
+	ks_url_t u;
+
+	if (len == 0 || len >= sizeof buf)
+		return KS_EINVAL;
+	memcpy(buf, s, len);
+	buf[len] = 0;
+	snprintf(url, sizeof url, strstr(buf, "://") ? "%s" : "tcp://%s",
+	    buf);
+	if (ks_url_parse(url, &u) != 0 || u.port <= 0 ||
+	    (strcmp(u.scheme, "tcp") && strcmp(u.scheme, "tls+tcp")))
+		return KS_EINVAL;
+	if (!cl->scheme[0])
+		snprintf(cl->scheme, sizeof cl->scheme, "%s", u.scheme);
+	if (!broker_add(cl, -1 - (int32_t)cl->nbrokers, url))
+		return KS_ENOMEM;
+	cl->nboot++;
+	return 0;
+}
+
+int kc_cluster_new(const char *bootstrap, const ks_remote_config_t *rc,
+    const char *client_id, struct kc_cluster **clp)
+{
+	struct kc_cluster *cl;
+	struct kc_broker *b;
+	const char *p, *e;
+	int fail = 0, r;
+
+	*clp = NULL;
+	if (!bootstrap)
+		return KS_EINVAL;
+	if (!(cl = calloc(1, sizeof *cl)))
+		return KS_ENOMEM;
+	pthread_mutex_init(&cl->mu, NULL);
+	pthread_cond_init(&cl->cv, NULL);
+	if (rc)
+		cl->rc = *rc;
+	else
+		ks_remote_config_init(&cl->rc);
+	if (cl->rc.request_timeout_ms <= 0)
+		cl->rc.request_timeout_ms = 30000;
+	if (cl->rc.retry_backoff_ms < 0)
+		cl->rc.retry_backoff_ms = 100;
+	if (cl->rc.metadata_max_age_ms <= 0)
+		cl->rc.metadata_max_age_ms = 300000;
+	if (cl->rc.tls) {
+		cl->tls = *cl->rc.tls;
+		cl->tls.cert_file = cl->tls_strs[0] =
+		    dup_opt(cl->tls.cert_file, &fail);
+		cl->tls.key_file = cl->tls_strs[1] =
+		    dup_opt(cl->tls.key_file, &fail);
+		cl->tls.ca_file = cl->tls_strs[2] =
+		    dup_opt(cl->tls.ca_file, &fail);
+		cl->tls.server_name = cl->tls_strs[3] =
+		    dup_opt(cl->tls.server_name, &fail);
+		cl->have_tls = 1;
+	}
+	cl->rc.tls = NULL;
+	cl->client_id = dup_opt(client_id ? client_id : "kstream", &fail);
+	r = fail ? KS_ENOMEM : 0;
+	for (p = bootstrap; r == 0 && *p; p = *e ? e + 1 : e) {
+		while (*p == ' ')
+			p++;
+		e = p + strcspn(p, ",");
+		r = boot_add(cl, p, (size_t)(e - p));
+	}
+	if (r == 0 && cl->nboot == 0)
+		r = KS_EINVAL;
+	if (r == 0 && (r = ks_net_new(NULL, &cl->net)) == 0 &&
+	    (r = ks_net_call(cl->net, loop_start, cl)) == 0) {
+		pthread_mutex_lock(&cl->mu);
+		while (!cl->started)
+			pthread_cond_wait(&cl->cv, &cl->mu);
+		pthread_mutex_unlock(&cl->mu);
+	}
+	if (r == 0)
+		r = kc_any_broker(cl, &b); /* a bootstrap broker answers */
+	if (r) {
+		kc_cluster_free(cl);
+		return r;
+	}
+	*clp = cl;
+	return 0;
+}
+
+void kc_cluster_free(struct kc_cluster *cl)
+{
+	size_t i;
+
+	if (!cl)
+		return;
+	pthread_mutex_lock(&cl->mu);
+	cl->closing = 1;
+	pthread_cond_broadcast(&cl->cv);
+	pthread_mutex_unlock(&cl->mu);
+	/* every connection closes (pending requests fail), the sweep
+	 * timer goes with the loop */
+	if (cl->net)
+		ks_net_free(cl->net);
+	for (i = 0; i < cl->nbrokers; i++) {
+		free(cl->brokers[i]->url);
+		free(cl->brokers[i]);
+	}
+	free(cl->brokers);
+	for (i = 0; i < cl->ntopics; i++)
+		mtopic_free(&cl->topics[i]);
+	free(cl->topics);
+	for (i = 0; i < 4; i++)
+		free(cl->tls_strs[i]);
+	free(cl->client_id);
+	pthread_cond_destroy(&cl->cv);
+	pthread_mutex_destroy(&cl->mu);
+	free(cl);
+}
+
+void ks_remote_config_init(ks_remote_config_t *cfg)
+{
+	if (!cfg)
+		return;
+	memset(cfg, 0, sizeof *cfg);
+	cfg->request_timeout_ms = 30000;
+	cfg->retries = 5;
+	cfg->retry_backoff_ms = 100;
+	cfg->metadata_max_age_ms = 300000;
+	cfg->fetch_max_wait_ms = 500;
+	cfg->fetch_min_bytes = 1;
+	cfg->fetch_max_bytes = 52428800;
+	cfg->max_partition_fetch_bytes = 1048576;
+}

@@ -1,0 +1,385 @@
+/*
+ * client_impl.h: kstream's Kafka client, shared by client_conn.c (broker
+ * connections, requests, metadata), client_producer.c, client_consumer.c
+ * and client_group.c; and the hooks lib/client calls for a producer or a
+ * consumer made by ks_producer_connect / ks_consumer_connect.
+ *
+ * Threads. Each producer or consumer owns one cluster (struct kc_cluster)
+ * and its ks_net_t loop thread. Connections are dialed from user threads
+ * (or the producer's sender thread), never from the loop; every request
+ * is handed to the loop with ks_net_call, which numbers it (correlation
+ * id), writes it and keeps it pending until its response or the
+ * connection's end. A request's done callback runs on the loop thread,
+ * exactly once.
+ */
+#ifndef KS_KAFKA_CLIENT_IMPL_H
+#define KS_KAFKA_CLIENT_IMPL_H
+
+#include "core/internal.h"
+#include "kafka/proto.h"
+
+#include <kstream/client.h>
+#include <kstream/kafka.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+/* ---- hooks for lib/client ------------------------------------------------ */
+
+/*
+ * lib/client calls into this layer only when built with KS_WITH_NET (the
+ * Makefile's WITH_NET=1, which also builds lib/kafka): the constructors
+ * refuse to make a remote client that the public calls would not reach.
+ */
+#ifdef KS_WITH_NET
+#define KC_DISPATCH 1
+#else
+#define KC_DISPATCH 0
+#endif
+
+struct ks__rproducer;
+struct ks__rconsumer;
+
+/* producer.c: a ks_producer_t whose every call goes to r. */
+int ks__producer_wrap(struct ks__rproducer *r, ks_producer_t **prodp);
+
+int ks__remote_produce(struct ks__rproducer *r, const char *topic,
+    int32_t partition, const ks_record_t *recs, size_t n, int flags,
+    ks_produce_result_t *res);
+int ks__remote_flush(struct ks__rproducer *r, int timeout_ms);
+void ks__remote_producer_free(struct ks__rproducer *r);
+
+/* The consumer's functions, entered by consumer.c and consumer_group.c
+ * when c->remote is set (with c's one-thread rule not yet applied). */
+void ks__remote_consumer_free(struct ks__rconsumer *r);
+int ks__rc_close(ks_consumer_t *c);
+int ks__rc_assign(ks_consumer_t *c, const ks_topic_partition_t *parts,
+    size_t n);
+int ks__rc_subscribe(ks_consumer_t *c, const char *const *topics, size_t n);
+int ks__rc_unsubscribe(ks_consumer_t *c);
+int ks__rc_poll(ks_consumer_t *c, int timeout_ms, const ks_message_t **msgs);
+void ks__rc_release(ks_consumer_t *c);
+int ks__rc_seek(ks_consumer_t *c, const char *topic, int32_t partition,
+    int64_t offset);
+int ks__rc_seek_time(ks_consumer_t *c, const char *topic, int32_t partition,
+    int64_t ts);
+int ks__rc_pause(ks_consumer_t *c, const ks_topic_partition_t *parts,
+    size_t n, int paused);
+int ks__rc_position(ks_consumer_t *c, const char *topic, int32_t partition,
+    int64_t *offset, int lag);
+int ks__rc_assignment(ks_consumer_t *c, const ks_topic_partition_t **parts,
+    size_t *n);
+int ks__rc_commit(ks_consumer_t *c, const ks_topic_partition_t *parts,
+    size_t n, int flags);
+int ks__rc_committed(ks_consumer_t *c, const char *topic, int32_t partition,
+    int64_t *offset);
+
+/* ---- Kafka API keys and the versions this client speaks ------------------ */
+
+enum {
+	KC_PRODUCE = 0,
+	KC_FETCH = 1,
+	KC_LIST_OFFSETS = 2,
+	KC_METADATA = 3,
+	KC_OFFSET_COMMIT = 8,
+	KC_OFFSET_FETCH = 9,
+	KC_FIND_COORDINATOR = 10,
+	KC_JOIN_GROUP = 11,
+	KC_HEARTBEAT = 12,
+	KC_LEAVE_GROUP = 13,
+	KC_SYNC_GROUP = 14,
+	KC_API_VERSIONS = 18,
+	KC_NAPI = 19
+};
+
+/* Kafka error codes the client acts on. */
+enum {
+	KE_OFFSET_OUT_OF_RANGE = 1,
+	KE_UNKNOWN_TOPIC_OR_PARTITION = 3,
+	KE_LEADER_NOT_AVAILABLE = 5,
+	KE_NOT_LEADER_OR_FOLLOWER = 6,
+	KE_REQUEST_TIMED_OUT = 7,
+	KE_NETWORK_EXCEPTION = 13,
+	KE_COORDINATOR_LOAD_IN_PROGRESS = 14,
+	KE_COORDINATOR_NOT_AVAILABLE = 15,
+	KE_NOT_COORDINATOR = 16,
+	KE_NOT_ENOUGH_REPLICAS = 19,
+	KE_NOT_ENOUGH_REPLICAS_AFTER_APPEND = 20,
+	KE_ILLEGAL_GENERATION = 22,
+	KE_UNKNOWN_MEMBER_ID = 25,
+	KE_REBALANCE_IN_PROGRESS = 27,
+	KE_FENCED_INSTANCE_ID = 82,
+	KE_MEMBER_ID_REQUIRED = 79
+};
+
+/* A KS_E* code for Kafka code k (ks__kafka_err_to_ks, proto.h), recorded
+ * as the thread's last error for ks_kafka_last_error(). */
+static inline int kc_err(int k)
+{
+	ks__kafka_set_last_error((int16_t)k);
+	return k ? ks__kafka_err_to_ks((int16_t)k) : 0;
+}
+
+/* ---- encoding and decoding (big-endian, classic non-flexible forms) ------ */
+
+/* A growing output buffer; err sticks at the first allocation failure. */
+typedef struct kc_w {
+	uint8_t *p;
+	size_t len, cap;
+	int err;
+} kc_w_t;
+
+int kc_w_reserve(kc_w_t *w, size_t n);
+void kc_w_raw(kc_w_t *w, const void *p, size_t n);
+void kc_w_i8(kc_w_t *w, int8_t v);
+void kc_w_i16(kc_w_t *w, int16_t v);
+void kc_w_i32(kc_w_t *w, int32_t v);
+void kc_w_i64(kc_w_t *w, int64_t v);
+void kc_w_str(kc_w_t *w, const char *s);               /* NULL: null */
+void kc_w_bytes(kc_w_t *w, const void *p, size_t n); /* p NULL: null */
+
+/*
+ * A bounds-checked reader over a response. Reading past the end sets err
+ * and yields zeros, so a decoder checks err once at the end; an array
+ * count larger than the bytes left (each element takes at least one) also
+ * sets err, so no count from the network sizes an allocation unchecked.
+ */
+typedef struct kc_r {
+	const uint8_t *p, *end;
+	int err;
+} kc_r_t;
+
+int8_t kc_r_i8(kc_r_t *r);
+int16_t kc_r_i16(kc_r_t *r);
+int32_t kc_r_i32(kc_r_t *r);
+int64_t kc_r_i64(kc_r_t *r);
+/* A string: *len bytes at the returned pointer (NULL for null). */
+const char *kc_r_str(kc_r_t *r, size_t *len);
+/* A string, malloc'd and NUL-terminated ("" for null); NULL on error. */
+char *kc_r_strdup(kc_r_t *r);
+/* Whether the string is equal to s. */
+int kc_r_streq(kc_r_t *r, const char *s);
+const void *kc_r_bytes(kc_r_t *r, size_t *len);
+/* An array's count: 0 for null, err set if impossible. */
+int32_t kc_r_array(kc_r_t *r);
+
+/* ---- the cluster: brokers, connections, requests, metadata --------------- */
+
+struct kc_broker;
+
+/* done: err 0 and the response body (after the correlation id), or err < 0
+ * and body NULL (connection gone, timed out). On the loop thread. */
+typedef void kc_done_fn(void *arg, int err, const uint8_t *body, size_t len);
+
+struct kc_req {
+	struct kc_broker *b;
+	int16_t api, ver;
+	int32_t corr;
+	int noresp;                 /* acks=0: no response comes */
+	int64_t deadline_ns;        /* 0: request_timeout_ms from the send */
+	kc_w_t w;                   /* the frame: length, header, body */
+	kc_done_fn *done;
+	void *arg;
+	struct kc_req *next;
+};
+
+struct kc_broker {
+	struct kc_cluster *cl;
+	int32_t id;                 /* node id; < 0 for bootstrap entries */
+	char *url;
+	/* under cl->mu: */
+	int state;                  /* KC_DOWN, KC_CONNECTING, KC_UP */
+	int64_t retry_ns;           /* no dial before this after a failure */
+	int16_t ver[KC_NAPI];       /* chosen version, -1 unsupported */
+	/* on the loop thread only: */
+	ks_conn_t *conn;
+	ks_conn_t *dead;            /* closed before it was set as conn */
+	struct kc_req *pend, *pend_tail;
+};
+
+enum { KC_DOWN, KC_CONNECTING, KC_UP };
+
+struct kc_mpart {
+	int32_t leader;             /* -1: none known */
+	int16_t err;
+};
+
+struct kc_mtopic {
+	char *name;
+	int16_t err;                /* Kafka's code for the topic */
+	int32_t nparts;
+	struct kc_mpart *parts;
+};
+
+struct kc_cluster {
+	ks_net_t *net;
+	ks_remote_config_t rc;
+	ks_tls_config_t tls;        /* copies of rc.tls's strings below */
+	int have_tls;
+	char *tls_strs[4];
+	char scheme[32];            /* the bootstrap's, for learned brokers */
+	char *client_id;
+	ks_timer_t *sweep;          /* request timeouts (loop thread) */
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;          /* broker states, sync calls */
+	struct kc_broker **brokers;
+	size_t nbrokers, capbrokers, nboot;
+	struct kc_mtopic *topics;
+	size_t ntopics;
+	int64_t md_ns;              /* when metadata was last refreshed */
+	int closing;
+	int started;                /* the loop ran loop_start */
+};
+
+/*
+ * kc_cluster_new: parses bootstrap, starts the loop and dials the
+ * bootstrap brokers in order until one answers ApiVersions. Errors:
+ * KS_EINVAL, KS_ENOMEM, and the last dial's (-ECONNREFUSED, KS_ETIMEDOUT).
+ */
+int kc_cluster_new(const char *bootstrap, const ks_remote_config_t *rc,
+    const char *client_id, struct kc_cluster **clp);
+/* Closes every connection (pending requests fail) and frees. */
+void kc_cluster_free(struct kc_cluster *cl);
+
+/* The broker with this node id (NULL if metadata never named it). */
+struct kc_broker *kc_broker_get(struct kc_cluster *cl, int32_t id);
+/* Adds or updates a broker learned from FindCoordinator. */
+struct kc_broker *kc_broker_learn(struct kc_cluster *cl, int32_t id,
+    const char *host, int port);
+/* Connects b if it is not (not on the loop thread). 0 or an error. */
+int kc_broker_connect(struct kc_broker *b);
+/* Any connected broker, connecting one if need be. */
+int kc_any_broker(struct kc_cluster *cl, struct kc_broker **bp);
+
+/*
+ * Requests. kc_req_new starts one (header written) for api at b's chosen
+ * version (KS_EBROKER if b does not speak it); the caller appends the
+ * body to req->w. kc_req_send hands it to the loop (it owns it then; done
+ * is called once); an error means done is never called and req is freed.
+ */
+int kc_req_new(struct kc_broker *b, int16_t api, struct kc_req **reqp);
+int kc_req_send(struct kc_req *req, kc_done_fn *done, void *arg);
+void kc_req_free(struct kc_req *req);
+
+/* A request sent and waited for: *body is malloc'd (free it). */
+int kc_call(struct kc_req *req, uint8_t **body, size_t *len);
+
+/*
+ * An answer kept for a thread that polls for it (the consumer's group
+ * requests): kc_slot_done stores it and writes efd. Under cl->mu.
+ */
+struct kc_slot {
+	struct kc_cluster *cl;
+	int efd;
+	int busy, done, err;
+	int16_t ver;
+	uint8_t *body;
+	size_t len;
+};
+int kc_slot_send(struct kc_slot *s, struct kc_req *req);
+/* 1 and the answer moved to the caller if done, else 0. */
+int kc_slot_take(struct kc_slot *s, int *err, uint8_t **body, size_t *len,
+    int16_t *ver);
+
+/*
+ * kc_metadata: refreshes the cache for topics[0..n) (n 0: all topics),
+ * asking the broker to create missing ones when auto_create.
+ */
+int kc_metadata(struct kc_cluster *cl, const char *const *topics, size_t n,
+    int auto_create);
+/*
+ * kc_topic_info: under cl->mu, the cached topic (NULL if unknown).
+ */
+struct kc_mtopic *kc_topic_find(struct kc_cluster *cl, const char *name);
+/*
+ * kc_topic_lookup: the topic's partition count, refreshing metadata when
+ * it is unknown or stale; waits out LEADER_NOT_AVAILABLE of a topic being
+ * created. KS_ETOPIC if the broker does not know it.
+ */
+int kc_topic_lookup(struct kc_cluster *cl, const char *name, int auto_create,
+    int32_t *nparts);
+/* The leader's node id of a partition, -1 if unknown. */
+int32_t kc_leader(struct kc_cluster *cl, const char *topic, int32_t part);
+
+/* Whether a Kafka error means "refresh metadata and retry". */
+int kc_retriable(int kafka_code);
+
+/* ---- the consumer (client_consumer.c, client_group.c) -------------------- */
+
+/* Bytes a poll's records may point into: a Fetch response body, or a
+ * batch decompressed from one. Freed when the last holder lets go. */
+struct kc_fbuf {
+	int refs;
+	uint8_t *data;
+	size_t len;
+};
+
+/* An assigned partition. */
+struct kc_cpart {
+	char *topic;
+	int32_t part;
+	int64_t pos;               /* the next offset a poll returns */
+	int64_t hw;                /* high watermark of the last fetch; -1 */
+	int paused;
+	int inflight;              /* in the Fetch in flight to its leader */
+	int32_t fetch_node;
+	struct kc_fbuf *buf;       /* fetched batches not yet walked */
+	const uint8_t *bp;
+	size_t blen;
+	struct kc_fbuf *itbuf;     /* the batch being walked, and where */
+	ks_batch_iter_t it;
+	int64_t it_next;           /* the offset after the batch */
+};
+
+/* A Fetch response, handed from the loop to the polling thread. */
+struct kc_fresp {
+	struct kc_fresp *next;
+	int32_t node;
+	int err;
+	struct kc_fbuf *body;
+	size_t nparts;             /* what was asked */
+	struct { char *topic; int32_t part; int64_t off; } *asked;
+};
+
+struct kc_group; /* client_group.c */
+
+struct ks__rconsumer {
+	struct kc_cluster *cl;
+	struct kc_cpart *parts;
+	size_t nparts, rr;
+	struct kc_fbuf **held;     /* what the last poll's records point to */
+	size_t nheld, capheld;
+	int32_t *busy_nodes;       /* a Fetch in flight to each of these */
+	size_t nbusy;
+	pthread_mutex_t mu;        /* the response queue */
+	struct kc_fresp *q, *qtail;
+	int64_t md_retry_ns;
+	int md_stale;
+	struct kc_broker *coord;   /* the group's coordinator, once found */
+	struct kc_group *g;
+	int subscribed;
+	int64_t next_commit_ns;
+};
+
+void kc_fbuf_unref(struct kc_fbuf *f);
+struct kc_cpart *kc_cpart_find(struct ks__rconsumer *r, const char *topic,
+    int32_t part);
+int kc_cpart_add(ks_consumer_t *c, const char *topic, int32_t part,
+    int64_t offset);
+void kc_cpart_remove(struct ks__rconsumer *r, struct kc_cpart *p);
+void kc_cpart_clear(struct ks__rconsumer *r);
+/* The coordinator of c's group, found with FindCoordinator if need be. */
+int kc_coordinator(ks_consumer_t *c, struct kc_broker **bp);
+/* Commits parts (NULL: every position) with generation and member. */
+int kc_commit(ks_consumer_t *c, const ks_topic_partition_t *parts,
+    size_t n, int32_t generation, const char *member);
+/* client_group.c: the group's step inside poll, its close, and when it
+ * needs the thread next (ns from now, INT64_MAX never). */
+int kc_group_step(ks_consumer_t *c, int64_t now);
+int64_t kc_group_due(ks_consumer_t *c, int64_t now);
+void kc_group_close(ks_consumer_t *c);
+void kc_group_free(struct kc_group *g);
+int kc_group_commit(ks_consumer_t *c, const ks_topic_partition_t *parts,
+    size_t n);
+
+#endif /* KS_KAFKA_CLIENT_IMPL_H */

@@ -1,0 +1,189 @@
+/*
+ * server_impl.h: what the Kafka server's files share (server.c: lifecycle,
+ * connections, dispatch; server_meta.c, server_produce.c, server_fetch.c,
+ * server_group.c: the APIs).
+ *
+ * Threads. Everything here runs on the ks_net_t's loop thread except where
+ * a comment says otherwise: log watchers (the appending thread) and the
+ * coordinator's join and sync callbacks (any thread). Those never touch a
+ * connection; they hand their work to the loop with ks_net_call.
+ *
+ * Answers in order: a connection delivers one request at a time. A handler
+ * answers at once, or returns KS__K_HOLD and answers later (a long poll, a
+ * group join), after which the connection is resumed.
+ */
+#ifndef KS_KAFKA_SERVER_IMPL_H
+#define KS_KAFKA_SERVER_IMPL_H
+
+#include "core/internal.h"
+#include "kafka/msg.h"
+#include "kafka/proto.h"
+
+#include <kstream/group.h>
+#include <kstream/kafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+/* What a handler returns (else a negative code: close the connection). */
+#define KS__K_ANSWER 0  /* rq->out holds the response body: send it */
+#define KS__K_HOLD 1    /* the answer comes later (ks__ksrv_answer) */
+#define KS__K_SILENT 2  /* no answer at all (Produce with acks=0) */
+
+struct ks__kconn;
+
+/*
+ * The hub outlives the server for as long as a join or sync it passed to
+ * the coordinator is unanswered: the coordinator belongs to the store,
+ * which may answer after ks_kafka_server_free(). net is NULL from the
+ * moment the server starts going away; answers then are dropped.
+ */
+struct ks__khub {
+	pthread_mutex_t mu;
+	ks_net_t *net;             /* under mu */
+	atomic_int refs;           /* the server's, one per pending op */
+	struct ks__kanswer *head;  /* answers made off the loop, under mu */
+	struct ks__kanswer **tail;
+	int drain_queued;          /* a ks_net_call to drain them is queued */
+};
+
+/* A response made off the loop thread, waiting to be sent. */
+struct ks__kanswer {
+	struct ks__kanswer *next;
+	struct ks__kconn *kc;      /* a reference */
+	kp_io_t out;               /* the whole frame */
+};
+
+/* A topic handle kept for the server's lifetime (loop thread only). */
+struct ks__ktopic {
+	char *name;
+	ks_topic_t *topic;
+};
+
+struct ks__kfetch;
+
+/*
+ * A listener and the address its clients are told in Metadata and
+ * FindCoordinator (each listener its own, as Kafka's advertised
+ * listeners: a TLS client is sent to the TLS port). Under srv->mu.
+ */
+struct ks__klistener {
+	ks_kafka_server_t *srv;
+	ks_listener_t *l;
+	char host[256];            /* "": the server's */
+	int port;                  /* <= 0 (unix): the server's */
+};
+
+/* Per connection. Refcounted: answers may outlive the connection. */
+struct ks__kconn {
+	atomic_int refs;
+	ks_conn_t *conn;           /* NULL once closed (loop thread) */
+	ks_kafka_server_t *srv;    /* valid while conn is not NULL */
+	struct ks__klistener *kl;  /* the listener it came through */
+	struct ks__kfetch *fetch;  /* the long poll waiting, if any */
+	struct ks__kconn *prev, *next; /* srv->conns */
+};
+
+struct ks_kafka_server {
+	ks_store_t *store;
+	ks_coordinator_t *coord;   /* the store's; NULL if it has none */
+	ks_kafka_server_config_t cfg; /* strings point to the copies below */
+	char *cluster_id;
+	char *adv_host;            /* config's, or from the first listener */
+	int adv_port;              /* config's, or the first TCP listener's */
+	int adv_host_fixed;        /* the configuration gave the host */
+	ks_log_cb *log_cb;
+	void *log_opaque;
+	ks_net_t *net;
+	struct ks__khub *hub;
+
+	pthread_mutex_t mu;        /* listeners and the advertised address */
+	struct ks__klistener **listeners;
+	int nlisteners;
+
+	/* loop thread only */
+	ks_timer_t *tick;
+	unsigned ticks;
+	struct ks__kconn *conns;
+	struct ks__ktopic *topics; /* sorted by name */
+	size_t ntopics, captopics;
+	struct ks__kfetch *fetches;/* long polls waiting */
+	atomic_int wake_queued;    /* a fetch wake-up is queued on the loop */
+};
+
+/* A decoded request being handled. */
+typedef struct ks__kreq {
+	ks_kafka_server_t *srv;
+	struct ks__kconn *kc;
+	kp_req_hdr_t hdr;
+	kp_io_t *in;               /* the body reader, at hdr's version */
+	kp_arena_t *arena;         /* in's allocations; a handler that holds
+	                              may take it over (zeroing *arena) */
+	kp_io_t out;               /* the response frame, header written */
+} ks__kreq_t;
+
+#define KS__KLOG(srv, level, ...) \
+	ks__logf((srv)->log_cb, (srv)->log_opaque, (level), __VA_ARGS__)
+
+/* server.c */
+void ks__kconn_ref(struct ks__kconn *kc);
+void ks__kconn_unref(struct ks__kconn *kc);
+/* Begins a response frame for hdr (length prefix reserved, header
+ * written) in out, a fresh writer. */
+int ks__kresp_begin(kp_io_t *out, const kp_req_hdr_t *hdr);
+/*
+ * On the loop: sends a finished frame on kc (dropped if it closed),
+ * resumes its frames, frees out. For held requests.
+ */
+void ks__ksrv_answer(struct ks__kconn *kc, kp_io_t *out);
+/*
+ * From any thread: hands a finished frame to the loop, to be sent on kc
+ * and kc resumed (ks__ksrv_answer); dropped when the server is going
+ * away. Takes a reference on kc from the caller, and out.
+ */
+void ks__khub_post(struct ks__khub *hub, struct ks__kconn *kc, kp_io_t *out);
+void ks__khub_unref(struct ks__khub *hub);
+/*
+ * A cached handle on topic name (loop thread): NULL with *err KS_ETOPIC
+ * when there is no such topic, KS_ENAME for an invalid name. The handle
+ * stays the server's.
+ */
+ks_topic_t *ks__ksrv_topic(ks_kafka_server_t *srv, const char *name,
+    int *err);
+/* The partition's log through the cache, coping with deleted topics. */
+int ks__ksrv_log(ks_kafka_server_t *srv, const char *topic, int32_t p,
+    ks_log_t **logp);
+/* Drops the cached handle of a deleted topic. */
+void ks__ksrv_topic_forget(ks_kafka_server_t *srv, const char *name);
+/* The host (copied into host) and port told to kc's client. */
+void ks__ksrv_advertised(const struct ks__kconn *kc, char *host, size_t len,
+    int32_t *port);
+/* ApiVersions' answer: our ranges (from the arena) and error_code. */
+int ks__kapi_versions_fill(kp_api_versions_resp_t *m, kp_arena_t *arena,
+    int16_t error_code);
+/* A Kafka error code for a kstream error. */
+int16_t ks__ksrv_err(int ks_err);
+
+/* The API handlers. */
+int ks__kh_api_versions(ks__kreq_t *rq);
+int ks__kh_metadata(ks__kreq_t *rq);
+int ks__kh_list_offsets(ks__kreq_t *rq);
+int ks__kh_create_topics(ks__kreq_t *rq);
+int ks__kh_delete_topics(ks__kreq_t *rq);
+int ks__kh_produce(ks__kreq_t *rq);
+int ks__kh_fetch(ks__kreq_t *rq);
+int ks__kh_find_coordinator(ks__kreq_t *rq);
+int ks__kh_join_group(ks__kreq_t *rq);
+int ks__kh_sync_group(ks__kreq_t *rq);
+int ks__kh_heartbeat(ks__kreq_t *rq);
+int ks__kh_leave_group(ks__kreq_t *rq);
+int ks__kh_offset_commit(ks__kreq_t *rq);
+int ks__kh_offset_fetch(ks__kreq_t *rq);
+int ks__kh_describe_groups(ks__kreq_t *rq);
+int ks__kh_list_groups(ks__kreq_t *rq);
+
+/* server_fetch.c: long polls. */
+void ks__kfetch_cancel(struct ks__kfetch *f); /* unwatch, free; loop */
+void ks__kfetch_wake_all(void *srv);          /* ks_net_call target */
+void ks__kfetch_wake_fn(void *fetch);         /* ks_log_watch callback */
+
+#endif /* KS_KAFKA_SERVER_IMPL_H */
