@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <netinet/in.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -26,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -40,7 +42,7 @@ static ks_kafka_server_t *srv;
 static char bootstrap[300]; /* "127.0.0.1:PORT" */
 static int port;
 
-/* ---- helpers: children ----------------------------------------------- */
+/* ---- helpers: children --------------------------------------------------- */
 
 #define MAX_CHILDREN 8
 static pid_t children[MAX_CHILDREN];
@@ -114,7 +116,8 @@ static char *find_program(const char *prog)
 	if (strchr(prog, '/'))
 		return strdup(prog);
 	copy = strdup(path && *path ? path : "/usr/bin:/bin");
-	for (d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+	for (d = strtok_r(copy, ":", &save); d;
+	    d = strtok_r(NULL, ":", &save)) {
 		ck_assert_int_ge(asprintf(&full, "%s/%s", d, prog), 0);
 		if (access(full, X_OK) == 0)
 			break;
@@ -280,7 +283,7 @@ static char *exe_dir(void)
 	return strdup(dirname(buf));
 }
 
-/* ---- helpers: the server ------------------------------------------------ */
+/* ---- helpers: the server ------------------------------------------------- */
 
 static int verbose(void)
 {
@@ -362,7 +365,8 @@ static void serve(const char *url, const ks_tls_config_t *tls)
 	KT_OK(ks_url_parse(bound, &u));
 	ck_assert_int_gt(u.port, 0);
 	port = u.port;
-	snprintf(bootstrap, sizeof bootstrap, "127.0.0.1:%d", port);
+	snprintf(bootstrap, sizeof bootstrap,
+	    strchr(u.host, ':') ? "[%s]:%d" : "%s:%d", u.host, port);
 }
 
 static void create(const char *name, int32_t parts)
@@ -384,7 +388,7 @@ static ks_log_t *partition_log(const char *topic, int32_t p)
 	return log;
 }
 
-/* ---- helpers: kcat -------------------------------------------------------- */
+/* ---- helpers: kcat ------------------------------------------------------- */
 
 /* Extra "-X k=v" options every kcat of the test gets (TLS). */
 static const char *kcat_x[8];
@@ -558,7 +562,7 @@ static char *make_certs(void)
 	return certs;
 }
 
-/* ---- kcat ------------------------------------------------------------------ */
+/* ---- kcat ---------------------------------------------------------------- */
 
 START_TEST(kcat_metadata)
 {
@@ -612,6 +616,36 @@ START_TEST(kcat_produce_consume)
 }
 END_TEST
 
+/* Whether this host can listen on ::1 (some containers cannot). */
+static int have_ipv6_loopback(void)
+{
+	struct sockaddr_in6 sa;
+	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0), ok;
+	if (fd < 0)
+		return 0;
+	memset(&sa, 0, sizeof sa);
+	sa.sin6_family = AF_INET6;
+	sa.sin6_addr = in6addr_loopback;
+	ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+	close(fd);
+	return ok;
+}
+
+/* The same over IPv6: the broker advertises [::1] and kcat follows. */
+START_TEST(kcat_ipv6)
+{
+	if (!have_ipv6_loopback()) {
+		fprintf(stderr, "kcat_ipv6: no ::1 here, skipped\n");
+		return;
+	}
+	create("six", 3);
+	serve("tcp://[::1]:0", NULL);
+	ck_assert_msg(strncmp(bootstrap, "[::1]:", 6) == 0, "bound %s",
+	    bootstrap);
+	kcat_round_trip("six");
+}
+END_TEST
+
 START_TEST(kcat_tls)
 {
 	char *certs = make_certs();
@@ -654,7 +688,8 @@ START_TEST(kcat_mutual_tls)
 	char *cert = kt_path(certs, "server.pem");
 	char *key = kt_path(certs, "server.key");
 	char *ca = kt_path(certs, "ca.pem");
-	char ca_opt[PATH_MAX + 32], cc_opt[PATH_MAX + 32], ck_opt[PATH_MAX + 32];
+	char ca_opt[PATH_MAX + 32], cc_opt[PATH_MAX + 32];
+	char ck_opt[PATH_MAX + 32];
 	ks_tls_config_t tls;
 	struct cmd_out o;
 
@@ -667,8 +702,8 @@ START_TEST(kcat_mutual_tls)
 	serve("tls+tcp://127.0.0.1:0", &tls);
 
 	snprintf(ca_opt, sizeof ca_opt, "ssl.ca.location=%s", ca);
-	snprintf(cc_opt, sizeof cc_opt, "ssl.certificate.location=%s/client.pem",
-	    certs);
+	snprintf(cc_opt, sizeof cc_opt,
+	    "ssl.certificate.location=%s/client.pem", certs);
 	snprintf(ck_opt, sizeof ck_opt, "ssl.key.location=%s/client.key",
 	    certs);
 	kcat_x[0] = "security.protocol=ssl";
@@ -694,7 +729,7 @@ START_TEST(kcat_mutual_tls)
 }
 END_TEST
 
-/* ---- librdkafka ------------------------------------------------------------- */
+/* ---- librdkafka ---------------------------------------------------------- */
 
 /* A client on our broker; kv: NULL-terminated key, value pairs. */
 static rd_kafka_t *rk_new(rd_kafka_type_t type, const char *const *kv,
@@ -756,7 +791,8 @@ static void bulk_dr(rd_kafka_t *rk, const rd_kafka_message_t *m,
 	if (m->err || i < 0 || i >= BULK_N) {
 		if (st->errors++ == 0)
 			snprintf(st->first_error, sizeof st->first_error,
-			    "record %ld: %s", (long)i, rd_kafka_err2str(m->err));
+			    "record %ld: %s", (long)i,
+			    rd_kafka_err2str(m->err));
 		return;
 	}
 	st->offset[i] = m->offset;
@@ -786,8 +822,9 @@ static void count_batches(const char *topic, int32_t p, int64_t counts[5])
 			if (ks_batch_parse(b, left, &bi) != 0)
 				break; /* a view may end inside a batch */
 			codec = bi.attributes & KS_BATCH_COMPRESSION_MASK;
-			ck_assert_msg(codec <= KS_COMPRESSION_ZSTD, "partition %d "
-			    "batch at %" PRId64 ": attributes %#x", p,
+			ck_assert_msg(codec <= KS_COMPRESSION_ZSTD,
+			    "partition %d batch at %" PRId64
+			    ": attributes %#x", p,
 			    bi.base_offset, bi.attributes);
 			counts[codec] += bi.record_count;
 			b += KS_BATCH_LOG_OVERHEAD + (size_t)bi.batch_length;
@@ -1045,7 +1082,8 @@ static void seen_exactly(const struct seen *s, int mask, int from, int to,
 
 static int64_t rk_committed(rd_kafka_t *rk, const char *topic, int p)
 {
-	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_t *l =
+	    rd_kafka_topic_partition_list_new(1);
 	int64_t off;
 	rd_kafka_topic_partition_list_add(l, topic, p);
 	ck_assert_int_eq(rd_kafka_committed(rk, l, 20000), 0);
@@ -1168,9 +1206,10 @@ START_TEST(rdkafka_group_takeover)
 		int from = (ma & (1 << p)) ? 75 : 100, o;
 		for (o = 0; o < GMAX; o++) {
 			int want = o >= from && o < 110;
-			ck_assert_msg(sb2.n[p][o] == want, "after the takeover B "
-			    "saw partition %d offset %d %d times, want %d "
-			    "(committed %d)", p, o, sb2.n[p][o], want, from);
+			ck_assert_msg(sb2.n[p][o] == want,
+			    "after the takeover B saw partition %d offset "
+			    "%d %d times, want %d (committed %d)", p, o,
+			    sb2.n[p][o], want, from);
 		}
 	}
 	ck_assert_int_eq(rd_kafka_consumer_close(b), 0);
@@ -1286,9 +1325,12 @@ END_TEST
 
 /* ---- the kstream-broker program ------------------------------------------ */
 
+#define LISTENING "listening on tcp://127.0.0.1:"
+
 /*
- * Starts kstream-broker on dir/store-prog with output to dir/broker.log;
- * waits for "listening on tcp://127.0.0.1:PORT" and sets bootstrap.
+ * Starts the program bin on store directory sdir, its output going to
+ * logpath; waits for "listening on tcp://127.0.0.1:PORT" and sets port
+ * and bootstrap.
  */
 static pid_t broker_start(const char *bin, const char *sdir,
     const char *logpath)
@@ -1316,9 +1358,9 @@ static pid_t broker_start(const char *bin, const char *sdir,
 			fclose(f);
 		}
 		buf[n] = '\0';
-		l = strstr(buf, "listening on tcp://127.0.0.1:");
+		l = strstr(buf, LISTENING);
 		if (l && strchr(l, '\n')) {
-			port = atoi(l + strlen("listening on tcp://127.0.0.1:"));
+			port = atoi(l + strlen(LISTENING));
 			ck_assert_int_gt(port, 0);
 			snprintf(bootstrap, sizeof bootstrap, "127.0.0.1:%d",
 			    port);
@@ -1377,6 +1419,7 @@ Suite *kcompat_suite(void)
 	tcase_set_timeout(tk, 300);
 	tcase_add_test(tk, kcat_metadata);
 	tcase_add_test(tk, kcat_produce_consume);
+	tcase_add_test(tk, kcat_ipv6);
 	tcase_add_test(tk, kcat_tls);
 	tcase_add_test(tk, kcat_mutual_tls);
 	suite_add_tcase(s, tk);

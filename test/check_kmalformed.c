@@ -135,7 +135,7 @@ static void teardown(void)
 	free(dir);
 }
 
-/* ---- writing requests by hand ------------------------------------------- */
+/* ---- writing requests by hand -------------------------------------------- */
 
 struct wb {
 	uint8_t b[8192];
@@ -217,7 +217,7 @@ static void header_v1(struct wb *w, int16_t key, int16_t ver, int32_t corr)
 	wstr(w, "kt-malformed");
 }
 
-/* ---- reading answers ------------------------------------------------------ */
+/* ---- reading answers ----------------------------------------------------- */
 
 static int dial(void)
 {
@@ -426,6 +426,10 @@ static const struct api_range *find_api(const struct api_range *a, int n,
 	return NULL;
 }
 
+/* The APIs the last ApiVersions v3 answer listed. */
+static struct api_range last_apis[128];
+static int last_napis;
+
 /* ApiVersions v3 on fd: error 0 and the APIs a Kafka client needs. */
 static void check_api_versions_v3(int fd, int32_t corr)
 {
@@ -471,6 +475,8 @@ static void check_api_versions_v3(int fd, int32_t corr)
 	r_tags(&r);
 	ck_assert_msg(r.p == r.end, "ApiVersions v3: %zu trailing bytes",
 	    (size_t)(r.end - r.p));
+	memcpy(last_apis, apis, n * sizeof apis[0]);
+	last_napis = (int)n;
 	a = find_api(apis, (int)n, 18);
 	ck_assert_msg(a && a->min == 0 && a->max >= 3,
 	    "ApiVersions not advertised as 0..3+");
@@ -587,7 +593,7 @@ static void check_alive(void)
 	check_records();
 }
 
-/* ---- the bad frames -------------------------------------------------------- */
+/* ---- the bad frames ------------------------------------------------------ */
 
 static void bad_oversized(struct wb *w)
 {
@@ -789,6 +795,86 @@ START_TEST(bad_frame_closes)
 }
 END_TEST
 
+/*
+ * What may follow a request with a random body: the connection closes,
+ * or an answer with our correlation id comes, or nothing within a second
+ * (a request the broker holds, as a JoinGroup waiting for a rebalance).
+ * Never someone else's answer; and the broker lives on.
+ */
+static void expect_close_or_answer(int fd, int32_t corr, const char *what)
+{
+	int64_t deadline = kt_now_ns() + 1000000000LL;
+	uint8_t hdr[8];
+	int32_t got;
+
+	if (read_exact(fd, hdr, sizeof hdr, deadline) != 0)
+		return;
+	got = (int32_t)((uint32_t)hdr[4] << 24 | (uint32_t)hdr[5] << 16 |
+	    (uint32_t)hdr[6] << 8 | hdr[7]);
+	ck_assert_msg(got == corr, "%s: answer with correlation id %d, sent %d",
+	    what, got, corr);
+}
+
+/*
+ * Every proper prefix of a valid Metadata v1 request, framed as if whole,
+ * closes the connection; then a random body after a valid header, for
+ * every API version the broker advertises, never crashes it.
+ */
+START_TEST(truncations_and_random_bodies)
+{
+	uint64_t x = kt_seed(0x7472756e63);
+	struct wb good, w;
+	size_t cut;
+	int i, k, fd, cases = 0;
+	int16_t v;
+
+	frame_begin(&good);
+	header_v1(&good, 3, 1, 5);
+	w32(&good, 2);
+	wstr(&good, TOPIC);
+	wstr(&good, "other");
+	frame_end(&good);
+	for (cut = 4; cut < good.n; cut++) {
+		char what[96];
+		memcpy(w.b, good.b, cut);
+		w.n = cut;
+		frame_end(&w);
+		snprintf(what, sizeof what, "Metadata v1 cut to %zu of %zu "
+		    "bytes", cut - 4, good.n - 4);
+		fd = dial();
+		send_all(fd, w.b, w.n);
+		expect_closed(fd, IO_TIMEOUT_MS, what);
+		close(fd);
+	}
+	check_alive(); /* and learn the advertised versions */
+
+	for (i = 0; i < last_napis; i++)
+		for (v = last_apis[i].min; v <= last_apis[i].max; v++)
+			for (k = 0; k < 3; k++) {
+				int32_t corr = 10000 + cases++;
+				size_t len, j;
+				char what[96];
+				frame_begin(&w);
+				header_v1(&w, last_apis[i].key, v, corr);
+				x = kt_mix64(x);
+				len = (size_t)(x % 96);
+				for (j = 0; j < len; j++) {
+					x = kt_mix64(x);
+					w8(&w, (uint8_t)x);
+				}
+				frame_end(&w);
+				snprintf(what, sizeof what, "API %d v%d, %zu "
+				    "random bytes", last_apis[i].key, v, len);
+				fd = dial();
+				send_all(fd, w.b, w.n);
+				expect_close_or_answer(fd, corr, what);
+				close(fd);
+			}
+	ck_assert_int_gt(cases, 3 * 16);
+	check_alive();
+}
+END_TEST
+
 /* A good request followed by a bad one: the answer, then the close. */
 START_TEST(good_then_bad)
 {
@@ -973,6 +1059,7 @@ Suite *kmalformed_suite(void)
 	tcase_add_test(tc, api_versions_v99);
 	tcase_add_test(tc, unfinished_frame);
 	tcase_add_test(tc, flood_of_garbage);
+	tcase_add_test(tc, truncations_and_random_bodies);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -341,6 +341,7 @@ START_TEST(api_versions)
 {
 	int fd = cl_connect();
 	int16_t v;
+	size_t i;
 
 	for (v = 0; v <= 3; v++) {
 		kp_api_versions_req_t req = { .client_software_name =
@@ -352,8 +353,18 @@ START_TEST(api_versions)
 		memset(&resp, 0, sizeof resp);
 		call(fd, KP_API_VERSIONS, v, &req, &resp);
 		ck_assert_int_eq(resp.error_code, 0);
+		/* Exactly the codec's table, which the server implements. */
+		ck_assert_int_eq(resp.n_api_keys, (int32_t)kp_api_count());
+		for (i = 0; i < kp_api_count(); i++) {
+			ck_assert_ptr_nonnull(a = find_api(&resp,
+			    kp_apis[i].key));
+			ck_assert_int_eq(a->min_version,
+			    kp_apis[i].min_version);
+			ck_assert_int_eq(a->max_version,
+			    kp_apis[i].max_version);
+		}
 		ck_assert_ptr_nonnull(a = find_api(&resp, KP_PRODUCE));
-		ck_assert_int_eq(a->min_version, 3);
+		ck_assert_int_le(a->min_version, 3);
 		ck_assert_int_eq(a->max_version, 7);
 		ck_assert_ptr_nonnull(a = find_api(&resp, KP_FETCH));
 		ck_assert_int_eq(a->min_version, 4);
@@ -627,15 +638,66 @@ START_TEST(produce_errors)
 	ck_assert_int_eq(pr.error_code, KP_UNKNOWN_TOPIC_OR_PARTITION);
 	pr = produce(fd, 7, "t", 0, b, l, 2);
 	ck_assert_int_eq(pr.error_code, KP_INVALID_REQUIRED_ACKS);
+	pr = produce(fd, 7, "__consumer_offsets", 0, b, l, 1);
+	ck_assert_int_eq(pr.error_code, KP_INVALID_TOPIC_EXCEPTION);
 	b[30] ^= 0xff; /* inside the CRC's range */
 	pr = produce(fd, 7, "t", 0, b, l, 1);
 	ck_assert_int_eq(pr.error_code, KP_CORRUPT_MESSAGE);
 	b[30] ^= 0xff;
 	pr = produce(fd, 7, "t", 0, b, l - 1, 1); /* truncated */
 	ck_assert_int_eq(pr.error_code, KP_CORRUPT_MESSAGE);
+	/* An old message format (magic 1): only RecordBatch v2 is kept. */
+	b[16] = 1;
+	pr = produce(fd, 7, "t", 0, b, l, 1);
+	ck_assert_int_eq(pr.error_code, KP_UNSUPPORTED_FOR_MESSAGE_FORMAT);
+	b[16] = 2;
+	/* zstd below Produce v7, as Kafka refuses it. */
+	b[22] |= KS_COMPRESSION_ZSTD;
+	pr = produce(fd, 6, "t", 0, b, l, 1);
+	ck_assert_int_eq(pr.error_code, KP_UNSUPPORTED_COMPRESSION_TYPE);
+	b[22] &= (uint8_t)~KS_BATCH_COMPRESSION_MASK;
 	pr = produce(fd, 7, "t", 0, b, l, 1);
 	ck_assert_int_eq(pr.error_code, 0);
 	ck_assert_int_eq(pr.base_offset, 0);
+	close(fd);
+}
+END_TEST
+
+/*
+ * Produce v0-2: served when the codec's table admits them (librdkafka
+ * 2.0.2 compresses only toward a broker advertising Produce v0); a
+ * RecordBatch v2 is taken at any version. Otherwise such a request
+ * closes the connection, as any unsupported version does.
+ */
+START_TEST(produce_old_versions)
+{
+	uint8_t b[1024], *got;
+	size_t l;
+	kp_produce_resp_part_t pr;
+	int fd = cl_connect();
+	int16_t v;
+
+	create_topic("t", 1);
+	l = make_batch(b, sizeof b, 2, 1000, "o");
+	if (!kp_api_supported(KP_PRODUCE, 0)) {
+		kp_produce_req_part_t rp = { .index = 0 };
+		kp_produce_req_topic_t rt = { .n_partitions = 1,
+			.partitions = &rp };
+		kp_produce_req_t req = { .acks = 1, .timeout_ms = 5000,
+			.n_topics = 1, .topics = &rt };
+		rt.name = kp_cstr("t");
+		rp.records.p = b;
+		rp.records.len = (int32_t)l;
+		cl_send(fd, KP_PRODUCE, 0, next_corr++, &req);
+		ck_assert_uint_eq(read_frame(fd, &got), 0);
+		close(fd);
+		return;
+	}
+	for (v = 0; v <= 2; v++) {
+		pr = produce(fd, v, "t", 0, b, l, 1);
+		ck_assert_int_eq(pr.error_code, 0);
+		ck_assert_int_eq(pr.base_offset, 2 * v);
+	}
 	close(fd);
 }
 END_TEST
@@ -1518,6 +1580,7 @@ Suite *kserver_suite(void)
 	tcase_add_test(tc, metadata_per_listener);
 	tcase_add_test(tc, produce_fetch);
 	tcase_add_test(tc, produce_errors);
+	tcase_add_test(tc, produce_old_versions);
 	tcase_add_test(tc, produce_acks0);
 	tcase_add_test(tc, pipelined);
 	tcase_add_test(tc, long_poll_wakes);

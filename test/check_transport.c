@@ -1949,6 +1949,129 @@ START_TEST(user_transport)
 }
 END_TEST
 
+/* ---- big frames: read in place, in few reads ------------------------- */
+
+/* Sizes of big_frames' stream: beyond the eagerly allocated 8 MiB, small
+ * after big, big ones back to back, an empty one. */
+static const size_t big_sizes[] = { 20 * 1024 * 1024 + 3, 5, 1048577,
+	1048577, 300000, 7, 0, 4096, 9 * 1024 * 1024, 1 };
+#define NBIG (sizeof big_sizes / sizeof big_sizes[0])
+
+struct bigsrv {
+	struct box b;
+	int frames, bad, closed;
+};
+
+static uint8_t big_pat(size_t k, size_t i)
+{
+	return (uint8_t)(k * 31 + i * 7 + (i >> 12));
+}
+
+static int big_frame(void *arg, ks_conn_t *c, const void *f, size_t len)
+{
+	struct bigsrv *s = arg;
+	const uint8_t *p = f;
+	size_t i, k;
+	int ok;
+
+	pthread_mutex_lock(&s->b.mu);
+	k = (size_t)s->frames % NBIG;
+	pthread_mutex_unlock(&s->b.mu);
+	ok = len == big_sizes[k];
+	for (i = 0; ok && i < len; i++)
+		ok = p[i] == big_pat(k, i);
+	pthread_mutex_lock(&s->b.mu);
+	s->frames++;
+	if (!ok)
+		s->bad++;
+	box_signal(&s->b);
+	pthread_mutex_unlock(&s->b.mu);
+	return KS_FRAME_NEXT;
+}
+
+static void big_event(void *arg, ks_conn_t *c, int ev, int err)
+{
+	struct bigsrv *s = arg;
+
+	pthread_mutex_lock(&s->b.mu);
+	if (ev == KS_CONN_CLOSED)
+		s->closed++;
+	box_signal(&s->b);
+	pthread_mutex_unlock(&s->b.mu);
+}
+
+/* Sends the stream twice, in pieces of odd sizes, to a server at url. */
+static void big_run(const char *url)
+{
+	struct bigsrv s;
+	ks_conn_handler_t h = { big_frame, big_event, &s };
+	ks_net_config_t cfg;
+	ks_listener_t *l;
+	ks_net_t *net;
+	char bound[320];
+	uint8_t *buf, *p;
+	size_t total = 0, k, i, off, piece = 0;
+	int fd, round;
+
+	memset(&s, 0, sizeof s);
+	box_init(&s.b);
+	ks_net_config_init(&cfg);
+	cfg.max_frame = 32 * 1024 * 1024;
+	net = new_net(&cfg);
+	ck_assert_int_eq(ks_net_listen(net, url, NULL, &h, &l), 0);
+	ck_assert_int_eq(ks_listener_url(l, bound, sizeof bound), 0);
+	for (k = 0; k < NBIG; k++)
+		total += 4 + big_sizes[k];
+	buf = malloc(total);
+	ck_assert_ptr_nonnull(buf);
+	for (k = 0, p = buf; k < NBIG; k++) {
+		p[0] = (uint8_t)(big_sizes[k] >> 24);
+		p[1] = (uint8_t)(big_sizes[k] >> 16);
+		p[2] = (uint8_t)(big_sizes[k] >> 8);
+		p[3] = (uint8_t)big_sizes[k];
+		for (i = 0; i < big_sizes[k]; i++)
+			p[4 + i] = big_pat(k, i);
+		p += 4 + big_sizes[k];
+	}
+	fd = raw_connect(bound);
+	for (round = 0; round < 2; round++) {
+		/* whole, then in pieces that split lengths and frames */
+		for (off = 0; off < total; off += piece) {
+			piece = round == 0 ? total : 65537 + off % 3;
+			if (piece > total - off)
+				piece = total - off;
+			raw_write(fd, buf + off, piece);
+		}
+	}
+	pthread_mutex_lock(&s.b.mu);
+	BOX_WAIT(&s.b, s.frames == (int)(2 * NBIG));
+	ck_assert_int_eq(s.frames, (int)(2 * NBIG));
+	ck_assert_int_eq(s.bad, 0);
+	ck_assert_int_eq(s.closed, 0);
+	pthread_mutex_unlock(&s.b.mu);
+	/* the peer's close is seen */
+	close(fd);
+	pthread_mutex_lock(&s.b.mu);
+	BOX_WAIT(&s.b, s.closed == 1);
+	ck_assert_int_eq(s.closed, 1);
+	pthread_mutex_unlock(&s.b.mu);
+	ks_net_free(net);
+	free(buf);
+	box_destroy(&s.b);
+}
+
+START_TEST(big_frames)
+{
+	char *dir = kt_tmpdir("transport-big"), url[300];
+
+	big_run("tcp://127.0.0.1:0");
+	snprintf(url, sizeof url, "unix://%s/ks.sock", dir);
+	big_run(url);
+	kt_rmrf(dir);
+	free(dir);
+}
+END_TEST
+
 Suite *transport_suite(void)
 {
 	Suite *s = suite_create("transport");
@@ -1979,6 +2102,7 @@ Suite *transport_suite(void)
 	tcase_add_test(tc, hold_pushback);
 	tcase_add_test(tc, net_call);
 	tcase_add_test(tc, timers);
+	tcase_add_test(tc, big_frames);
 	suite_add_tcase(s, tc);
 	return s;
 }

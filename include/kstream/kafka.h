@@ -31,9 +31,12 @@ typedef struct ks_kafka_server_config {
 	int32_t node_id;             /* broker.id / node.id (0) */
 	const char *cluster_id;      /* Metadata v2+ (NULL: "kstream") */
 	const char *advertised_host; /* host given to clients in Metadata and
-	                                FindCoordinator (NULL: the listener's
-	                                host, or 127.0.0.1 for 0.0.0.0) */
-	int advertised_port;         /* 0: the first listener's port */
+	                                FindCoordinator (NULL: the host of the
+	                                listener the client came through, or
+	                                127.0.0.1 for 0.0.0.0 and ::) */
+	int advertised_port;         /* 0: the port of the listener the client
+	                                came through (a unix listener's
+	                                clients: the first TCP listener's) */
 	int auto_create_topics;      /* auto.create.topics.enable (1) */
 	int32_t num_partitions;      /* num.partitions for created topics (1) */
 	ks_net_config_t net;         /* frame size, connection limits,

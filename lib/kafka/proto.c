@@ -15,7 +15,11 @@
 /* Ranges checked field by field against Kafka's message schemas;
  * "flexible" is Kafka's first flexible version of each API. */
 const kp_api_t kp_apis[] = {
-	{ KP_PRODUCE, "Produce", 3, 7, 9 },
+	/* Produce from v0: librdkafka enables gzip, snappy and lz4 only
+	 * toward a broker whose Produce range reaches the old versions. Any
+	 * version carries RecordBatch v2 here; magic 0/1 message sets get
+	 * UNSUPPORTED_FOR_MESSAGE_FORMAT, as from Kafka 4. */
+	{ KP_PRODUCE, "Produce", 0, 7, 9 },
 	{ KP_FETCH, "Fetch", 4, 11, 12 },
 	{ KP_LIST_OFFSETS, "ListOffsets", 0, 3, 6 },
 	{ KP_METADATA, "Metadata", 0, 6, 9 },

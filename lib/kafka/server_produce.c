@@ -22,6 +22,8 @@ static int16_t append_error(int rc)
 	case KS_ENAME:
 		return KP_UNKNOWN_TOPIC_OR_PARTITION;
 	case KS_EMAGIC:
+		/* magic 0 and 1 (Produce v0-2 from old clients): the log
+		 * holds RecordBatch v2 only */
 		return KP_UNSUPPORTED_FOR_MESSAGE_FORMAT;
 	case KS_ECRC:
 	case KS_EBATCH:
@@ -33,6 +35,27 @@ static int16_t append_error(int rc)
 		return KP_MESSAGE_TOO_LARGE;
 	}
 	return ks__ksrv_err(rc);
+}
+
+/*
+ * Whether records hold a zstd batch: Produce below v7 may not (the client
+ * could not know the broker reads zstd), as Kafka answers. A walk over
+ * batch headers only; malformed framing is left to the append.
+ */
+static int has_zstd(const uint8_t *p, size_t len)
+{
+	size_t pos = 0, blen;
+
+	while (len - pos >= KS_BATCH_HEADER_SIZE) {
+		if ((ks__be16(p + pos + 21) & KS_BATCH_COMPRESSION_MASK) ==
+		    KS_COMPRESSION_ZSTD)
+			return 1;
+		blen = ks__be32(p + pos + 8);
+		if (blen > len - pos - KS_BATCH_LOG_OVERHEAD)
+			break;
+		pos += KS_BATCH_LOG_OVERHEAD + blen;
+	}
+	return 0;
 }
 
 static void produce_one(ks__kreq_t *rq, const char *topic, int16_t acks,
@@ -50,12 +73,21 @@ static void produce_one(ks__kreq_t *rq, const char *topic, int16_t acks,
 		p->error_code = KP_INVALID_REQUIRED_ACKS;
 		return;
 	}
+	if (strcmp(topic, "__consumer_offsets") == 0) {
+		/* The coordinator's own log: only it writes there, as in
+		 * Kafka, or a commit could be forged or the replay broken. */
+		p->error_code = KP_INVALID_TOPIC_EXCEPTION;
+		return;
+	}
 	if ((rc = ks__ksrv_log(rq->srv, topic, rp->index, &log)) != 0) {
 		p->error_code = append_error(rc);
 		return;
 	}
 	if (rp->records.len <= 0) {
 		p->error_code = KP_CORRUPT_MESSAGE;
+	} else if (rq->hdr.api_version < 7 && has_zstd(rp->records.p,
+	    (size_t)rp->records.len)) {
+		p->error_code = KP_UNSUPPORTED_COMPRESSION_TYPE;
 	} else if ((rc = ks_log_append_batch(log, rp->records.p,
 	    (size_t)rp->records.len, 0, &info)) != 0) {
 		p->error_code = append_error(rc);

@@ -29,9 +29,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Read and write in big chunks: no per-frame syscalls at 150 MB/s. */
 #define KS__IO_CHUNK (256 * 1024)
+/* A connection's read buffer: allocated whole for a frame up to EAGER
+ * bytes (beyond, it doubles as the data arrives, so a length prefix
+ * alone cannot make us allocate much), kept between frames up to KEEP. */
+#define KS__RBUF_EAGER (8 * 1024 * 1024)
+#define KS__RBUF_KEEP (4 * 1024 * 1024)
 
 struct call {
 	void (*fn)(void *arg);
@@ -50,6 +56,7 @@ struct ks_net {
 	int closing;
 
 	/* loop thread only */
+	uint8_t *scratch;            /* KS__IO_CHUNK: direct reads land here */
 	struct ks_conn *conns;
 	struct ks_listener *listeners;
 	struct ks_timer *timers;
@@ -96,6 +103,20 @@ struct ks_conn {
 	int64_t partial_ms; /* first byte of an incomplete frame; 0: none */
 	int64_t close_by;   /* C_CLOSING: forced close at */
 	struct dial_req *dial;
+	/*
+	 * Direct reading (tcp and unix sockets): libevent 2.1 reads a socket
+	 * 4 KiB at a time whatever the bufferevent's max_single_read, so
+	 * the bufferevent only writes; rd_ev reads the fd in big chunks,
+	 * into the loop's scratch buffer when nothing is pending (whole
+	 * frames are delivered from there, no copy) or into rbuf, which
+	 * holds the rest of the input: rbuf[roff, roff + rlen). rbuf grows
+	 * to the size of the frame being read so that big frames are read
+	 * in place and delivered without a copy.
+	 */
+	struct event *rd_ev;  /* NULL: the bufferevent reads (TLS, others) */
+	int direct;           /* a socket transport: use rd_ev once open */
+	uint8_t *rbuf;
+	size_t roff, rlen, rcap;
 	char peer[72];
 };
 
@@ -368,6 +389,7 @@ KS_API void ks_net_free(ks_net_t *net)
 		return;
 	}
 	pthread_join(net->thread, NULL);
+	free(net->scratch);
 	event_free(net->call_ev);
 	/* Runs libevent's pending finalizers: send_ref releases among them. */
 	event_base_free(net->base);
@@ -451,44 +473,159 @@ static void conn_update_read(ks_conn_t *c)
 	if (want == c->reading)
 		return;
 	c->reading = want;
-	if (want)
+	if (c->rd_ev) {
+		if (want)
+			event_add(c->rd_ev, NULL);
+		else
+			event_del(c->rd_ev);
+	} else if (want) {
 		bufferevent_enable(c->bev, EV_READ);
-	else
+	} else {
 		bufferevent_disable(c->bev, EV_READ);
+	}
+}
+
+/* Input bytes not yet delivered. */
+static size_t in_len(ks_conn_t *c)
+{
+	if (c->rd_ev)
+		return c->rlen;
+	return evbuffer_get_length(bufferevent_get_input(c->bev));
+}
+
+/* The size of the frame whose first len bytes are at p: 0 if fewer than
+ * 4, -1 if its length is out of range. */
+static int64_t frame_size(ks_conn_t *c, const uint8_t *p, size_t len)
+{
+	int32_t n;
+
+	if (len < 4)
+		return 0;
+	n = (int32_t)ks__be32(p);
+	if (n < 0 || (size_t)n > c->net->cfg.max_frame)
+		return -1;
+	return (int64_t)n + 4;
 }
 
 /* The frame at the head of the input: its total size, 0 if fewer than 4
  * bytes are there, -1 if its length is bad. */
 static int64_t head_size(ks_conn_t *c, size_t *avail)
 {
-	struct evbuffer *in = bufferevent_get_input(c->bev);
 	uint8_t hdr[4];
-	int32_t n;
 
-	*avail = evbuffer_get_length(in);
+	*avail = in_len(c);
+	if (c->rd_ev)
+		return frame_size(c, c->rbuf + c->roff, c->rlen);
 	if (*avail < 4)
 		return 0;
-	evbuffer_copyout(in, hdr, 4);
-	n = (int32_t)ks__be32(hdr);
-	if (n < 0 || (size_t)n > c->net->cfg.max_frame)
-		return -1;
-	return (int64_t)n + 4;
+	evbuffer_copyout(bufferevent_get_input(c->bev), hdr, 4);
+	return frame_size(c, hdr, 4);
 }
 
-static void conn_bad_frame(ks_conn_t *c)
+/* Closes c for the bad length prefix at p. */
+static void conn_bad_frame(ks_conn_t *c, const uint8_t *p)
 {
-	size_t avail;
-	struct evbuffer *in = bufferevent_get_input(c->bev);
+	LOG(c->net, KS_LOG_INFO, "%s: frame length %d out of range (max %zu): "
+	    "closing", c->peer, (int32_t)ks__be32(p), c->net->cfg.max_frame);
+	conn_close_now(c, KS_EMSGSIZE);
+}
+
+/* Closes c for the bad length prefix at the head of its input. */
+static void conn_bad_head(ks_conn_t *c)
+{
 	uint8_t hdr[4];
 
-	avail = evbuffer_get_length(in);
-	if (avail >= 4) {
-		evbuffer_copyout(in, hdr, 4);
-		LOG(c->net, KS_LOG_INFO, "%s: frame length %d out of range "
-		    "(max %zu): closing", c->peer, (int32_t)ks__be32(hdr),
-		    c->net->cfg.max_frame);
+	if (c->rd_ev)
+		memcpy(hdr, c->rbuf + c->roff, 4);
+	else
+		evbuffer_copyout(bufferevent_get_input(c->bev), hdr, 4);
+	conn_bad_frame(c, hdr);
+}
+
+/*
+ * Delivers the whole frames at p[0, len) while the handler takes them and
+ * the peer reads its answers; returns the bytes consumed. p stays valid
+ * meanwhile: only the read callback moves or frees input buffers.
+ */
+static size_t deliver(ks_conn_t *c, const uint8_t *p, size_t len,
+    int64_t now)
+{
+	size_t off = 0;
+	int64_t need;
+	int r;
+
+	while (c->state == C_OPEN && !c->held && !c->bp) {
+		need = frame_size(c, p + off, len - off);
+		if (need < 0) {
+			conn_bad_frame(c, p + off);
+			break;
+		}
+		if (need == 0 || (int64_t)(len - off) < need)
+			break;
+		c->last_ms = now;
+		c->resumed = 0;
+		r = c->h.frame(c->h.arg, c, p + off + 4, (size_t)need - 4);
+		if (c->state == C_DEAD)
+			break;
+		off += (size_t)need;
+		if (r == KS_FRAME_HOLD && !c->resumed)
+			c->held = 1;
 	}
-	conn_close_now(c, KS_EMSGSIZE);
+	return off;
+}
+
+/* Drops n delivered bytes from the head of rbuf. */
+static void rbuf_consume(ks_conn_t *c, size_t n)
+{
+	c->roff += n;
+	c->rlen -= n;
+	if (c->rlen > 0)
+		return;
+	c->roff = 0;
+	if (c->rcap > KS__RBUF_KEEP) {
+		free(c->rbuf);
+		c->rbuf = NULL;
+		c->rcap = 0;
+	}
+}
+
+/*
+ * Makes room in rbuf for want more bytes after the pending ones, moving
+ * them to the front or growing the buffer; for a frame beyond
+ * KS__RBUF_EAGER the room may be smaller (the buffer at most doubles).
+ */
+static int rbuf_reserve(ks_conn_t *c, size_t want)
+{
+	size_t cap;
+	uint8_t *nb;
+
+	if (c->roff + c->rlen + want <= c->rcap)
+		return 0;
+	if (c->rlen + want <= c->rcap) {
+		memmove(c->rbuf, c->rbuf + c->roff, c->rlen);
+		c->roff = 0;
+		return 0;
+	}
+	cap = c->rlen + want;
+	if (cap > KS__RBUF_EAGER && cap > 2 * c->rcap)
+		cap = 2 * c->rcap > KS__RBUF_EAGER ? 2 * c->rcap :
+		    KS__RBUF_EAGER;
+	if (c->roff == 0) {
+		/* realloc: mremap for big blocks, no copy */
+		nb = realloc(c->rbuf, cap);
+		if (!nb)
+			return KS_ENOMEM;
+	} else {
+		nb = malloc(cap);
+		if (!nb)
+			return KS_ENOMEM;
+		memcpy(nb, c->rbuf + c->roff, c->rlen);
+		free(c->rbuf);
+		c->roff = 0;
+	}
+	c->rbuf = nb;
+	c->rcap = cap;
+	return 0;
 }
 
 /* After input changed: the request timer and whether to read on. */
@@ -498,7 +635,7 @@ static void conn_after_input(ks_conn_t *c, int64_t now)
 	int64_t need = head_size(c, &avail);
 
 	if (need < 0) {
-		conn_bad_frame(c);
+		conn_bad_head(c);
 		return;
 	}
 	c->full = need > 0 && (int64_t)avail >= need;
@@ -513,27 +650,40 @@ static void conn_after_input(ks_conn_t *c, int64_t now)
 	conn_update_read(c);
 }
 
+static void conn_free(ks_conn_t *c)
+{
+	free(c->rbuf);
+	free(c);
+}
+
 /*
  * Delivers whole frames one at a time while the handler takes them and
- * the peer reads its answers. A frame lying in one buffer chain is handed
- * over in place; one spanning chains is made contiguous (one copy).
+ * the peer reads its answers. rbuf's frames are handed over in place. In
+ * a bufferevent's input, a frame lying in one buffer chain is handed over
+ * in place; one spanning chains is made contiguous (one copy).
  */
 static void conn_dispatch(ks_conn_t *c)
 {
 	struct evbuffer *in;
 	int64_t now = ks__net_now_ms(), need;
-	size_t avail;
+	size_t avail, n;
 	uint8_t *p;
 	int r;
 
 	if (c->state != C_OPEN)
 		return;
 	c->dispatching++;
+	if (c->rd_ev) {
+		n = deliver(c, c->rbuf + c->roff, c->rlen, now);
+		if (c->state != C_DEAD)
+			rbuf_consume(c, n);
+		goto out;
+	}
 	in = bufferevent_get_input(c->bev);
 	while (c->state == C_OPEN && !c->held && !c->bp) {
 		need = head_size(c, &avail);
 		if (need < 0) {
-			conn_bad_frame(c);
+			conn_bad_head(c);
 			break;
 		}
 		if (need == 0 || (int64_t)avail < need)
@@ -554,14 +704,113 @@ static void conn_dispatch(ks_conn_t *c)
 		if (r == KS_FRAME_HOLD && !c->resumed)
 			c->held = 1;
 	}
+out:
 	c->dispatching--;
 	if (c->state == C_DEAD) {
 		if (!c->dispatching)
-			free(c);
+			conn_free(c);
 		return;
 	}
 	if (c->state == C_OPEN)
 		conn_after_input(c, now);
+}
+
+/*
+ * One read of a direct connection: into rbuf when input is pending (with
+ * room for the rest of its frame) or rbuf is big already, else into the
+ * loop's scratch buffer, from which whole frames are delivered at once
+ * and the rest saved in rbuf. Returns the bytes read and whether the read
+ * filled the room given (*more: more may be waiting), 0 at EOF, or
+ * -errno (-EAGAIN: nothing to read).
+ */
+static ssize_t conn_read_some(ks_conn_t *c, int *more)
+{
+	ks_net_t *net = c->net;
+	int64_t need;
+	size_t want, left, used;
+	ssize_t n;
+	int fd = event_get_fd(c->rd_ev);
+
+	*more = 0;
+	if (c->rlen > 0 || c->rcap >= KS__IO_CHUNK) {
+		need = frame_size(c, c->rbuf + c->roff, c->rlen);
+		want = need > (int64_t)c->rlen ? (size_t)need - c->rlen : 0;
+		if (want < 4096)
+			want = 4096;
+		if (rbuf_reserve(c, want) != 0)
+			return KS_ENOMEM;
+		want = c->rcap - c->roff - c->rlen;
+		do
+			n = read(fd, c->rbuf + c->roff + c->rlen, want);
+		while (n < 0 && errno == EINTR);
+		if (n <= 0)
+			return n == 0 ? 0 : -errno;
+		c->rlen += (size_t)n;
+		*more = (size_t)n == want;
+		conn_dispatch(c);
+		return n;
+	}
+	if (!net->scratch && !(net->scratch = malloc(KS__IO_CHUNK)))
+		return KS_ENOMEM;
+	do
+		n = read(fd, net->scratch, KS__IO_CHUNK);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return n == 0 ? 0 : -errno;
+	*more = n == KS__IO_CHUNK;
+	c->dispatching++;
+	used = deliver(c, net->scratch, (size_t)n, ks__net_now_ms());
+	c->dispatching--;
+	left = (size_t)n - used;
+	/* what a closing connection has not taken is dropped */
+	if (c->state == C_OPEN && left > 0) {
+		need = frame_size(c, net->scratch + used, left);
+		want = need > (int64_t)left ? (size_t)need : left;
+		if (want < left + 4096)
+			want = left + 4096;
+		if (rbuf_reserve(c, want) != 0)
+			return KS_ENOMEM;
+		memcpy(c->rbuf, net->scratch + used, left);
+		c->rlen = left;
+	}
+	conn_dispatch(c);
+	return n;
+}
+
+/* rd_ev: the socket of a direct connection is readable. */
+static void conn_sock_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	ks_conn_t *c = arg;
+	size_t total = 0;
+	ssize_t n;
+	int more = 1;
+
+	c->dispatching++;
+	/* a few reads while the socket keeps filling them, then the others'
+	 * turn */
+	while (more && c->state == C_OPEN && c->reading &&
+	    total < 4 * KS__IO_CHUNK) {
+		n = conn_read_some(c, &more);
+		if (n > 0) {
+			total += (size_t)n;
+			continue;
+		}
+		if (c->state != C_OPEN || n == -EAGAIN || n == -EWOULDBLOCK)
+			break;
+		if (n == 0) {
+			conn_close_now(c, 0);
+		} else if (n == KS_ENOMEM) {
+			LOG(c->net, KS_LOG_ERR, "%s: out of memory reading a "
+			    "frame", c->peer);
+			conn_close_now(c, KS_ENOMEM);
+		} else {
+			conn_close_now(c, (int)n);
+		}
+		break;
+	}
+	c->dispatching--;
+	if (c->state == C_DEAD && !c->dispatching)
+		conn_free(c);
 }
 
 static void conn_read_cb(struct bufferevent *bev, void *arg)
@@ -588,7 +837,7 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 		c->bp = 0;
 		conn_update_read(c);
 		/* frames read before the pause wait in the input */
-		if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+		if (in_len(c) > 0)
 			event_active(c->resume_ev, EV_READ, 0);
 	}
 }
@@ -676,7 +925,12 @@ static void dial_finish(struct dial_req *d, int rc, ks_conn_t *c);
 static void conn_start(ks_conn_t *c)
 {
 	int64_t now = ks__net_now_ms();
+	int fd = bufferevent_getfd(c->bev);
 
+	/* No event: the bufferevent reads, slower but correct. */
+	if (c->direct && fd >= 0)
+		c->rd_ev = event_new(c->net->base, fd, EV_READ | EV_PERSIST,
+		    conn_sock_read_cb, c);
 	c->last_ms = now;
 	c->state = C_OPEN;
 	conn_update_read(c);
@@ -727,7 +981,8 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 }
 
 static ks_conn_t *conn_new(ks_net_t *net, struct bufferevent *bev,
-    const ks_conn_handler_t *h, const char *peer)
+    const ks_conn_handler_t *h, const char *peer,
+    const ks_transport_ops_t *ops)
 {
 	ks_conn_t *c = calloc(1, sizeof *c);
 
@@ -745,6 +1000,8 @@ static ks_conn_t *conn_new(ks_net_t *net, struct bufferevent *bev,
 	}
 	c->net = net;
 	c->bev = bev;
+	/* plain socket bufferevents: tcp.c makes them */
+	c->direct = ops == &ks__transport_tcp || ops == &ks__transport_unix;
 	c->h = *h;
 	c->state = C_DIALING;
 	snprintf(c->peer, sizeof c->peer, "%s", peer);
@@ -780,7 +1037,9 @@ static void conn_close_now(ks_conn_t *c, int err)
 		net->naccepted--;
 	event_free(c->resume_ev);
 	event_free(c->timer_ev);
-	c->resume_ev = c->timer_ev = NULL;
+	if (c->rd_ev)
+		event_free(c->rd_ev);
+	c->resume_ev = c->timer_ev = c->rd_ev = NULL;
 	/* Unsent send_ref data is released by libevent here (or at
 	 * event_base_free when libevent defers the finalizing). */
 	bufferevent_free(c->bev);
@@ -792,7 +1051,7 @@ static void conn_close_now(ks_conn_t *c, int err)
 		c->h.event(c->h.arg, c, KS_CONN_CLOSED, err);
 	}
 	if (!c->dispatching)
-		free(c);
+		conn_free(c);
 }
 
 /* ---- connections: the API ------------------------------------------------ */
@@ -937,7 +1196,7 @@ static void accept_fn(void *arg, struct bufferevent *bev, const char *peer)
 		bufferevent_free(bev);
 		return;
 	}
-	c = conn_new(net, bev, &l->h, peer);
+	c = conn_new(net, bev, &l->h, peer, l->ops);
 	if (!c) {
 		LOG(net, KS_LOG_ERR, "%s: out of memory accepting %s", l->url,
 		    peer);
@@ -1118,7 +1377,7 @@ static void dial_start(void *arg)
 		ks__url_hostport(&d->url, hp, sizeof hp);
 	else
 		snprintf(hp, sizeof hp, "unix");
-	c = conn_new(net, bev, &d->h, hp);
+	c = conn_new(net, bev, &d->h, hp, d->ops);
 	if (!c) {
 		bufferevent_free(bev);
 		dial_finish(d, KS_ENOMEM, NULL);
