@@ -1,10 +1,13 @@
 /*
  * check_kclient.c: kstream's producer and consumer on a Kafka cluster
  * (ks_producer_connect, ks_consumer_connect), against librdkafka's mock
- * cluster, the reference peer, and against kstream's own server.
+ * cluster, the reference peer, against kstream's own server, and against
+ * a scripted broker for what the others cannot be made to send.
  */
 #define _GNU_SOURCE
 #include "util.h"
+
+#include "kafka/msg.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -766,6 +769,261 @@ START_TEST(server_mixed_group)
 }
 END_TEST
 
+/* ---- against a scripted broker -------------------------------------------- */
+
+/*
+ * A broker of one partition ("bad" [0]) that serves fixed batches,
+ * written with the codec the client and the server share, advertising
+ * chosen version ranges and noting the versions the client asks at.
+ */
+#define FAKE_NAPI (KP_DELETE_TOPICS + 1)
+
+struct fake_batch {
+	int64_t base, last;
+	uint8_t buf[256];
+	size_t len;
+};
+
+static struct fake {
+	ks_net_t *net;
+	int port;
+	int16_t max[FAKE_NAPI];       /* advertised max; -1 not served */
+	int16_t used[FAKE_NAPI];      /* the version last asked at */
+	struct fake_batch b[4];       /* b[3] is only ever sent cut short */
+	size_t nb;
+} fk;
+
+/* Records [base, base + 2) as one batch. */
+static void fake_batch(struct fake_batch *b, int64_t base)
+{
+	ks_record_t r[2];
+	char val[2][16];
+	int i;
+
+	memset(r, 0, sizeof r);
+	for (i = 0; i < 2; i++) {
+		r[i].value = val[i];
+		r[i].value_len = (size_t)snprintf(val[i], sizeof val[i],
+		    "value-%d", (int)(base + i));
+		r[i].timestamp = T0 + base + i;
+	}
+	KT_OK(ks_batch_encode(b->buf, sizeof b->buf, r, 2, base, T0, &b->len));
+	b->base = base;
+	b->last = base + 1;
+}
+
+/* The partition's bytes from the batch holding off on: whole batches
+ * (KIP-74), then the first 30 bytes of b[3] as a size-limited read ends. */
+static kp_bytes_t fake_records(kp_arena_t *a, int64_t off)
+{
+	kp_bytes_t out = { NULL, 0 };
+	uint8_t *p = kp_arena_alloc(a, sizeof fk.b);
+	size_t i, n = 0;
+
+	for (i = 0; p && i < 3; i++)
+		if (fk.b[i].last >= off) {
+			memcpy(p + n, fk.b[i].buf, fk.b[i].len);
+			n += fk.b[i].len;
+		}
+	if (p) {
+		memcpy(p + n, fk.b[3].buf, 30);
+		out.p = p;
+		out.len = (int32_t)(n + 30);
+	}
+	return out;
+}
+
+static void fake_answer(kp_arena_t *a, const kp_req_hdr_t *h,
+    kp_req_any_t *rq, kp_resp_any_t *rs)
+{
+	int32_t i, j;
+	int16_t k;
+
+	switch (h->api_key) {
+	case KP_API_VERSIONS: {
+		kp_api_versions_resp_t *m = &rs->api_versions;
+		m->api_keys = kp_arena_alloc(a, FAKE_NAPI * sizeof *m->api_keys);
+		for (k = 0; k < FAKE_NAPI; k++)
+			if (fk.max[k] >= 0) {
+				kp_api_version_t *v = &m->api_keys[m->n_api_keys++];
+				v->api_key = k;
+				v->min_version = 0;
+				v->max_version = fk.max[k];
+			}
+		break;
+	}
+	case KP_METADATA: {
+		kp_metadata_resp_t *m = &rs->metadata;
+		kp_metadata_part_t *p = kp_arena_alloc(a, sizeof *p);
+		static int32_t zero;
+		m->n_brokers = 1;
+		m->brokers = kp_arena_alloc(a, sizeof *m->brokers);
+		m->brokers[0].node_id = 0;
+		m->brokers[0].host = kp_cstr("127.0.0.1");
+		m->brokers[0].port = fk.port;
+		m->brokers[0].rack = kp_cstr(NULL);
+		m->cluster_id = kp_cstr(NULL);
+		m->controller_id = 0;
+		m->n_topics = 1;
+		m->topics = kp_arena_alloc(a, sizeof *m->topics);
+		m->topics[0].name = kp_cstr("bad");
+		m->topics[0].n_partitions = 1;
+		m->topics[0].partitions = p;
+		p->partition = 0;
+		p->leader_id = 0;
+		p->n_replicas = p->n_isr = 1;
+		p->replicas = p->isr = &zero;
+		break;
+	}
+	case KP_FETCH: {
+		kp_fetch_resp_t *m = &rs->fetch;
+		m->n_topics = rq->fetch.n_topics;
+		m->topics = kp_arena_alloc(a, (size_t)m->n_topics *
+		    sizeof *m->topics);
+		for (i = 0; i < m->n_topics; i++) {
+			kp_fetch_req_topic_t *qt = &rq->fetch.topics[i];
+			kp_fetch_resp_topic_t *t = &m->topics[i];
+			t->topic = qt->topic;
+			t->n_partitions = qt->n_partitions;
+			t->partitions = kp_arena_alloc(a, (size_t)t->n_partitions *
+			    sizeof *t->partitions);
+			for (j = 0; j < t->n_partitions; j++) {
+				kp_fetch_resp_part_t *p = &t->partitions[j];
+				p->partition = qt->partitions[j].partition;
+				p->high_watermark = fk.b[3].last + 1;
+				p->last_stable_offset = p->high_watermark;
+				p->log_start_offset = 0;
+				p->preferred_read_replica = -1;
+				p->records = fake_records(a,
+				    qt->partitions[j].fetch_offset);
+			}
+		}
+		break;
+	}
+	}
+}
+
+static int fake_frame(void *arg, ks_conn_t *conn, const void *frame,
+    size_t len)
+{
+	kp_arena_t arena;
+	kp_io_t in, out;
+	kp_req_hdr_t h;
+	kp_req_any_t rq;
+	kp_resp_any_t rs;
+	int16_t ver;
+
+	kp_arena_init(&arena);
+	kp_reader_init(&in, frame, len, &arena);
+	memset(&h, 0, sizeof h);
+	memset(&rq, 0, sizeof rq);
+	memset(&rs, 0, sizeof rs);
+	if (kp_req_hdr(&in, &h) != 0 || h.api_key < 0 ||
+	    h.api_key >= FAKE_NAPI || fk.max[h.api_key] < 0 ||
+	    (h.api_key != KP_API_VERSIONS &&
+	        h.api_version > fk.max[h.api_key]) ||
+	    (h.api_version <= fk.max[h.api_key] &&
+	        kp_req_body(&in, h.api_key, &rq) != 0)) {
+		ks_conn_close(conn);
+		kp_arena_free(&arena);
+		return KS_FRAME_NEXT;
+	}
+	ver = h.api_version;
+	fk.used[h.api_key] = ver;
+	if (h.api_key == KP_API_VERSIONS && ver > fk.max[h.api_key]) {
+		/* as Kafka does: the error in a v0 body, with our ranges */
+		fake_answer(&arena, &h, &rq, &rs);
+		rs.api_versions.error_code = KP_UNSUPPORTED_VERSION;
+		ver = 0;
+	} else {
+		fake_answer(&arena, &h, &rq, &rs);
+	}
+	kp_writer_init(&out);
+	kp_w_frame_begin(&out);
+	kp_resp_hdr(&out, h.api_key, h.api_version, &h.correlation_id);
+	kp_io_set_version(&out, h.api_key, ver);
+	kp_resp_body(&out, h.api_key, &rs);
+	if (kp_w_frame_end(&out) != 0 || kp_w_send(&out, conn) != 0)
+		ks_conn_close(conn);
+	kp_writer_free(&out);
+	kp_arena_free(&arena);
+	return KS_FRAME_NEXT;
+}
+
+static void fake_up(void)
+{
+	ks_conn_handler_t h = { fake_frame, NULL, NULL };
+	ks_listener_t *l;
+	int k;
+
+	memset(&fk, 0, sizeof fk);
+	for (k = 0; k < FAKE_NAPI; k++) {
+		fk.max[k] = -1;
+		fk.used[k] = -1;
+	}
+	fk.max[KP_API_VERSIONS] = 2;  /* below ours: the client asks again */
+	fk.max[KP_METADATA] = 12;     /* above ours: ours (6) */
+	fk.max[KP_FETCH] = 7;         /* below ours: the broker's */
+	fk.max[KP_LIST_OFFSETS] = 3;
+	for (k = 0; k < 4; k++)
+		fake_batch(&fk.b[k], 2 * k);
+	/* a flipped bit in b[1]'s last record: its CRC no longer holds */
+	fk.b[1].buf[fk.b[1].len - 1] ^= 1;
+	KT_OK(ks_net_new(NULL, &fk.net));
+	KT_OK(ks_net_listen(fk.net, "tcp://127.0.0.1:0", NULL, &h, &l));
+	fk.port = ks_listener_port(l);
+	ck_assert_int_gt(fk.port, 0);
+}
+
+START_TEST(fake_corrupt)
+{
+	ks_consumer_config_t cc;
+	ks_topic_partition_t tp = { "bad", 0, 0 };
+	const ks_message_t *msgs;
+	ks_consumer_t *c;
+	char url[64];
+	int64_t pos;
+	int i, n;
+
+	fake_up();
+	snprintf(url, sizeof url, "127.0.0.1:%d", fk.port);
+	ks_consumer_config_init(&cc);
+	KT_OK(ks_consumer_connect(url, &cc, NULL, &c));
+	KT_OK(ks_consumer_assign(c, &tp, 1));
+	/* offsets 0 and 1, then the damaged batch: an error, at every poll,
+	 * with the position at that batch */
+	n = ks_consumer_poll(c, 10000, &msgs);
+	ck_assert_int_eq(n, 2);
+	for (i = 0; i < n; i++)
+		ck_assert_int_eq(msgs[i].rec.offset, i);
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(ks_consumer_poll(c, 1000, &msgs), KS_ECORRUPT);
+		KT_OK(ks_consumer_position(c, "bad", 0, &pos));
+		ck_assert_int_eq(pos, 2);
+	}
+	/* past it: 4 and 5, and the cut-short batch after them is no error
+	 * (it would come whole with a later fetch) */
+	KT_OK(ks_consumer_seek(c, "bad", 0, 4));
+	n = ks_consumer_poll(c, 10000, &msgs);
+	ck_assert_int_eq(n, 2);
+	ck_assert_int_eq(msgs[0].rec.offset, 4);
+	ck_assert_int_eq(msgs[1].rec.offset, 5);
+	ck_assert_int_eq(msgs[1].rec.value_len, 7);
+	ck_assert(memcmp(msgs[1].rec.value, "value-5", 7) == 0);
+	ck_assert_int_eq(ks_consumer_poll(c, 0, &msgs), 0);
+	KT_OK(ks_consumer_position(c, "bad", 0, &pos));
+	ck_assert_int_eq(pos, 6);
+	KT_OK(ks_consumer_close(c));
+	ks_net_free(fk.net);
+	/* versions: min(ours, the broker's), ApiVersions asked again at the
+	 * broker's after UNSUPPORTED_VERSION */
+	ck_assert_int_eq(fk.used[KP_API_VERSIONS], 2);
+	ck_assert_int_eq(fk.used[KP_METADATA],
+	    kp_api_find(KP_METADATA)->max_version);
+	ck_assert_int_eq(fk.used[KP_FETCH], 7);
+}
+END_TEST
+
 Suite *kclient_suite(void)
 {
 	Suite *s = suite_create("kclient");
@@ -788,6 +1046,10 @@ Suite *kclient_suite(void)
 	tcase_set_timeout(tc, 180);
 	tcase_add_test(tc, server_roundtrip);
 	tcase_add_test(tc, server_mixed_group);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("fake");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, fake_corrupt);
 	suite_add_tcase(s, tc);
 	return s;
 }

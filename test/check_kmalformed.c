@@ -964,6 +964,86 @@ START_TEST(api_versions_v99)
 END_TEST
 
 /*
+ * Produce v2 carrying a message in the legacy format (magic 1), as an old
+ * client sends: the broker answers UNSUPPORTED_FOR_MESSAGE_FORMAT (43)
+ * for the partition, appends nothing, and keeps the connection.
+ */
+/* CRC-32 (IEEE, zlib's), bit by bit: the legacy message format's. */
+static uint32_t crc32_ieee(const uint8_t *p, size_t n)
+{
+	uint32_t c = 0xffffffffu;
+	int k;
+	while (n-- > 0) {
+		c ^= *p++;
+		for (k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
+	}
+	return ~c;
+}
+
+START_TEST(produce_v2_legacy_message)
+{
+	struct wb w, msg;
+	struct rd r;
+	uint8_t *resp;
+	size_t len;
+	uint32_t crc;
+	char name[64];
+	int fd;
+
+	/* one magic-1 message; its CRC-32 covers magic to the end */
+	msg.n = 0;
+	w8(&msg, 1);          /* magic */
+	w8(&msg, 0);          /* attributes */
+	w32(&msg, 0);         /* timestamp, high half */
+	w32(&msg, 1000);      /* timestamp, low half */
+	w32(&msg, 3);
+	w_raw(&msg, "key", 3);
+	w32(&msg, 5);
+	w_raw(&msg, "value", 5);
+	crc = crc32_ieee(msg.b, msg.n);
+
+	frame_begin(&w);
+	header_v1(&w, 0, 2, 1);
+	w16(&w, -1);          /* acks (v2 has no transactional_id) */
+	w32(&w, 5000);        /* timeout_ms */
+	w32(&w, 1);
+	wstr(&w, TOPIC);
+	w32(&w, 1);
+	w32(&w, 0);           /* partition */
+	w32(&w, (int32_t)(8 + 4 + 4 + msg.n)); /* message set size */
+	w32(&w, 0);           /* offset */
+	w32(&w, 0);
+	w32(&w, (int32_t)(4 + msg.n)); /* message size */
+	w32(&w, (int32_t)crc);
+	w_raw(&w, msg.b, msg.n);
+	frame_end(&w);
+
+	fd = dial();
+	send_all(fd, w.b, w.n);
+	resp = read_frame(fd, &len);
+	r.p = resp;
+	r.end = resp + len;
+	r.what = "Produce v2";
+	ck_assert_int_eq(r32(&r), 1);   /* correlation id */
+	ck_assert_int_eq(r32(&r), 1);   /* topics */
+	rstr(&r, name, sizeof name);
+	ck_assert_str_eq(name, TOPIC);
+	ck_assert_int_eq(r32(&r), 1);   /* partitions */
+	ck_assert_int_eq(r32(&r), 0);   /* partition index */
+	ck_assert_int_eq(r16(&r), 43);  /* UNSUPPORTED_FOR_MESSAGE_FORMAT */
+	r_need(&r, 8 + 8 + 4);          /* base_offset, log_append_time, */
+	r.p += 8 + 8 + 4;               /* throttle_time_ms */
+	ck_assert_msg(r.p == r.end, "Produce v2: %zu trailing bytes",
+	    (size_t)(r.end - r.p));
+	free(resp);
+	check_api_versions_v3(fd, 2); /* the connection stays */
+	close(fd);
+	check_alive(); /* and nothing was appended */
+}
+END_TEST
+
+/*
  * A frame that starts and never finishes: the broker serves others
  * meanwhile, and closes it once request_timeout has passed since its
  * first byte (not before).
@@ -1057,6 +1137,7 @@ Suite *kmalformed_suite(void)
 	tcase_add_loop_test(tc, bad_frame_closes, 0, N_BAD_CASES);
 	tcase_add_test(tc, good_then_bad);
 	tcase_add_test(tc, api_versions_v99);
+	tcase_add_test(tc, produce_v2_legacy_message);
 	tcase_add_test(tc, unfinished_frame);
 	tcase_add_test(tc, flood_of_garbage);
 	tcase_add_test(tc, truncations_and_random_bodies);

@@ -25,9 +25,12 @@ KS_SUITE(group)
 KS_SUITE(group_crash)
 KS_SUITE(bus)
 KS_SUITE(compress)
-KS_SUITE(kserver)
-KS_SUITE(kproto)
+/* The network layers (make WITH_NET=0 leaves them out). */
+#ifdef KS_WITH_NET
 KS_SUITE(transport)
+KS_SUITE(kproto)
+KS_SUITE(kserver)
 KS_SUITE(kclient)
 KS_SUITE(kcompat)
 KS_SUITE(kmalformed)
+#endif

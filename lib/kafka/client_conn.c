@@ -9,213 +9,42 @@
 #include <stdio.h>
 #include <unistd.h>
 
-/* ---- writer ----------------------------------------------------------- */
+/* ---- versions and decoding ------------------------------------------------ */
 
-int kc_w_reserve(kc_w_t *w, size_t n)
+int16_t kc_version(struct kc_broker *b, int16_t api)
 {
-	if (w->err)
-		return w->err;
-	if (w->len + n > w->cap) {
-		size_t cap = w->cap ? w->cap : 256;
-		uint8_t *p;
-		while (cap < w->len + n)
-			cap *= 2;
-		if (!(p = realloc(w->p, cap)))
-			return w->err = KS_ENOMEM;
-		w->p = p;
-		w->cap = cap;
+	int16_t v = -1;
+	if (api >= 0 && api < KC_NAPI) {
+		pthread_mutex_lock(&b->cl->mu);
+		v = b->ver[api];
+		pthread_mutex_unlock(&b->cl->mu);
 	}
-	return 0;
+	return v;
 }
 
-void kc_w_raw(kc_w_t *w, const void *p, size_t n)
+int kc_decode(int16_t api, int16_t ver, const uint8_t *body, size_t len,
+    kp_arena_t *arena, void *m, size_t size)
 {
-	if (n && kc_w_reserve(w, n) == 0) {
-		memcpy(w->p + w->len, p, n);
-		w->len += n;
-	}
+	kp_io_t io;
+
+	memset(m, 0, size);
+	kp_reader_init(&io, body, len, arena);
+	kp_io_set_version(&io, api, ver);
+	return kp_resp_body(&io, api, m);
 }
-
-void kc_w_i8(kc_w_t *w, int8_t v)
-{
-	kc_w_raw(w, &v, 1);
-}
-
-void kc_w_i16(kc_w_t *w, int16_t v)
-{
-	uint8_t b[2];
-	ks__put_be16(b, (uint16_t)v);
-	kc_w_raw(w, b, 2);
-}
-
-void kc_w_i32(kc_w_t *w, int32_t v)
-{
-	uint8_t b[4];
-	ks__put_be32(b, (uint32_t)v);
-	kc_w_raw(w, b, 4);
-}
-
-void kc_w_i64(kc_w_t *w, int64_t v)
-{
-	uint8_t b[8];
-	ks__put_be64(b, (uint64_t)v);
-	kc_w_raw(w, b, 8);
-}
-
-void kc_w_str(kc_w_t *w, const char *s)
-{
-	size_t n = s ? strlen(s) : 0;
-	if (n > INT16_MAX) {
-		w->err = KS_EINVAL;
-		return;
-	}
-	kc_w_i16(w, s ? (int16_t)n : -1);
-	kc_w_raw(w, s, n);
-}
-
-void kc_w_bytes(kc_w_t *w, const void *p, size_t n)
-{
-	if (n > INT32_MAX) {
-		w->err = KS_EMSGSIZE;
-		return;
-	}
-	kc_w_i32(w, p ? (int32_t)n : -1);
-	kc_w_raw(w, p, n);
-}
-
-/* ---- reader ----------------------------------------------------------- */
-
-static const uint8_t *take(kc_r_t *r, size_t n)
-{
-	const uint8_t *p = r->p;
-	if (r->err || (size_t)(r->end - r->p) < n) {
-		r->err = KS_ECORRUPT;
-		r->p = r->end;
-		return NULL;
-	}
-	r->p += n;
-	return p;
-}
-
-int8_t kc_r_i8(kc_r_t *r)
-{
-	const uint8_t *p = take(r, 1);
-	return p ? (int8_t)p[0] : 0;
-}
-
-int16_t kc_r_i16(kc_r_t *r)
-{
-	const uint8_t *p = take(r, 2);
-	return p ? (int16_t)ks__be16(p) : 0;
-}
-
-int32_t kc_r_i32(kc_r_t *r)
-{
-	const uint8_t *p = take(r, 4);
-	return p ? (int32_t)ks__be32(p) : 0;
-}
-
-int64_t kc_r_i64(kc_r_t *r)
-{
-	const uint8_t *p = take(r, 8);
-	return p ? (int64_t)ks__be64(p) : 0;
-}
-
-const char *kc_r_str(kc_r_t *r, size_t *len)
-{
-	int16_t n = kc_r_i16(r);
-	*len = 0;
-	if (n < 0) {
-		if (n != -1)
-			r->err = KS_ECORRUPT;
-		return NULL;
-	}
-	*len = (size_t)n;
-	return (const char *)take(r, (size_t)n);
-}
-
-char *kc_r_strdup(kc_r_t *r)
-{
-	size_t n;
-	const char *s = kc_r_str(r, &n);
-	char *d;
-	if (r->err)
-		return NULL;
-	if (!(d = malloc(n + 1))) {
-		r->err = KS_ENOMEM;
-		return NULL;
-	}
-	if (n)
-		memcpy(d, s, n);
-	d[n] = 0;
-	return d;
-}
-
-int kc_r_streq(kc_r_t *r, const char *s)
-{
-	size_t n;
-	const char *p = kc_r_str(r, &n);
-	return p && n == strlen(s) && memcmp(p, s, n) == 0;
-}
-
-const void *kc_r_bytes(kc_r_t *r, size_t *len)
-{
-	int32_t n = kc_r_i32(r);
-	*len = 0;
-	if (n < 0) {
-		if (n != -1)
-			r->err = KS_ECORRUPT;
-		return NULL;
-	}
-	*len = (size_t)n;
-	return take(r, (size_t)n);
-}
-
-int32_t kc_r_array(kc_r_t *r)
-{
-	int32_t n = kc_r_i32(r);
-	if (n == -1)
-		return 0;
-	if (n < 0 || (size_t)n > (size_t)(r->end - r->p)) {
-		r->err = KS_ECORRUPT;
-		r->p = r->end;
-		return 0;
-	}
-	return n;
-}
-
-/* ---- versions ---------------------------------------------------------- */
-
-/* The versions this client implements, per API: [min, max]. */
-static const int16_t our_versions[KC_NAPI][2] = {
-	[KC_PRODUCE] = { 3, 7 },
-	[KC_FETCH] = { 4, 4 },
-	[KC_LIST_OFFSETS] = { 1, 1 },
-	[KC_METADATA] = { 1, 4 },
-	[4] = { -1, -1 }, [5] = { -1, -1 }, [6] = { -1, -1 }, [7] = { -1, -1 },
-	[KC_OFFSET_COMMIT] = { 2, 2 },
-	[KC_OFFSET_FETCH] = { 1, 1 },
-	[KC_FIND_COORDINATOR] = { 1, 1 },
-	[KC_JOIN_GROUP] = { 4, 5 },
-	[KC_HEARTBEAT] = { 1, 1 },
-	[KC_LEAVE_GROUP] = { 1, 1 },
-	[KC_SYNC_GROUP] = { 1, 1 },
-	[15] = { -1, -1 }, [16] = { -1, -1 }, [17] = { -1, -1 },
-	[KC_API_VERSIONS] = { 0, 0 },
-};
 
 int kc_retriable(int k)
 {
 	switch (k) {
-	case KE_LEADER_NOT_AVAILABLE:
-	case KE_NOT_LEADER_OR_FOLLOWER:
-	case KE_REQUEST_TIMED_OUT:
-	case KE_NETWORK_EXCEPTION:
-	case KE_NOT_ENOUGH_REPLICAS:
-	case KE_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
-	case KE_COORDINATOR_LOAD_IN_PROGRESS:
-	case KE_COORDINATOR_NOT_AVAILABLE:
-	case KE_NOT_COORDINATOR:
+	case KP_LEADER_NOT_AVAILABLE:
+	case KP_NOT_LEADER_OR_FOLLOWER:
+	case KP_REQUEST_TIMED_OUT:
+	case KP_NETWORK_EXCEPTION:
+	case KP_NOT_ENOUGH_REPLICAS:
+	case KC_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+	case KP_COORDINATOR_LOAD_IN_PROGRESS:
+	case KP_COORDINATOR_NOT_AVAILABLE:
+	case KP_NOT_COORDINATOR:
 		return 1;
 	}
 	return 0;
@@ -226,7 +55,7 @@ int kc_retriable(int k)
 void kc_req_free(struct kc_req *req)
 {
 	if (req) {
-		free(req->w.p);
+		kp_writer_free(&req->w);
 		free(req);
 	}
 }
@@ -254,6 +83,8 @@ static int on_frame(void *arg, ks_conn_t *conn, const void *frame,
 {
 	struct kc_broker *b = arg;
 	struct kc_req *req, *prev = NULL;
+	kp_arena_t arena;
+	kp_io_t io;
 	int32_t corr;
 
 	if (len < 4) {
@@ -273,7 +104,14 @@ static int on_frame(void *arg, ks_conn_t *conn, const void *frame,
 		b->pend = req->next;
 	if (b->pend_tail == req)
 		b->pend_tail = prev;
-	req_finish(req, 0, (const uint8_t *)frame + 4, len - 4);
+	/* the header's version is the request's (tagged fields if flexible) */
+	kp_arena_init(&arena);
+	kp_reader_init(&io, frame, len, &arena);
+	if (kp_resp_hdr(&io, req->api, req->ver, &corr) != 0)
+		req_finish(req, KS_ECORRUPT, NULL, 0);
+	else
+		req_finish(req, 0, io.p, kp_r_left(&io));
+	kp_arena_free(&arena);
 	return KS_FRAME_NEXT;
 }
 
@@ -316,14 +154,15 @@ static void loop_send(void *arg)
 	}
 	req->corr = __atomic_add_fetch(&next_corr, 1, __ATOMIC_RELAXED) &
 	    INT32_MAX;
-	ks__put_be32(req->w.p + 8, (uint32_t)req->corr);
+	/* after the length, key and version (kc_req_new wrote 0) */
+	ks__put_be32(req->w.buf + 8, (uint32_t)req->corr);
 	if (req->noresp) {
 		/* noresp_sent runs exactly once, also on failure */
-		(void)ks_conn_send_ref(b->conn, req->w.p, req->w.len,
+		(void)ks_conn_send_ref(b->conn, req->w.buf, req->w.len,
 		    noresp_sent, req);
 		return;
 	}
-	if ((rc = ks_conn_send(b->conn, req->w.p, req->w.len)) != 0) {
+	if ((rc = ks_conn_send(b->conn, req->w.buf, req->w.len)) != 0) {
 		req_finish(req, rc, NULL, 0);
 		return;
 	}
@@ -365,33 +204,43 @@ static void sweep(void *arg)
 	ks_timer_arm(cl->sweep, 100);
 }
 
-int kc_req_new(struct kc_broker *b, int16_t api, struct kc_req **reqp)
+/* A request for api at version ver: header and body encoded in a frame. */
+static int req_make(struct kc_broker *b, int16_t api, int16_t ver, void *msg,
+    struct kc_req **reqp)
 {
-	struct kc_cluster *cl = b->cl;
 	struct kc_req *req;
-	int16_t ver;
+	kp_req_hdr_t h;
+	int rc;
 
-	pthread_mutex_lock(&cl->mu);
-	ver = api == KC_API_VERSIONS ? 0 : b->ver[api];
-	pthread_mutex_unlock(&cl->mu);
-	if (ver < 0)
-		return kc_err(35); /* UNSUPPORTED_VERSION */
 	if (!(req = calloc(1, sizeof *req)))
 		return KS_ENOMEM;
 	req->b = b;
 	req->api = api;
 	req->ver = ver;
-	kc_w_i32(&req->w, 0); /* the frame's length, set at send */
-	kc_w_i16(&req->w, api);
-	kc_w_i16(&req->w, ver);
-	kc_w_i32(&req->w, 0); /* correlation id, set on the loop */
-	kc_w_str(&req->w, cl->client_id);
-	if (req->w.err) {
+	h.api_key = api;
+	h.api_version = ver;
+	h.correlation_id = 0; /* set on the loop (loop_send) */
+	h.client_id = kp_cstr(b->cl->client_id);
+	kp_writer_init(&req->w);
+	kp_w_frame_begin(&req->w);
+	kp_req_hdr(&req->w, &h);
+	kp_req_body(&req->w, api, msg);
+	if ((rc = kp_w_frame_end(&req->w)) != 0) {
 		kc_req_free(req);
-		return KS_ENOMEM;
+		return rc;
 	}
 	*reqp = req;
 	return 0;
+}
+
+int kc_req_new(struct kc_broker *b, int16_t api, void *msg,
+    struct kc_req **reqp)
+{
+	int16_t ver = kc_version(b, api);
+
+	if (ver < 0)
+		return kc_err(KP_UNSUPPORTED_VERSION);
+	return req_make(b, api, ver, msg, reqp);
 }
 
 int kc_req_send(struct kc_req *req, kc_done_fn *done, void *arg)
@@ -399,12 +248,6 @@ int kc_req_send(struct kc_req *req, kc_done_fn *done, void *arg)
 	struct kc_cluster *cl = req->b->cl;
 	int rc;
 
-	if (req->w.err) {
-		rc = req->w.err;
-		kc_req_free(req);
-		return rc;
-	}
-	ks__put_be32(req->w.p, (uint32_t)(req->w.len - 4));
 	req->done = done;
 	req->arg = arg;
 	if (req->deadline_ns == 0) /* else the caller's */
@@ -461,6 +304,30 @@ int kc_call(struct kc_req *req, uint8_t **body, size_t *len)
 	*body = w.body;
 	*len = w.len;
 	return w.err;
+}
+
+void kc_resp_free(kc_resp_t *keep)
+{
+	free(keep->body);
+	keep->body = NULL;
+	kp_arena_free(&keep->arena);
+}
+
+int kc_rpc(struct kc_broker *b, int16_t api, void *req, void *resp,
+    size_t size, kc_resp_t *keep)
+{
+	struct kc_req *r;
+	size_t len;
+	int16_t ver;
+	int rc;
+
+	memset(resp, 0, size);
+	if ((rc = kc_req_new(b, api, req, &r)) != 0)
+		return rc;
+	ver = r->ver; /* r is the loop's once sent */
+	if ((rc = kc_call(r, &keep->body, &len)) != 0)
+		return rc;
+	return kc_decode(api, ver, keep->body, len, &keep->arena, resp, size);
 }
 
 static void slot_done(void *arg, int err, const uint8_t *body, size_t len)
@@ -589,46 +456,69 @@ struct kc_broker *kc_broker_learn(struct kc_cluster *cl, int32_t id,
 	return b;
 }
 
-/* ApiVersions v0: for each API, min(our max, broker max), if it is not
- * below our min and the broker's min. */
+/*
+ * ApiVersions at our highest version; a broker that does not speak it
+ * answers UNSUPPORTED_VERSION in a v0 body listing its ranges, and we ask
+ * again at the highest version both speak. Then, for each API of
+ * kp_apis: min(our max, the broker's max), if not below either's min.
+ */
 static int handshake(struct kc_broker *b)
 {
+	const kp_api_t *self = kp_api_find(KP_API_VERSIONS);
 	struct kc_cluster *cl = b->cl;
-	int16_t ver[KC_NAPI];
+	kp_api_versions_req_t q;
+	kp_api_versions_resp_t m;
+	int16_t ver[KC_NAPI], av = self->max_version;
 	struct kc_req *req;
-	uint8_t *body;
-	size_t len, i;
-	kc_r_t r;
-	int32_t n, k;
-	int16_t err;
-	int rc;
+	kc_resp_t keep;
+	size_t len;
+	int32_t k;
+	int rc, tries;
 
-	for (i = 0; i < KC_NAPI; i++)
-		ver[i] = -1;
-	if ((rc = kc_req_new(b, KC_API_VERSIONS, &req)) != 0)
-		return rc;
-	if ((rc = kc_call(req, &body, &len)) != 0)
-		return rc;
-	r.p = body;
-	r.end = body + len;
-	r.err = 0;
-	err = kc_r_i16(&r);
-	n = kc_r_array(&r);
-	for (k = 0; k < n && !r.err; k++) {
-		int16_t api = kc_r_i16(&r), lo = kc_r_i16(&r),
-		        hi = kc_r_i16(&r);
-		int16_t v;
-		if (api < 0 || api >= KC_NAPI || our_versions[api][0] < 0)
+	memset(&q, 0, sizeof q);
+	q.client_software_name = kp_cstr("kstream");
+	q.client_software_version = kp_cstr(ks_version_string());
+	for (tries = 0;; tries++) {
+		memset(&keep, 0, sizeof keep);
+		if ((rc = req_make(b, KP_API_VERSIONS, av, &q, &req)) != 0 ||
+		    (rc = kc_call(req, &keep.body, &len)) != 0)
+			return rc;
+		/* the error code leads every version's body; the rest we
+		 * read as v0 if we can (some brokers write it otherwise),
+		 * else we ask at v0 */
+		if (av > 0 && tries == 0 && len >= 2 &&
+		    (int16_t)ks__be16(keep.body) == KP_UNSUPPORTED_VERSION) {
+			rc = kc_decode(KP_API_VERSIONS, 0, keep.body, len,
+			    &keep.arena, &m, sizeof m);
+			for (k = 0, av = 0; rc == 0 && k < m.n_api_keys; k++)
+				if (m.api_keys[k].api_key == KP_API_VERSIONS &&
+				    m.api_keys[k].max_version >= 0)
+					av = KS__MIN(self->max_version,
+					    m.api_keys[k].max_version);
+			kc_resp_free(&keep);
 			continue;
-		v = KS__MIN(hi, our_versions[api][1]);
-		if (v >= our_versions[api][0] && v >= lo)
-			ver[api] = v;
+		}
+		break;
 	}
-	free(body);
-	if (r.err)
-		return KS_ECORRUPT;
-	if (err)
-		return kc_err(err);
+	rc = kc_decode(KP_API_VERSIONS, av, keep.body, len, &keep.arena, &m,
+	    sizeof m);
+	for (k = 0; k < KC_NAPI; k++)
+		ver[k] = -1;
+	for (k = 0; rc == 0 && k < m.n_api_keys; k++) {
+		const kp_api_version_t *a = &m.api_keys[k];
+		const kp_api_t *ours = kp_api_find(a->api_key);
+		int16_t v;
+		if (!ours || a->api_key >= KC_NAPI)
+			continue;
+		v = KS__MIN(a->max_version, ours->max_version);
+		if (v >= ours->min_version && v >= a->min_version)
+			ver[a->api_key] = v;
+	}
+	if (rc == 0 && m.error_code)
+		rc = kc_err(m.error_code);
+	kc_resp_free(&keep);
+	if (rc)
+		return rc;
 	pthread_mutex_lock(&cl->mu);
 	memcpy(b->ver, ver, sizeof ver);
 	pthread_mutex_unlock(&cl->mu);
@@ -684,7 +574,7 @@ int kc_broker_connect(struct kc_broker *b)
 			pthread_mutex_unlock(&cl->mu);
 			return KS_ECLOSED;
 		}
-		if (b->state == KC_UP && b->ver[KC_METADATA] >= 0) {
+		if (b->state == KC_UP && b->ver[KP_METADATA] >= 0) {
 			pthread_mutex_unlock(&cl->mu);
 			return 0;
 		}
@@ -720,7 +610,7 @@ int kc_broker_connect(struct kc_broker *b)
 			pthread_mutex_unlock(&cl->mu);
 		}
 		if (rc == 0 && (rc = handshake(b)) == 0 &&
-		    b->ver[KC_METADATA] < 0)
+		    b->ver[KP_METADATA] < 0)
 			rc = KS_EBROKER; /* not a broker we can use */
 		if (rc)
 			(void)ks_net_call(cl->net, loop_close_conn, b);
@@ -749,7 +639,7 @@ int kc_any_broker(struct kc_cluster *cl, struct kc_broker **bp)
 	n = cl->nbrokers;
 	for (i = 0; i < n; i++)
 		if (cl->brokers[i]->state == KC_UP &&
-		    cl->brokers[i]->ver[KC_METADATA] >= 0) {
+		    cl->brokers[i]->ver[KP_METADATA] >= 0) {
 			*bp = cl->brokers[i];
 			pthread_mutex_unlock(&cl->mu);
 			return 0;
@@ -803,109 +693,78 @@ static int topic_put(struct kc_cluster *cl, struct kc_mtopic *t)
 	return 0;
 }
 
-static int metadata_parse(struct kc_cluster *cl, int16_t ver, kc_r_t *r)
+/* Learns m's brokers and caches its topics. */
+static int metadata_apply(struct kc_cluster *cl, const kp_metadata_resp_t *m)
 {
-	int32_t nb, nt, i, j, np;
+	int32_t i, j;
 	int rc = 0;
 
-	if (ver >= 3)
-		(void)kc_r_i32(r); /* throttle */
-	nb = kc_r_array(r);
-	for (i = 0; i < nb && !r->err; i++) {
-		int32_t id = kc_r_i32(r), port;
-		char *host = kc_r_strdup(r);
-		size_t rl;
-		port = kc_r_i32(r);
-		(void)kc_r_str(r, &rl); /* rack */
-		if (host && !r->err && port > 0 && port < 65536 && *host) {
-			pthread_mutex_lock(&cl->mu);
-			if (!learn_locked(cl, id, host, port))
-				rc = KS_ENOMEM;
-			pthread_mutex_unlock(&cl->mu);
-		}
-		free(host);
-	}
-	if (ver >= 2) {
-		size_t l;
-		(void)kc_r_str(r, &l); /* cluster id */
-	}
-	(void)kc_r_i32(r); /* controller */
-	nt = kc_r_array(r);
-	for (i = 0; i < nt && !r->err && rc == 0; i++) {
-		struct kc_mtopic t;
-		memset(&t, 0, sizeof t);
-		t.err = kc_r_i16(r);
-		t.name = kc_r_strdup(r);
-		(void)kc_r_i8(r); /* internal */
-		np = kc_r_array(r);
-		if (!r->err && np > 0 &&
-		    !(t.parts = calloc((size_t)np, sizeof *t.parts)))
+	pthread_mutex_lock(&cl->mu);
+	for (i = 0; i < m->n_brokers && rc == 0; i++) {
+		const kp_metadata_broker_t *br = &m->brokers[i];
+		if (br->port > 0 && br->port < 65536 && br->host.len > 0 &&
+		    !learn_locked(cl, br->node_id, br->host.s, br->port))
 			rc = KS_ENOMEM;
-		for (j = 0; j < np && !r->err && rc == 0; j++) {
-			int16_t perr = kc_r_i16(r);
-			int32_t idx = kc_r_i32(r), leader = kc_r_i32(r), k, nr;
-			nr = kc_r_array(r);
-			for (k = 0; k < nr; k++)
-				(void)kc_r_i32(r);
-			nr = kc_r_array(r);
-			for (k = 0; k < nr; k++)
-				(void)kc_r_i32(r);
-			if (idx < 0 || idx >= np) {
-				r->err = KS_ECORRUPT;
-				break;
-			}
-			t.parts[idx].err = perr;
-			t.parts[idx].leader = leader;
-		}
+	}
+	for (i = 0; i < m->n_topics && rc == 0; i++) {
+		const kp_metadata_topic_t *mt = &m->topics[i];
+		int32_t np = mt->n_partitions;
+		struct kc_mtopic t;
+
+		memset(&t, 0, sizeof t);
+		t.err = mt->error_code;
 		t.nparts = np;
-		if (r->err || rc || !t.name) {
+		if (!(t.name = strdup(mt->name.s)) ||
+		    (np > 0 && !(t.parts = calloc((size_t)np, sizeof *t.parts)))) {
 			mtopic_free(&t);
+			rc = KS_ENOMEM;
 			break;
 		}
-		pthread_mutex_lock(&cl->mu);
-		rc = topic_put(cl, &t);
-		pthread_mutex_unlock(&cl->mu);
+		for (j = 0; j < np; j++) {
+			const kp_metadata_part_t *p = &mt->partitions[j];
+			if (p->partition < 0 || p->partition >= np) {
+				rc = KS_ECORRUPT;
+				break;
+			}
+			t.parts[p->partition].err = p->error_code;
+			t.parts[p->partition].leader = p->leader_id;
+		}
+		if (rc)
+			mtopic_free(&t);
+		else
+			rc = topic_put(cl, &t);
 	}
-	return r->err ? r->err : rc;
+	if (rc == 0)
+		cl->md_ns = ks__monotonic_ns();
+	pthread_mutex_unlock(&cl->mu);
+	return rc;
 }
 
 int kc_metadata(struct kc_cluster *cl, const char *const *topics, size_t n,
     int auto_create)
 {
+	kp_metadata_req_t q;
+	kp_metadata_resp_t m;
 	struct kc_broker *b;
-	struct kc_req *req;
-	uint8_t *body;
-	size_t len, i;
-	kc_r_t r;
-	int16_t ver;
+	kc_resp_t keep;
+	size_t i;
 	int rc;
 
 	if ((rc = kc_any_broker(cl, &b)) != 0)
 		return rc;
-	if ((rc = kc_req_new(b, KC_METADATA, &req)) != 0)
-		return rc;
-	ver = req->ver;
-	if (n == 0) {
-		kc_w_i32(&req->w, -1); /* all topics */
-	} else {
-		kc_w_i32(&req->w, (int32_t)n);
-		for (i = 0; i < n; i++)
-			kc_w_str(&req->w, topics[i]);
-	}
-	if (ver >= 4)
-		kc_w_i8(&req->w, auto_create ? 1 : 0);
-	if ((rc = kc_call(req, &body, &len)) != 0)
-		return rc;
-	r.p = body;
-	r.end = body + len;
-	r.err = 0;
-	rc = metadata_parse(cl, ver, &r);
-	free(body);
-	if (rc == 0) {
-		pthread_mutex_lock(&cl->mu);
-		cl->md_ns = ks__monotonic_ns();
-		pthread_mutex_unlock(&cl->mu);
-	}
+	memset(&q, 0, sizeof q);
+	memset(&keep, 0, sizeof keep);
+	q.n_topics = n ? (int32_t)n : -1; /* -1: all topics */
+	q.allow_auto_topic_creation = auto_create != 0;
+	if (n && !(q.topics = calloc(n, sizeof *q.topics)))
+		return KS_ENOMEM;
+	for (i = 0; i < n; i++)
+		q.topics[i] = kp_cstr(topics[i]);
+	rc = KC_RPC(b, KP_METADATA, &q, &m, &keep);
+	free(q.topics);
+	if (rc == 0)
+		rc = metadata_apply(cl, &m);
+	kc_resp_free(&keep);
 	return rc;
 }
 
@@ -934,9 +793,9 @@ int kc_topic_lookup(struct kc_cluster *cl, const char *name, int auto_create,
 			return 0;
 		}
 		/* unknown: ask once; being created: ask until it is there */
-		if (refreshed && err == KE_UNKNOWN_TOPIC_OR_PARTITION)
+		if (refreshed && err == KP_UNKNOWN_TOPIC_OR_PARTITION)
 			return kc_err(err);
-		if (refreshed && err != KE_LEADER_NOT_AVAILABLE && err != 0 &&
+		if (refreshed && err != KP_LEADER_NOT_AVAILABLE && err != 0 &&
 		    !kc_retriable(err) && err != -1)
 			return kc_err(err);
 		if (refreshed && ks__monotonic_ns() > deadline)
@@ -957,7 +816,7 @@ int32_t kc_leader(struct kc_cluster *cl, const char *topic, int32_t part)
 
 	pthread_mutex_lock(&cl->mu);
 	if ((t = kc_topic_find(cl, topic)) && part >= 0 && part < t->nparts &&
-	    t->parts[part].err != KE_LEADER_NOT_AVAILABLE)
+	    t->parts[part].err != KP_LEADER_NOT_AVAILABLE)
 		leader = t->parts[part].leader;
 	pthread_mutex_unlock(&cl->mu);
 	return leader;

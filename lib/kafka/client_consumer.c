@@ -57,7 +57,8 @@ static void cpart_drop_data(struct kc_cpart *p)
 	kc_fbuf_unref(p->itbuf);
 	p->buf = p->itbuf = NULL;
 	p->bp = NULL;
-	p->blen = 0;
+	p->blen = p->cur = 0;
+	p->bad = 0;
 }
 
 void kc_cpart_remove(struct ks__rconsumer *r, struct kc_cpart *p)
@@ -92,15 +93,15 @@ static int leader_of(struct ks__rconsumer *r, const char *topic, int32_t part,
 	}
 	if (id < 0) {
 		struct kc_mtopic *t;
-		int16_t err = KE_LEADER_NOT_AVAILABLE;
+		int16_t err = KP_LEADER_NOT_AVAILABLE;
 		pthread_mutex_lock(&r->cl->mu);
 		t = kc_topic_find(r->cl, topic);
 		if (t && t->err)
 			err = t->err;
 		else if (t && (part < 0 || part >= t->nparts))
-			err = KE_UNKNOWN_TOPIC_OR_PARTITION;
+			err = KP_UNKNOWN_TOPIC_OR_PARTITION;
 		pthread_mutex_unlock(&r->cl->mu);
-		if (t && !t->err && err == KE_UNKNOWN_TOPIC_OR_PARTITION)
+		if (t && !t->err && err == KP_UNKNOWN_TOPIC_OR_PARTITION)
 			return KS_EPARTITION;
 		return err ? kc_err(err) : KS_EBROKER;
 	}
@@ -114,49 +115,44 @@ static int leader_of(struct ks__rconsumer *r, const char *topic, int32_t part,
 static int list_offset(struct ks__rconsumer *r, const char *topic,
     int32_t part, int64_t ts, int64_t *off)
 {
+	kp_list_offsets_req_t q;
+	kp_list_offsets_req_topic_t qt;
+	kp_list_offsets_req_part_t qp;
+	kp_list_offsets_resp_t m;
 	struct kc_broker *b = NULL;
-	struct kc_req *req;
-	uint8_t *body;
-	size_t len;
-	kc_r_t rd;
-	int32_t nt, np, i, j;
-	int16_t err = KE_UNKNOWN_TOPIC_OR_PARTITION;
+	kc_resp_t keep;
+	int16_t err = KP_UNKNOWN_TOPIC_OR_PARTITION;
+	int32_t i, j;
 	int rc;
 
-	if ((rc = leader_of(r, topic, part, &b)) != 0 ||
-	    (rc = kc_req_new(b, KC_LIST_OFFSETS, &req)) != 0)
-		return rc;
-	kc_w_i32(&req->w, -1); /* replica id: a consumer */
-	kc_w_i32(&req->w, 1);
-	kc_w_str(&req->w, topic);
-	kc_w_i32(&req->w, 1);
-	kc_w_i32(&req->w, part);
-	kc_w_i64(&req->w, ts);
-	if ((rc = kc_call(req, &body, &len)) != 0)
-		return rc;
-	rd.p = body;
-	rd.end = body + len;
-	rd.err = 0;
 	*off = -1;
-	nt = kc_r_array(&rd);
-	for (i = 0; i < nt && !rd.err; i++) {
-		int match = kc_r_streq(&rd, topic);
-		np = kc_r_array(&rd);
-		for (j = 0; j < np && !rd.err; j++) {
-			int32_t idx = kc_r_i32(&rd);
-			int16_t e = kc_r_i16(&rd);
-			int64_t o;
-			(void)kc_r_i64(&rd); /* timestamp */
-			o = kc_r_i64(&rd);
-			if (match && idx == part) {
-				err = e;
-				*off = o;
+	if ((rc = leader_of(r, topic, part, &b)) != 0)
+		return rc;
+	/* v0 answers a time with the segments before it: not a search */
+	if (ts >= 0 && kc_version(b, KP_LIST_OFFSETS) < 1)
+		return kc_err(KP_UNSUPPORTED_VERSION);
+	memset(&q, 0, sizeof q);
+	memset(&keep, 0, sizeof keep);
+	q.replica_id = -1; /* a consumer */
+	q.n_topics = 1;
+	q.topics = &qt;
+	qt.name = kp_cstr(topic);
+	qt.n_partitions = 1;
+	qt.partitions = &qp;
+	qp.partition = part;
+	qp.timestamp = ts;
+	qp.max_num_offsets = 1;
+	rc = KC_RPC(b, KP_LIST_OFFSETS, &q, &m, &keep);
+	for (i = 0; rc == 0 && i < m.n_topics; i++)
+		for (j = 0; kp_str_eq_c(m.topics[i].name, topic) &&
+		     j < m.topics[i].n_partitions; j++)
+			if (m.topics[i].partitions[j].partition == part) {
+				err = m.topics[i].partitions[j].error_code;
+				*off = m.topics[i].partitions[j].offset;
 			}
-		}
-	}
-	free(body);
-	if (rd.err)
-		return rd.err;
+	kc_resp_free(&keep);
+	if (rc)
+		return rc;
 	if (err && kc_retriable(err))
 		r->md_stale = 1;
 	return kc_err(err);
@@ -165,16 +161,15 @@ static int list_offset(struct ks__rconsumer *r, const char *topic,
 int kc_coordinator(ks_consumer_t *c, struct kc_broker **bp)
 {
 	struct ks__rconsumer *r = C_REMOTE(c);
+	kp_find_coordinator_req_t q;
+	kp_find_coordinator_resp_t m;
 	struct kc_broker *b;
-	struct kc_req *req;
-	uint8_t *body;
-	size_t len, l;
-	kc_r_t rd;
-	int16_t err;
-	int32_t id, port;
-	char *host;
+	kc_resp_t keep;
 	int rc = 0, tries;
 
+	memset(&q, 0, sizeof q);
+	q.key = kp_cstr(c->cfg.group_id);
+	q.key_type = 0; /* a group */
 	for (tries = 0;; tries++) {
 		if (r->coord && (rc = kc_broker_connect(r->coord)) == 0) {
 			*bp = r->coord;
@@ -185,28 +180,22 @@ int kc_coordinator(ks_consumer_t *c, struct kc_broker **bp)
 			return rc ? rc : KS_ETIMEDOUT;
 		if (tries)
 			usleep((useconds_t)r->cl->rc.retry_backoff_ms * 1000);
-		if ((rc = kc_any_broker(r->cl, &b)) != 0 ||
-		    (rc = kc_req_new(b, KC_FIND_COORDINATOR, &req)) != 0)
+		if ((rc = kc_any_broker(r->cl, &b)) != 0)
 			continue;
-		kc_w_str(&req->w, c->cfg.group_id);
-		kc_w_i8(&req->w, 0); /* a group */
-		if ((rc = kc_call(req, &body, &len)) != 0)
+		memset(&keep, 0, sizeof keep);
+		if ((rc = KC_RPC(b, KP_FIND_COORDINATOR, &q, &m, &keep)) != 0) {
+			kc_resp_free(&keep);
+			if (rc == KS_ECORRUPT)
+				return rc;
 			continue;
-		rd.p = body;
-		rd.end = body + len;
-		rd.err = 0;
-		(void)kc_r_i32(&rd); /* throttle */
-		err = kc_r_i16(&rd);
-		(void)kc_r_str(&rd, &l);
-		id = kc_r_i32(&rd);
-		host = kc_r_strdup(&rd);
-		port = kc_r_i32(&rd);
-		if (!rd.err && !err && host && port > 0 && port < 65536)
-			r->coord = kc_broker_learn(r->cl, id, host, port);
-		free(host);
-		free(body);
-		rc = rd.err ? rd.err : err ? kc_err(err) : 0;
-		if (rc && !kc_retriable(err))
+		}
+		if (!m.error_code && m.host.len > 0 && m.port > 0 &&
+		    m.port < 65536)
+			r->coord = kc_broker_learn(r->cl, m.node_id, m.host.s,
+			    m.port);
+		kc_resp_free(&keep);
+		rc = kc_err(m.error_code);
+		if (rc && !kc_retriable(m.error_code))
 			return rc;
 	}
 }
@@ -215,49 +204,40 @@ int kc_coordinator(ks_consumer_t *c, struct kc_broker **bp)
 static int offset_fetch(ks_consumer_t *c, const char *topic, int32_t part,
     int64_t *off)
 {
+	kp_offset_fetch_req_t q;
+	kp_offset_fetch_req_topic_t qt;
+	kp_offset_fetch_resp_t m;
 	struct kc_broker *b;
-	struct kc_req *req;
-	uint8_t *body;
-	size_t len, l;
-	kc_r_t rd;
-	int32_t nt, np, i, j;
+	kc_resp_t keep;
 	int16_t err = 0;
+	int32_t i, j;
 	int rc;
 
 	*off = -1;
-	if ((rc = kc_coordinator(c, &b)) != 0 ||
-	    (rc = kc_req_new(b, KC_OFFSET_FETCH, &req)) != 0)
+	if ((rc = kc_coordinator(c, &b)) != 0)
 		return rc;
-	kc_w_str(&req->w, c->cfg.group_id);
-	kc_w_i32(&req->w, 1);
-	kc_w_str(&req->w, topic);
-	kc_w_i32(&req->w, 1);
-	kc_w_i32(&req->w, part);
-	if ((rc = kc_call(req, &body, &len)) != 0)
-		return rc;
-	rd.p = body;
-	rd.end = body + len;
-	rd.err = 0;
-	nt = kc_r_array(&rd);
-	for (i = 0; i < nt && !rd.err; i++) {
-		int match = kc_r_streq(&rd, topic);
-		np = kc_r_array(&rd);
-		for (j = 0; j < np && !rd.err; j++) {
-			int32_t idx = kc_r_i32(&rd);
-			int64_t o = kc_r_i64(&rd);
-			int16_t e;
-			(void)kc_r_str(&rd, &l); /* metadata */
-			e = kc_r_i16(&rd);
-			if (match && idx == part) {
-				*off = o;
-				err = e;
+	memset(&q, 0, sizeof q);
+	memset(&keep, 0, sizeof keep);
+	q.group_id = kp_cstr(c->cfg.group_id);
+	q.n_topics = 1;
+	q.topics = &qt;
+	qt.name = kp_cstr(topic);
+	qt.n_partitions = 1;
+	qt.partitions = &part;
+	rc = KC_RPC(b, KP_OFFSET_FETCH, &q, &m, &keep);
+	for (i = 0; rc == 0 && i < m.n_topics; i++)
+		for (j = 0; kp_str_eq_c(m.topics[i].name, topic) &&
+		     j < m.topics[i].n_partitions; j++)
+			if (m.topics[i].partitions[j].partition == part) {
+				*off = m.topics[i].partitions[j].offset;
+				err = m.topics[i].partitions[j].error_code;
 			}
-		}
-	}
-	free(body);
-	if (rd.err)
-		return rd.err;
-	if (err == KE_NOT_COORDINATOR || err == KE_COORDINATOR_NOT_AVAILABLE)
+	if (rc == 0 && !err)
+		err = m.error_code; /* v2+: the group's own */
+	kc_resp_free(&keep);
+	if (rc)
+		return rc;
+	if (err == KP_NOT_COORDINATOR || err == KP_COORDINATOR_NOT_AVAILABLE)
 		C_REMOTE(c)->coord = NULL;
 	return kc_err(err);
 }
@@ -416,6 +396,63 @@ static void node_idle(struct ks__rconsumer *r, int32_t node)
 		}
 }
 
+/* The Fetch request for f->asked: one topic entry per topic, with its
+ * partitions in the order asked; no fetch session (id 0, epoch -1: every
+ * answer is whole). */
+static int fetch_req(ks_consumer_t *c, struct kc_broker *b,
+    const struct kc_fresp *f, struct kc_req **reqp)
+{
+	const ks_remote_config_t *rc = &C_REMOTE(c)->cl->rc;
+	kp_fetch_req_t q;
+	kp_fetch_req_part_t *parts;
+	size_t i, j, n = f->nparts, np = 0;
+	int err;
+
+	memset(&q, 0, sizeof q);
+	q.replica_id = -1;
+	q.max_wait_ms = rc->fetch_max_wait_ms;
+	q.min_bytes = rc->fetch_min_bytes;
+	q.max_bytes = rc->fetch_max_bytes;
+	q.isolation_level = 0; /* read uncommitted */
+	q.session_id = 0;
+	q.session_epoch = -1;
+	q.rack_id = kp_cstr("");
+	q.topics = calloc(n, sizeof *q.topics);
+	parts = calloc(n, sizeof *parts);
+	if (!q.topics || !parts) {
+		free(q.topics);
+		free(parts);
+		return KS_ENOMEM;
+	}
+	for (i = 0; i < n; i++) {
+		kp_fetch_req_topic_t *t;
+		for (j = 0; j < i; j++)
+			if (!strcmp(f->asked[j].topic, f->asked[i].topic))
+				break;
+		if (j < i)
+			continue; /* listed with its topic's first */
+		t = &q.topics[q.n_topics++];
+		t->topic = kp_cstr(f->asked[i].topic);
+		t->partitions = &parts[np];
+		for (j = i; j < n; j++) {
+			kp_fetch_req_part_t *p;
+			if (strcmp(f->asked[j].topic, f->asked[i].topic))
+				continue;
+			p = &parts[np++];
+			t->n_partitions++;
+			p->partition = f->asked[j].part;
+			p->current_leader_epoch = -1;
+			p->fetch_offset = f->asked[j].off;
+			p->log_start_offset = -1;
+			p->partition_max_bytes = rc->max_partition_fetch_bytes;
+		}
+	}
+	err = kc_req_new(b, KP_FETCH, &q, reqp);
+	free(q.topics);
+	free(parts);
+	return err;
+}
+
 /* Sends one Fetch to node for every partition it leads that has nothing
  * buffered, is not paused and is not being fetched. */
 static int fetch_from(ks_consumer_t *c, int32_t node)
@@ -454,47 +491,11 @@ static int fetch_from(ks_consumer_t *c, int32_t node)
 		fresp_free(f);
 		return 0;
 	}
-	if ((err = kc_req_new(b, KC_FETCH, &req)) != 0) {
+	if ((err = fetch_req(c, b, f, &req)) != 0) {
 		fresp_free(f);
 		return err;
 	}
-	kc_w_i32(&req->w, -1); /* replica id */
-	kc_w_i32(&req->w, rc->fetch_max_wait_ms);
-	kc_w_i32(&req->w, rc->fetch_min_bytes);
-	kc_w_i32(&req->w, rc->fetch_max_bytes);
-	kc_w_i8(&req->w, 0);   /* read uncommitted */
-	/* topics: runs of one name (asked is in assignment order) */
-	{
-		size_t nt = 0, j;
-		for (i = 0; i < n; i++) {
-			for (j = 0; j < i; j++)
-				if (!strcmp(f->asked[j].topic, f->asked[i].topic))
-					break;
-			nt += j == i;
-		}
-		kc_w_i32(&req->w, (int32_t)nt);
-		for (i = 0; i < n; i++) {
-			size_t cnt = 0;
-			for (j = 0; j < i; j++)
-				if (!strcmp(f->asked[j].topic, f->asked[i].topic))
-					break;
-			if (j < i)
-				continue;
-			for (j = i; j < n; j++)
-				cnt += !strcmp(f->asked[j].topic,
-				    f->asked[i].topic);
-			kc_w_str(&req->w, f->asked[i].topic);
-			kc_w_i32(&req->w, (int32_t)cnt);
-			for (j = i; j < n; j++)
-				if (!strcmp(f->asked[j].topic,
-				        f->asked[i].topic)) {
-					kc_w_i32(&req->w, f->asked[j].part);
-					kc_w_i64(&req->w, f->asked[j].off);
-					kc_w_i32(&req->w,
-					    rc->max_partition_fetch_bytes);
-				}
-		}
-	}
+	f->ver = req->ver;
 	if (!(busy = realloc(r->busy_nodes, (r->nbusy + 1) * sizeof *busy))) {
 		kc_req_free(req);
 		fresp_free(f);
@@ -578,10 +579,11 @@ static int fetch_all(ks_consumer_t *c)
 static int fresp_apply(ks_consumer_t *c, struct kc_fresp *f)
 {
 	struct ks__rconsumer *r = C_REMOTE(c);
-	kc_r_t rd;
-	int32_t nt, np, t, k, na;
+	kp_fetch_resp_t m;
+	kp_arena_t arena;
+	int32_t t, k;
 	size_t i;
-	int rc = 0;
+	int rc = 0, derr;
 
 	node_idle(r, f->node);
 	for (i = 0; i < f->nparts; i++) {
@@ -594,48 +596,31 @@ static int fresp_apply(ks_consumer_t *c, struct kc_fresp *f)
 		r->md_stale = 1;
 		return 0;
 	}
-	rd.p = f->body->data;
-	rd.end = rd.p + f->body->len;
-	rd.err = 0;
-	(void)kc_r_i32(&rd); /* throttle */
-	nt = kc_r_array(&rd);
-	for (t = 0; t < nt && !rd.err; t++) {
-		size_t tl;
-		const char *tn = kc_r_str(&rd, &tl);
-		char name[256];
-		if (tl >= sizeof name)
-			tl = sizeof name - 1;
-		if (tn)
-			memcpy(name, tn, tl);
-		name[tl] = 0;
-		np = kc_r_array(&rd);
-		for (k = 0; k < np && !rd.err; k++) {
-			int32_t idx = kc_r_i32(&rd), a;
-			int16_t err = kc_r_i16(&rd);
-			int64_t hw = kc_r_i64(&rd);
-			const uint8_t *rec;
-			size_t rl;
-			struct kc_cpart *p;
-
-			(void)kc_r_i64(&rd); /* last stable offset */
-			na = kc_r_array(&rd);
-			for (a = 0; a < na; a++) {
-				(void)kc_r_i64(&rd);
-				(void)kc_r_i64(&rd);
-			}
-			rec = kc_r_bytes(&rd, &rl);
-			if (rd.err)
-				break;
-			p = kc_cpart_find(r, name, idx);
+	kp_arena_init(&arena);
+	derr = kc_decode(KP_FETCH, f->ver, f->body->data, f->body->len, &arena,
+	    &m, sizeof m);
+	if (derr == 0 && m.error_code) { /* v7+: the request's own */
+		if (kc_retriable(m.error_code))
+			r->md_stale = 1;
+		else
+			rc = kc_err(m.error_code);
+		m.n_topics = 0;
+	}
+	for (t = 0; derr == 0 && t < m.n_topics; t++) {
+		const kp_fetch_resp_topic_t *mt = &m.topics[t];
+		for (k = 0; k < mt->n_partitions; k++) {
+			const kp_fetch_resp_part_t *mp = &mt->partitions[k];
+			struct kc_cpart *p = kc_cpart_find(r, mt->topic.s,
+			    mp->partition);
 			for (i = 0; p && i < f->nparts; i++)
-				if (f->asked[i].part == idx &&
-				    !strcmp(f->asked[i].topic, name))
+				if (f->asked[i].part == mp->partition &&
+				    !strcmp(f->asked[i].topic, mt->topic.s))
 					break;
 			/* unassigned meanwhile, or moved by a seek: stale */
 			if (!p || i == f->nparts || p->pos != f->asked[i].off ||
 			    p->bp || p->itbuf)
 				continue;
-			if (err == KE_OFFSET_OUT_OF_RANGE) {
+			if (mp->error_code == KP_OFFSET_OUT_OF_RANGE) {
 				int64_t to = c->cfg.auto_offset_reset ==
 				        KS_RESET_EARLIEST ?
 				    KS_OFFSET_BEGINNING : KS_OFFSET_END;
@@ -646,24 +631,27 @@ static int fresp_apply(ks_consumer_t *c, struct kc_fresp *f)
 					r->md_stale = 1;
 				continue;
 			}
-			if (err) {
-				if (kc_retriable(err) ||
-				    err == KE_UNKNOWN_TOPIC_OR_PARTITION)
+			if (mp->error_code) {
+				if (kc_retriable(mp->error_code) ||
+				    mp->error_code ==
+				        KP_UNKNOWN_TOPIC_OR_PARTITION)
 					r->md_stale = 1;
 				else
-					rc = kc_err(err);
+					rc = kc_err(mp->error_code);
 				continue;
 			}
-			p->hw = hw;
-			if (rec && rl) {
+			p->hw = mp->high_watermark;
+			if (mp->records.len > 0) {
+				/* zero copy: the records point into the body */
 				p->buf = f->body;
 				f->body->refs++;
-				p->bp = rec;
-				p->blen = rl;
+				p->bp = mp->records.p;
+				p->blen = (size_t)mp->records.len;
 			}
 		}
 	}
-	return rd.err ? rd.err : rc;
+	kp_arena_free(&arena);
+	return derr ? derr : rc;
 }
 
 static int hold(struct ks__rconsumer *r, struct kc_fbuf *f)
@@ -691,42 +679,86 @@ static void held_release(struct ks__rconsumer *r)
 	r->nheld = 0;
 }
 
-/* Loads p's next whole batch into its iterator: 1, 0 when none is left
- * (a cut-short last batch is dropped, as clients do), or an error. */
+/* A failure of p's batch at bp: kept there, and repeated at every poll
+ * until a seek (or pause, or unassignment), as the local consumer does
+ * with a damaged log; out of memory only is worth another try. */
+static int batch_bad(struct kc_cpart *p, int rc)
+{
+	kc_fbuf_unref(p->itbuf);
+	p->itbuf = NULL;
+	if (rc == KS_ENOMEM)
+		return rc;
+	p->bad = rc == KS_ECOMPRESSION ? rc : KS_ECORRUPT;
+	return p->bad;
+}
+
+/*
+ * Loads the first whole batch at p->bp that may hold p->pos into p's
+ * iterator, checking its CRC (and, uncompressed, its records): 1, 0 when
+ * none is left (a cut-short last batch is dropped, as clients do: it comes
+ * whole with the next Fetch), or an error for a damaged one, where bp
+ * stays. The batch leaves bp when it is walked (batch_done).
+ */
 static int next_batch(struct kc_cpart *p)
 {
 	ks_batch_info_t bi;
+	int32_t len;
 	size_t size;
 	int rc;
 
+	if (p->bad)
+		return p->bad;
+	for (;;) {
+		if (!p->bp || p->blen < KS_BATCH_LOG_OVERHEAD)
+			break;
+		len = (int32_t)ks__be32(p->bp + 8); /* after baseOffset */
+		if (len >= 0 && (size_t)len > p->blen - KS_BATCH_LOG_OVERHEAD)
+			break; /* cut short */
+		size = KS_BATCH_LOG_OVERHEAD + (size_t)(len < 0 ? 0 : len);
+		if ((rc = ks_batch_parse(p->bp, size, &bi)) != 0)
+			return batch_bad(p, rc);
+		if (bi.base_offset + bi.last_offset_delta < p->pos) {
+			p->bp += size; /* wholly before the position */
+			p->blen -= size;
+			continue;
+		}
+		if ((rc = ks_batch_validate(p->bp, size, &bi)) != 0)
+			return batch_bad(p, rc);
+		if (bi.attributes & KS_BATCH_COMPRESSION_MASK) {
+			ks__zbuf_t z = { NULL, 0 };
+			size_t zlen;
+			if ((rc = ks__batch_inflate(p->bp, size, 0, &z,
+			         &zlen)) != 0 ||
+			    !(p->itbuf = fbuf_new(z.p, zlen))) {
+				ks__zbuf_free(&z);
+				return batch_bad(p, rc ? rc : KS_ENOMEM);
+			}
+			ks_batch_iter_init(&p->it, z.p, zlen, p->pos);
+		} else {
+			/* the response itself: batches are not copied */
+			p->itbuf = p->buf;
+			p->buf->refs++;
+			ks_batch_iter_init(&p->it, p->bp, size, p->pos);
+		}
+		p->it_next = bi.base_offset + bi.last_offset_delta + 1;
+		p->cur = size;
+		return 1;
+	}
+	cpart_drop_data(p);
+	return 0;
+}
+
+/* p's batch at bp is walked: the position goes past it (control records,
+ * compacted gaps) and bp to the next. */
+static void batch_done(struct kc_cpart *p)
+{
+	if (p->it_next > p->pos)
+		p->pos = p->it_next;
 	kc_fbuf_unref(p->itbuf);
 	p->itbuf = NULL;
-	if (!p->bp || p->blen < KS_BATCH_LOG_OVERHEAD ||
-	    ks_batch_parse(p->bp, p->blen, &bi) != 0) {
-		cpart_drop_data(p);
-		return 0;
-	}
-	size = KS_BATCH_LOG_OVERHEAD + (size_t)bi.batch_length;
-	if (bi.attributes & KS_BATCH_COMPRESSION_MASK) {
-		ks__zbuf_t z = { NULL, 0 };
-		size_t zlen;
-		if ((rc = ks__batch_inflate(p->bp, size, 0, &z, &zlen)) != 0 ||
-		    !(p->itbuf = fbuf_new(z.p, zlen))) {
-			ks__zbuf_free(&z);
-			cpart_drop_data(p);
-			return rc ? rc : KS_ENOMEM;
-		}
-	} else {
-		/* the response itself: batches are not copied */
-		p->itbuf = p->buf;
-		p->buf->refs++;
-	}
-	ks_batch_iter_init(&p->it, p->itbuf == p->buf ? p->bp : p->itbuf->data,
-	    p->itbuf == p->buf ? size : p->itbuf->len, p->pos);
-	p->it_next = bi.base_offset + bi.last_offset_delta + 1;
-	p->bp += size;
-	p->blen -= size;
-	return 1;
+	p->bp += p->cur;
+	p->blen -= p->cur;
+	p->cur = 0;
 }
 
 /* Moves records from the partitions' fetched batches into c->msgs. */
@@ -752,16 +784,11 @@ static int take_records(ks_consumer_t *c)
 			}
 			n = ks_batch_iter_next(&p->it, &rec);
 			if (n < 0) {
-				cpart_drop_data(p);
-				rc = n;
+				rc = batch_bad(p, n);
 				break;
 			}
 			if (n == 0) {
-				/* past control records and compacted gaps */
-				if (p->it_next > p->pos)
-					p->pos = p->it_next;
-				kc_fbuf_unref(p->itbuf);
-				p->itbuf = NULL;
+				batch_done(p);
 				continue;
 			}
 			if (rec.offset < p->pos)
@@ -1018,12 +1045,13 @@ int kc_commit(ks_consumer_t *c, const ks_topic_partition_t *parts, size_t n,
     int32_t generation, const char *member)
 {
 	struct ks__rconsumer *r = C_REMOTE(c);
+	kp_offset_commit_req_t q;
+	kp_offset_commit_req_part_t *qp;
+	kp_offset_commit_resp_t m;
 	struct kc_broker *b;
-	struct kc_req *req;
-	uint8_t *body;
-	size_t len, i;
-	kc_r_t rd;
-	int32_t nt, np, t, k;
+	kc_resp_t keep;
+	size_t i;
+	int32_t t, k;
 	int16_t err = 0;
 	int rc;
 
@@ -1038,44 +1066,48 @@ int kc_commit(ks_consumer_t *c, const ks_topic_partition_t *parts, size_t n,
 		if (o < 0 || (parts && !parts[i].topic))
 			return KS_EOFFSET;
 	}
-	if ((rc = kc_coordinator(c, &b)) != 0 ||
-	    (rc = kc_req_new(b, KC_OFFSET_COMMIT, &req)) != 0)
+	if ((rc = kc_coordinator(c, &b)) != 0)
 		return rc;
-	kc_w_str(&req->w, c->cfg.group_id);
-	kc_w_i32(&req->w, generation);
-	kc_w_str(&req->w, member);
-	kc_w_i64(&req->w, -1); /* retention: the broker's */
+	memset(&q, 0, sizeof q);
+	memset(&keep, 0, sizeof keep);
+	q.group_id = kp_cstr(c->cfg.group_id);
+	q.generation_id = generation;
+	q.member_id = kp_cstr(member);
+	/* a static member names itself (v7+) while it is one */
+	q.group_instance_id = kp_cstr(generation >= 0 ?
+	    c->cfg.group_instance_id : NULL);
+	q.retention_time_ms = -1; /* the broker's */
 	/* one topic entry per partition: brokers accept repeated topics */
-	kc_w_i32(&req->w, (int32_t)n);
+	q.topics = calloc(n, sizeof *q.topics);
+	qp = calloc(n, sizeof *qp);
+	if (!q.topics || !qp) {
+		free(q.topics);
+		free(qp);
+		return KS_ENOMEM;
+	}
+	q.n_topics = (int32_t)n;
 	for (i = 0; i < n; i++) {
-		kc_w_str(&req->w, parts ? parts[i].topic : r->parts[i].topic);
-		kc_w_i32(&req->w, 1);
-		kc_w_i32(&req->w, parts ? parts[i].partition : r->parts[i].part);
-		kc_w_i64(&req->w, parts ? parts[i].offset : r->parts[i].pos);
-		kc_w_str(&req->w, NULL);
+		q.topics[i].name = kp_cstr(parts ? parts[i].topic :
+		    r->parts[i].topic);
+		q.topics[i].n_partitions = 1;
+		q.topics[i].partitions = &qp[i];
+		qp[i].partition = parts ? parts[i].partition : r->parts[i].part;
+		qp[i].offset = parts ? parts[i].offset : r->parts[i].pos;
+		qp[i].leader_epoch = -1;
+		qp[i].commit_timestamp = -1;
+		qp[i].metadata = kp_cstr(NULL);
 	}
-	if ((rc = kc_call(req, &body, &len)) != 0)
+	rc = KC_RPC(b, KP_OFFSET_COMMIT, &q, &m, &keep);
+	free(q.topics);
+	free(qp);
+	for (t = 0; rc == 0 && t < m.n_topics; t++)
+		for (k = 0; k < m.topics[t].n_partitions; k++)
+			if (!err)
+				err = m.topics[t].partitions[k].error_code;
+	kc_resp_free(&keep);
+	if (rc)
 		return rc;
-	rd.p = body;
-	rd.end = body + len;
-	rd.err = 0;
-	nt = kc_r_array(&rd);
-	for (t = 0; t < nt && !rd.err; t++) {
-		size_t l;
-		(void)kc_r_str(&rd, &l);
-		np = kc_r_array(&rd);
-		for (k = 0; k < np && !rd.err; k++) {
-			int16_t e;
-			(void)kc_r_i32(&rd);
-			e = kc_r_i16(&rd);
-			if (e && !err)
-				err = e;
-		}
-	}
-	free(body);
-	if (rd.err)
-		return rd.err;
-	if (err == KE_NOT_COORDINATOR || err == KE_COORDINATOR_NOT_AVAILABLE)
+	if (err == KP_NOT_COORDINATOR || err == KP_COORDINATOR_NOT_AVAILABLE)
 		r->coord = NULL;
 	return kc_err(err);
 }

@@ -303,12 +303,13 @@ static void lose_all(ks_consumer_t *c, struct kc_group *g)
 
 static int send_join(ks_consumer_t *c, struct kc_group *g)
 {
+	kp_join_group_req_t q;
 	struct kc_broker *b;
 	struct kc_req *req;
 	ks_subscription_t sub;
 	char *list, *save = NULL, *name;
 	uint8_t *meta = NULL;
-	size_t len = 0, np = 0;
+	size_t len = 0;
 	int rc;
 
 	if (R(c)->nparts || g->owned)
@@ -333,39 +334,40 @@ static int send_join(ks_consumer_t *c, struct kc_group *g)
 		free(meta);
 		return rc;
 	}
-	if ((rc = kc_coordinator(c, &b)) != 0 ||
-	    (rc = kc_req_new(b, KC_JOIN_GROUP, &req)) != 0) {
+	if ((rc = kc_coordinator(c, &b)) != 0) {
 		free(meta);
 		return rc;
 	}
-	if (!(list = strdup(c->cfg.assignors))) {
-		kc_req_free(req);
+	/* static membership needs JoinGroup v5 */
+	if (c->cfg.group_instance_id && kc_version(b, KP_JOIN_GROUP) < 5) {
 		free(meta);
-		return KS_ENOMEM;
+		return KS_EBROKER;
 	}
-	kc_w_str(&req->w, c->cfg.group_id);
-	kc_w_i32(&req->w, c->cfg.session_timeout_ms);
-	kc_w_i32(&req->w, c->cfg.rebalance_timeout_ms);
-	kc_w_str(&req->w, g->member_id);
-	if (req->ver >= 5)
-		kc_w_str(&req->w, c->cfg.group_instance_id);
-	kc_w_str(&req->w, "consumer");
-	for (name = strtok_r(list, ", ", &save); name;
-	     name = strtok_r(NULL, ", ", &save))
-		np++;
-	kc_w_i32(&req->w, (int32_t)np);
-	strcpy(list, c->cfg.assignors);
-	for (name = strtok_r(list, ", ", &save); name;
-	     name = strtok_r(NULL, ", ", &save)) {
-		kc_w_str(&req->w, name);
-		kc_w_bytes(&req->w, meta, len);
+	memset(&q, 0, sizeof q);
+	q.group_id = kp_cstr(c->cfg.group_id);
+	q.session_timeout_ms = c->cfg.session_timeout_ms;
+	q.rebalance_timeout_ms = c->cfg.rebalance_timeout_ms;
+	q.member_id = kp_cstr(g->member_id);
+	q.group_instance_id = kp_cstr(c->cfg.group_instance_id);
+	q.protocol_type = kp_cstr("consumer");
+	/* one protocol per assignor named, each with the subscription */
+	list = strdup(c->cfg.assignors);
+	q.protocols = calloc(strlen(c->cfg.assignors) / 2 + 1,
+	    sizeof *q.protocols);
+	for (name = list && q.protocols ? strtok_r(list, ", ", &save) : NULL;
+	     name; name = strtok_r(NULL, ", ", &save)) {
+		kp_join_group_protocol_t *pr = &q.protocols[q.n_protocols++];
+		pr->name = kp_cstr(name);
+		pr->metadata.p = meta;
+		pr->metadata.len = (int32_t)len;
 	}
+	rc = list && q.protocols ? kc_req_new(b, KP_JOIN_GROUP, &q, &req) :
+	    KS_ENOMEM;
+	free(q.protocols);
 	free(list);
 	free(meta);
-	if (c->cfg.group_instance_id && req->ver < 5) {
-		kc_req_free(req);
-		return KS_EBROKER; /* static membership needs JoinGroup v5 */
-	}
+	if (rc)
+		return rc;
 	/* The broker holds the answer until the group has rebalanced: the
 	 * request may wait that long (Kafka clients do the same). */
 	req->deadline_ns = ks__monotonic_ns() +
@@ -376,14 +378,14 @@ static int send_join(ks_consumer_t *c, struct kc_group *g)
 	return 0;
 }
 
-/* The leader's work: every member's assignment, encoded, as a SyncGroup
- * assignments array written into w. */
+/* The leader's work: every member's assignment, encoded into as[i] (the
+ * bytes malloc'd: the caller frees them, also after an error). */
 static int leader_assign(ks_consumer_t *c, const char *protocol,
-    char **mids, char **iids, const uint8_t **metas, size_t *mlens,
-    size_t n, kc_w_t *w)
+    const kp_join_group_member_t *mem, size_t n,
+    kp_sync_group_assignment_t *as)
 {
 	struct kc_cluster *cl = R(c)->cl;
-	const ks_assignor_t *as = ks_assignor_find(protocol);
+	const ks_assignor_t *asg = ks_assignor_find(protocol);
 	ks_assignor_member_t *m;
 	ks_assignor_topic_t *topics = NULL;
 	ks_subscription_t **subs;
@@ -392,7 +394,7 @@ static int leader_assign(ks_consumer_t *c, const char *protocol,
 	size_t i, j, k, nt = 0, cap = 0;
 	int rc = 0;
 
-	if (!as)
+	if (!asg)
 		return KS_EPROTOCOL;
 	m = calloc(n, sizeof *m);
 	subs = calloc(n, sizeof *subs);
@@ -400,9 +402,11 @@ static int leader_assign(ks_consumer_t *c, const char *protocol,
 	if (!m || !subs || !res)
 		rc = KS_ENOMEM;
 	for (i = 0; i < n && rc == 0; i++) {
-		rc = ks_subscription_decode(metas[i], mlens[i], &subs[i]);
-		m[i].member_id = mids[i];
-		m[i].group_instance_id = iids[i];
+		rc = ks_subscription_decode(mem[i].metadata.p,
+		    mem[i].metadata.len > 0 ? (size_t)mem[i].metadata.len : 0,
+		    &subs[i]);
+		m[i].member_id = mem[i].member_id.s;
+		m[i].group_instance_id = mem[i].group_instance_id.s;
 		m[i].subscription = subs[i];
 		for (j = 0; rc == 0 && j < subs[i]->topic_count; j++) {
 			for (k = 0; k < nt; k++)
@@ -443,9 +447,7 @@ static int leader_assign(ks_consumer_t *c, const char *protocol,
 		nt = j;
 	}
 	if (rc == 0)
-		rc = ks_assignor_assign(as, m, n, topics, nt, res);
-	if (rc == 0)
-		kc_w_i32(w, (int32_t)n);
+		rc = ks_assignor_assign(asg, m, n, topics, nt, res);
 	for (i = 0; rc == 0 && i < n; i++) {
 		size_t len = 0;
 		uint8_t *buf;
@@ -457,9 +459,9 @@ static int leader_assign(ks_consumer_t *c, const char *protocol,
 			break;
 		}
 		rc = ks_assignment_encode(res[i], buf, len, &len);
-		kc_w_str(w, mids[i]);
-		kc_w_bytes(w, buf, len);
-		free(buf);
+		as[i].member_id = mem[i].member_id;
+		as[i].assignment.p = buf;
+		as[i].assignment.len = (int32_t)len;
 	}
 	for (i = 0; res && i < n; i++)
 		ks_assignment_free(res[i]);
@@ -473,106 +475,89 @@ static int leader_assign(ks_consumer_t *c, const char *protocol,
 	return rc;
 }
 
+/* SyncGroup after a join of generation gen: the leader (members given)
+ * brings every member's assignment. */
+static int send_sync(ks_consumer_t *c, struct kc_group *g, int32_t gen,
+    const kp_join_group_resp_t *j, int leader)
+{
+	kp_sync_group_req_t q;
+	struct kc_broker *b;
+	struct kc_req *req;
+	int32_t i;
+	int rc;
+
+	if ((rc = kc_coordinator(c, &b)) != 0)
+		return rc;
+	memset(&q, 0, sizeof q);
+	q.group_id = kp_cstr(c->cfg.group_id);
+	q.generation_id = gen;
+	q.member_id = kp_cstr(g->member_id);
+	q.group_instance_id = kp_cstr(c->cfg.group_instance_id);
+	if (leader && j->n_members > 0) {
+		if (!(q.assignments = calloc((size_t)j->n_members,
+		          sizeof *q.assignments)))
+			return KS_ENOMEM;
+		q.n_assignments = j->n_members;
+		rc = leader_assign(c, j->protocol_name.s, j->members,
+		    (size_t)j->n_members, q.assignments);
+	}
+	if (rc == 0)
+		rc = kc_req_new(b, KP_SYNC_GROUP, &q, &req);
+	for (i = 0; i < q.n_assignments; i++)
+		free((void *)q.assignments[i].assignment.p);
+	free(q.assignments);
+	if (rc)
+		return rc;
+	/* held until the leader syncs */
+	req->deadline_ns = ks__monotonic_ns() +
+	    ((int64_t)c->cfg.rebalance_timeout_ms + 5000) * 1000000;
+	if ((rc = kc_slot_send(&g->slot, req)) == 0)
+		g->state = G_SYNCING;
+	return rc;
+}
+
 /* The JoinGroup answer: the next step of the cycle. */
 static int on_join(ks_consumer_t *c, struct kc_group *g, int16_t ver,
     const uint8_t *body, size_t len)
 {
-	struct kc_broker *b;
-	struct kc_req *req;
-	kc_r_t rd = { body, body + len, 0 };
-	char *protocol, *leader, *member, **mids = NULL, **iids = NULL;
-	const uint8_t **metas = NULL;
-	size_t *mlens = NULL, i, n = 0;
+	kp_join_group_resp_t m;
+	kp_arena_t arena;
 	int16_t err;
-	int32_t gen, nm;
-	int rc = 0;
+	int rc;
 
-	(void)kc_r_i32(&rd); /* throttle */
-	err = kc_r_i16(&rd);
-	gen = kc_r_i32(&rd);
-	protocol = kc_r_strdup(&rd);
-	leader = kc_r_strdup(&rd);
-	member = kc_r_strdup(&rd);
-	nm = kc_r_array(&rd);
-	if (!rd.err && nm > 0) {
-		mids = calloc((size_t)nm, sizeof *mids);
-		iids = calloc((size_t)nm, sizeof *iids);
-		metas = calloc((size_t)nm, sizeof *metas);
-		mlens = calloc((size_t)nm, sizeof *mlens);
-		if (!mids || !iids || !metas || !mlens)
-			rc = KS_ENOMEM;
-	}
-	for (i = 0; rc == 0 && !rd.err && i < (size_t)nm; i++, n++) {
-		mids[i] = kc_r_strdup(&rd);
-		if (ver >= 5) {
-			size_t l;
-			const char *s = kc_r_str(&rd, &l);
-			if (s && (iids[i] = malloc(l + 1))) {
-				memcpy(iids[i], s, l);
-				iids[i][l] = 0;
-			}
-		}
-		metas[i] = kc_r_bytes(&rd, &mlens[i]);
-	}
+	kp_arena_init(&arena);
+	rc = kc_decode(KP_JOIN_GROUP, ver, body, len, &arena, &m, sizeof m);
+	err = m.error_code;
 	g->state = G_IDLE;
-	if (rd.err && rc == 0)
-		rc = rd.err;
-	if (rc == 0 && member && (err == 0 || err == KE_MEMBER_ID_REQUIRED)) {
+	if (rc == 0 && (err == 0 || err == KP_MEMBER_ID_REQUIRED)) {
 		free(g->member_id);
-		if (!(g->member_id = strdup(member)))
+		if (!(g->member_id = strdup(m.member_id.s)))
 			rc = KS_ENOMEM;
 	}
 	if (rc) {
 		/* nothing to do but try again */
-	} else if (err == KE_MEMBER_ID_REQUIRED) {
+	} else if (err == KP_MEMBER_ID_REQUIRED) {
 		g->retry_ns = 0; /* again at once, with the id given */
-	} else if (err == KE_UNKNOWN_MEMBER_ID) {
+	} else if (err == KP_UNKNOWN_MEMBER_ID) {
 		free(g->member_id);
 		g->member_id = strdup("");
 		g->generation = -1;
-	} else if (err == KE_REBALANCE_IN_PROGRESS) {
+	} else if (err == KP_REBALANCE_IN_PROGRESS) {
 		g->retry_ns = 0;
 	} else if (err) {
-		if (err == KE_NOT_COORDINATOR ||
-		    err == KE_COORDINATOR_NOT_AVAILABLE)
+		if (err == KP_NOT_COORDINATOR ||
+		    err == KP_COORDINATOR_NOT_AVAILABLE)
 			R(c)->coord = NULL;
 		g->retry_ns = ks__monotonic_ns() +
 		    (int64_t)R(c)->cl->rc.retry_backoff_ms * 1000000;
 		if (!kc_retriable(err))
 			rc = kc_err(err);
 	} else {
-		g->generation = gen;
-		if ((rc = kc_coordinator(c, &b)) == 0 &&
-		    (rc = kc_req_new(b, KC_SYNC_GROUP, &req)) == 0) {
-			kc_w_str(&req->w, c->cfg.group_id);
-			kc_w_i32(&req->w, gen);
-			kc_w_str(&req->w, g->member_id);
-			if (leader && !strcmp(leader, g->member_id))
-				rc = leader_assign(c, protocol, mids, iids,
-				    metas, mlens, n, &req->w);
-			else
-				kc_w_i32(&req->w, 0);
-			/* held until the leader syncs */
-			req->deadline_ns = ks__monotonic_ns() +
-			    ((int64_t)c->cfg.rebalance_timeout_ms + 5000) *
-			    1000000;
-			if (rc)
-				kc_req_free(req);
-			else if ((rc = kc_slot_send(&g->slot, req)) == 0)
-				g->state = G_SYNCING;
-		}
+		g->generation = m.generation_id;
+		rc = send_sync(c, g, m.generation_id, &m,
+		    kp_str_eq_c(m.leader, g->member_id));
 	}
-	for (i = 0; i < n; i++) {
-		free(mids[i]);
-		free(iids[i]);
-	}
-	free(mids);
-	free(iids);
-	free(metas);
-	free(mlens);
-	free(protocol);
-	free(leader);
-	free(member);
+	kp_arena_free(&arena);
 	if (!g->member_id)
 		return KS_ENOMEM;
 	return rc;
@@ -625,17 +610,67 @@ static int apply(ks_consumer_t *c, struct kc_group *g, const void *bytes,
 
 static int send_heartbeat(ks_consumer_t *c, struct kc_group *g)
 {
+	kp_heartbeat_req_t q;
 	struct kc_broker *b;
 	struct kc_req *req;
 	int rc;
 
-	if ((rc = kc_coordinator(c, &b)) != 0 ||
-	    (rc = kc_req_new(b, KC_HEARTBEAT, &req)) != 0)
+	if ((rc = kc_coordinator(c, &b)) != 0)
 		return rc;
-	kc_w_str(&req->w, c->cfg.group_id);
-	kc_w_i32(&req->w, g->generation);
-	kc_w_str(&req->w, g->member_id);
+	memset(&q, 0, sizeof q);
+	q.group_id = kp_cstr(c->cfg.group_id);
+	q.generation_id = g->generation;
+	q.member_id = kp_cstr(g->member_id);
+	q.group_instance_id = kp_cstr(c->cfg.group_instance_id);
+	if ((rc = kc_req_new(b, KP_HEARTBEAT, &q, &req)) != 0)
+		return rc;
 	return kc_slot_send(&g->slot, req);
+}
+
+/* The SyncGroup answer. */
+static int on_sync(ks_consumer_t *c, struct kc_group *g, int16_t ver,
+    const uint8_t *body, size_t len, int64_t now)
+{
+	kp_sync_group_resp_t m;
+	kp_arena_t arena;
+	int16_t err;
+	int rc = 0;
+
+	kp_arena_init(&arena);
+	if (kc_decode(KP_SYNC_GROUP, ver, body, len, &arena, &m, sizeof m))
+		g->state = G_IDLE;
+	else if ((err = m.error_code) == KP_UNKNOWN_MEMBER_ID ||
+	         err == KP_ILLEGAL_GENERATION || err == KP_FENCED_INSTANCE_ID)
+		lose_all(c, g);
+	else if (err)
+		g->state = G_IDLE;
+	else
+		rc = apply(c, g, m.assignment.p, m.assignment.len > 0 ?
+		    (size_t)m.assignment.len : 0, now);
+	kp_arena_free(&arena);
+	return rc;
+}
+
+/* The Heartbeat answer (one we cannot read changes nothing). */
+static void on_heartbeat(ks_consumer_t *c, struct kc_group *g, int16_t ver,
+    const uint8_t *body, size_t len)
+{
+	kp_heartbeat_resp_t m;
+	kp_arena_t arena;
+	int16_t err;
+
+	kp_arena_init(&arena);
+	err = kc_decode(KP_HEARTBEAT, ver, body, len, &arena, &m, sizeof m) ?
+	    0 : m.error_code;
+	kp_arena_free(&arena);
+	if (err == KP_REBALANCE_IN_PROGRESS)
+		g->state = G_IDLE;
+	else if (err == KP_UNKNOWN_MEMBER_ID || err == KP_ILLEGAL_GENERATION ||
+	         err == KP_FENCED_INSTANCE_ID)
+		lose_all(c, g);
+	else if (err == KP_NOT_COORDINATOR ||
+	         err == KP_COORDINATOR_NOT_AVAILABLE)
+		R(c)->coord = NULL;
 }
 
 int kc_group_step(ks_consumer_t *c, int64_t now)
@@ -644,16 +679,12 @@ int kc_group_step(ks_consumer_t *c, int64_t now)
 	struct kc_group *g = r->g;
 	uint8_t *body = NULL;
 	size_t len;
-	int16_t ver, kerr;
+	int16_t ver;
 	int err, rc = 0;
-	kc_r_t rd;
 
 	if (!g || !r->subscribed)
 		return 0;
 	if (kc_slot_take(&g->slot, &err, &body, &len, &ver)) {
-		rd.p = body;
-		rd.end = body ? body + len : NULL;
-		rd.err = 0;
 		if (err) {
 			/* the coordinator's connection failed: find it again */
 			r->coord = NULL;
@@ -663,34 +694,9 @@ int kc_group_step(ks_consumer_t *c, int64_t now)
 		} else if (g->state == G_JOINING) {
 			rc = on_join(c, g, ver, body, len);
 		} else if (g->state == G_SYNCING) {
-			(void)kc_r_i32(&rd); /* throttle */
-			kerr = kc_r_i16(&rd);
-			{
-				size_t al;
-				const void *a = kc_r_bytes(&rd, &al);
-				if (rd.err)
-					g->state = G_IDLE;
-				else if (kerr == KE_UNKNOWN_MEMBER_ID ||
-				         kerr == KE_ILLEGAL_GENERATION ||
-				         kerr == KE_FENCED_INSTANCE_ID)
-					lose_all(c, g);
-				else if (kerr)
-					g->state = G_IDLE;
-				else
-					rc = apply(c, g, a, al, now);
-			}
+			rc = on_sync(c, g, ver, body, len, now);
 		} else if (g->state == G_STABLE) {
-			(void)kc_r_i32(&rd);
-			kerr = kc_r_i16(&rd);
-			if (kerr == KE_REBALANCE_IN_PROGRESS)
-				g->state = G_IDLE;
-			else if (kerr == KE_UNKNOWN_MEMBER_ID ||
-			         kerr == KE_ILLEGAL_GENERATION ||
-			         kerr == KE_FENCED_INSTANCE_ID)
-				lose_all(c, g);
-			else if (kerr == KE_NOT_COORDINATOR ||
-			         kerr == KE_COORDINATOR_NOT_AVAILABLE)
-				r->coord = NULL;
+			on_heartbeat(c, g, ver, body, len);
 		}
 		free(body);
 	}
@@ -775,9 +781,6 @@ int kc_group_commit(ks_consumer_t *c, const ks_topic_partition_t *parts,
 static void leave(ks_consumer_t *c, struct kc_group *g)
 {
 	struct kc_broker *b;
-	struct kc_req *req;
-	uint8_t *body;
-	size_t len;
 
 	if (g->state == G_STABLE)
 		give_up_all(c, KS_REBALANCE_REVOKED);
@@ -787,12 +790,23 @@ static void leave(ks_consumer_t *c, struct kc_group *g)
 	 * its session times out (KIP-345). A join still pending would hold
 	 * the leave behind it on the coordinator's connection. */
 	if (*g->member_id && !c->cfg.group_instance_id && !slot_busy(g) &&
-	    kc_coordinator(c, &b) == 0 &&
-	    kc_req_new(b, KC_LEAVE_GROUP, &req) == 0) {
-		kc_w_str(&req->w, c->cfg.group_id);
-		kc_w_str(&req->w, g->member_id);
-		if (kc_call(req, &body, &len) == 0)
-			free(body);
+	    kc_coordinator(c, &b) == 0) {
+		kp_leave_group_req_t q;
+		kp_leave_group_member_t me;
+		kp_leave_group_resp_t m;
+		kc_resp_t keep;
+
+		memset(&q, 0, sizeof q);
+		memset(&me, 0, sizeof me);
+		memset(&keep, 0, sizeof keep);
+		q.group_id = kp_cstr(c->cfg.group_id);
+		q.member_id = kp_cstr(g->member_id);    /* v0-2 */
+		me.member_id = q.member_id;             /* v3+ */
+		me.group_instance_id = kp_cstr(NULL);
+		q.n_members = 1;
+		q.members = &me;
+		(void)KC_RPC(b, KP_LEAVE_GROUP, &q, &m, &keep);
+		kc_resp_free(&keep);
 	}
 	free(g->member_id);
 	g->member_id = strdup("");

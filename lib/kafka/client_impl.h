@@ -16,7 +16,7 @@
 #define KS_KAFKA_CLIENT_IMPL_H
 
 #include "core/internal.h"
-#include "kafka/proto.h"
+#include "kafka/msg.h"
 
 #include <kstream/client.h>
 #include <kstream/kafka.h>
@@ -73,43 +73,18 @@ int ks__rc_commit(ks_consumer_t *c, const ks_topic_partition_t *parts,
 int ks__rc_committed(ks_consumer_t *c, const char *topic, int32_t partition,
     int64_t *offset);
 
-/* ---- Kafka API keys and the versions this client speaks ------------------ */
+/* ---- API keys, error codes, versions ------------------------------------ */
 
-enum {
-	KC_PRODUCE = 0,
-	KC_FETCH = 1,
-	KC_LIST_OFFSETS = 2,
-	KC_METADATA = 3,
-	KC_OFFSET_COMMIT = 8,
-	KC_OFFSET_FETCH = 9,
-	KC_FIND_COORDINATOR = 10,
-	KC_JOIN_GROUP = 11,
-	KC_HEARTBEAT = 12,
-	KC_LEAVE_GROUP = 13,
-	KC_SYNC_GROUP = 14,
-	KC_API_VERSIONS = 18,
-	KC_NAPI = 19
-};
+/*
+ * Requests and responses are encoded and decoded by the codec the server
+ * uses too (proto.h, msg.h), at the version negotiated per broker: the
+ * API keys are proto.h's KP_*, Kafka's error codes its KP_* codes.
+ * b->ver is indexed by API key, up to the highest key in kp_apis.
+ */
+#define KC_NAPI (KP_DELETE_TOPICS + 1)
 
-/* Kafka error codes the client acts on. */
-enum {
-	KE_OFFSET_OUT_OF_RANGE = 1,
-	KE_UNKNOWN_TOPIC_OR_PARTITION = 3,
-	KE_LEADER_NOT_AVAILABLE = 5,
-	KE_NOT_LEADER_OR_FOLLOWER = 6,
-	KE_REQUEST_TIMED_OUT = 7,
-	KE_NETWORK_EXCEPTION = 13,
-	KE_COORDINATOR_LOAD_IN_PROGRESS = 14,
-	KE_COORDINATOR_NOT_AVAILABLE = 15,
-	KE_NOT_COORDINATOR = 16,
-	KE_NOT_ENOUGH_REPLICAS = 19,
-	KE_NOT_ENOUGH_REPLICAS_AFTER_APPEND = 20,
-	KE_ILLEGAL_GENERATION = 22,
-	KE_UNKNOWN_MEMBER_ID = 25,
-	KE_REBALANCE_IN_PROGRESS = 27,
-	KE_FENCED_INSTANCE_ID = 82,
-	KE_MEMBER_ID_REQUIRED = 79
-};
+/* A code proto.h does not name that the producer retries on. */
+#define KC_NOT_ENOUGH_REPLICAS_AFTER_APPEND 20
 
 /* A KS_E* code for Kafka code k (ks__kafka_err_to_ks, proto.h), recorded
  * as the thread's last error for ks_kafka_last_error(). */
@@ -119,48 +94,14 @@ static inline int kc_err(int k)
 	return k ? ks__kafka_err_to_ks((int16_t)k) : 0;
 }
 
-/* ---- encoding and decoding (big-endian, classic non-flexible forms) ------ */
-
-/* A growing output buffer; err sticks at the first allocation failure. */
-typedef struct kc_w {
-	uint8_t *p;
-	size_t len, cap;
-	int err;
-} kc_w_t;
-
-int kc_w_reserve(kc_w_t *w, size_t n);
-void kc_w_raw(kc_w_t *w, const void *p, size_t n);
-void kc_w_i8(kc_w_t *w, int8_t v);
-void kc_w_i16(kc_w_t *w, int16_t v);
-void kc_w_i32(kc_w_t *w, int32_t v);
-void kc_w_i64(kc_w_t *w, int64_t v);
-void kc_w_str(kc_w_t *w, const char *s);               /* NULL: null */
-void kc_w_bytes(kc_w_t *w, const void *p, size_t n); /* p NULL: null */
-
 /*
- * A bounds-checked reader over a response. Reading past the end sets err
- * and yields zeros, so a decoder checks err once at the end; an array
- * count larger than the bytes left (each element takes at least one) also
- * sets err, so no count from the network sizes an allocation unchecked.
+ * kc_decode: decodes a response body of api at version ver into m (the
+ * kp_<api>_resp_t of msg.h, size bytes, zeroed here). Strings and arrays
+ * are allocated from arena, bytes point into body: both must outlive m.
+ * 0, KS_ECORRUPT (malformed) or KS_ENOMEM.
  */
-typedef struct kc_r {
-	const uint8_t *p, *end;
-	int err;
-} kc_r_t;
-
-int8_t kc_r_i8(kc_r_t *r);
-int16_t kc_r_i16(kc_r_t *r);
-int32_t kc_r_i32(kc_r_t *r);
-int64_t kc_r_i64(kc_r_t *r);
-/* A string: *len bytes at the returned pointer (NULL for null). */
-const char *kc_r_str(kc_r_t *r, size_t *len);
-/* A string, malloc'd and NUL-terminated ("" for null); NULL on error. */
-char *kc_r_strdup(kc_r_t *r);
-/* Whether the string is equal to s. */
-int kc_r_streq(kc_r_t *r, const char *s);
-const void *kc_r_bytes(kc_r_t *r, size_t *len);
-/* An array's count: 0 for null, err set if impossible. */
-int32_t kc_r_array(kc_r_t *r);
+int kc_decode(int16_t api, int16_t ver, const uint8_t *body, size_t len,
+    kp_arena_t *arena, void *m, size_t size);
 
 /* ---- the cluster: brokers, connections, requests, metadata --------------- */
 
@@ -176,7 +117,8 @@ struct kc_req {
 	int32_t corr;
 	int noresp;                 /* acks=0: no response comes */
 	int64_t deadline_ns;        /* 0: request_timeout_ms from the send */
-	kc_w_t w;                   /* the frame: length, header, body */
+	kp_io_t w;                  /* the frame: length, header, body; owned
+	                               bytes only (no references) */
 	kc_done_fn *done;
 	void *arg;
 	struct kc_req *next;
@@ -251,18 +193,44 @@ int kc_broker_connect(struct kc_broker *b);
 /* Any connected broker, connecting one if need be. */
 int kc_any_broker(struct kc_cluster *cl, struct kc_broker **bp);
 
+/* The version of api negotiated with b: min(our max in kp_apis, b's max)
+ * when the ranges meet, else -1. */
+int16_t kc_version(struct kc_broker *b, int16_t api);
+
 /*
- * Requests. kc_req_new starts one (header written) for api at b's chosen
- * version (KS_EBROKER if b does not speak it); the caller appends the
- * body to req->w. kc_req_send hands it to the loop (it owns it then; done
- * is called once); an error means done is never called and req is freed.
+ * Requests. kc_req_new encodes one whole frame: the header and msg (the
+ * kp_<api>_req_t of msg.h) at b's negotiated version (req->ver), or fails
+ * (KS_EBROKER and UNSUPPORTED_VERSION as last error if b does not speak
+ * api; the codec's KS_EINVAL or KS_ENOMEM). kc_req_send hands it to the
+ * loop (it owns it then; done is called once); an error means done is
+ * never called and req is freed.
  */
-int kc_req_new(struct kc_broker *b, int16_t api, struct kc_req **reqp);
+int kc_req_new(struct kc_broker *b, int16_t api, void *msg,
+    struct kc_req **reqp);
 int kc_req_send(struct kc_req *req, kc_done_fn *done, void *arg);
 void kc_req_free(struct kc_req *req);
 
 /* A request sent and waited for: *body is malloc'd (free it). */
 int kc_call(struct kc_req *req, uint8_t **body, size_t *len);
+
+/* A decoded answer's storage: the body its bytes point into and the arena
+ * of its strings and arrays. Zero it before use; kc_resp_free. */
+typedef struct kc_resp {
+	uint8_t *body;
+	kp_arena_t arena;
+} kc_resp_t;
+void kc_resp_free(kc_resp_t *keep);
+
+/*
+ * kc_rpc: kc_req_new(b, api, req), sent and waited for, its answer
+ * decoded into resp (a kp_<api>_resp_t of size bytes) with its storage in
+ * keep (free it with kc_resp_free, also after an error). Errors: those of
+ * kc_req_new and kc_call, KS_ECORRUPT for an answer we cannot read.
+ */
+int kc_rpc(struct kc_broker *b, int16_t api, void *req, void *resp,
+    size_t size, kc_resp_t *keep);
+#define KC_RPC(b, api, req, resp, keep) \
+	kc_rpc((b), (api), (req), (resp), sizeof *(resp), (keep))
 
 /*
  * An answer kept for a thread that polls for it (the consumer's group
@@ -324,17 +292,22 @@ struct kc_cpart {
 	int inflight;              /* in the Fetch in flight to its leader */
 	int32_t fetch_node;
 	struct kc_fbuf *buf;       /* fetched batches not yet walked */
-	const uint8_t *bp;
+	const uint8_t *bp;         /* from the one being walked on */
 	size_t blen;
+	size_t cur;                /* the size of the one being walked */
 	struct kc_fbuf *itbuf;     /* the batch being walked, and where */
 	ks_batch_iter_t it;
 	int64_t it_next;           /* the offset after the batch */
+	int bad;                   /* KS_ECORRUPT: bp is at a damaged batch,
+	                              kept (and not fetched again) until a
+	                              seek drops it, as a local log's would */
 };
 
 /* A Fetch response, handed from the loop to the polling thread. */
 struct kc_fresp {
 	struct kc_fresp *next;
 	int32_t node;
+	int16_t ver;               /* the Fetch version asked */
 	int err;
 	struct kc_fbuf *body;
 	size_t nparts;             /* what was asked */

@@ -291,10 +291,12 @@ static void produce_done(void *arg, int err, const uint8_t *body, size_t len)
 	size_t nrep = 0, i;
 	int16_t *kerr = NULL;
 	int64_t *base = NULL;
-	kc_r_t rd;
+	kp_produce_resp_t m;
+	kp_arena_t arena;
+	int32_t t, k;
 
+	kp_arena_init(&arena);
 	if (!err && body) {
-		int32_t nt, np, t, k;
 		kerr = malloc(x->n * sizeof *kerr);
 		base = malloc(x->n * sizeof *base);
 		if (!kerr || !base)
@@ -303,39 +305,30 @@ static void produce_done(void *arg, int err, const uint8_t *body, size_t len)
 			kerr[i] = -1; /* not in the answer */
 			base[i] = -1;
 		}
-		rd.p = body;
-		rd.end = body + len;
-		rd.err = 0;
-		nt = err ? 0 : kc_r_array(&rd);
-		for (t = 0; t < nt && !rd.err; t++) {
-			size_t tl;
-			const char *tn = kc_r_str(&rd, &tl);
-			np = kc_r_array(&rd);
-			for (k = 0; k < np && !rd.err; k++) {
-				int32_t idx = kc_r_i32(&rd);
-				int16_t e = kc_r_i16(&rd);
-				int64_t b = kc_r_i64(&rd);
-				(void)kc_r_i64(&rd); /* log append time */
-				if (x->ver >= 5)
-					(void)kc_r_i64(&rd); /* log start */
-				for (i = 0; tn && i < x->n; i++)
-					if (x->pp[i]->part == idx &&
-					    strlen(x->pp[i]->topic) == tl &&
-					    !memcmp(x->pp[i]->topic, tn, tl)) {
-						kerr[i] = e;
-						base[i] = b;
+		if (!err)
+			err = kc_decode(KP_PRODUCE, x->ver, body, len, &arena,
+			    &m, sizeof m);
+		for (t = 0; !err && t < m.n_topics; t++) {
+			const kp_produce_resp_topic_t *mt = &m.topics[t];
+			for (k = 0; k < mt->n_partitions; k++) {
+				const kp_produce_resp_part_t *mp =
+				    &mt->partitions[k];
+				for (i = 0; i < x->n; i++)
+					if (x->pp[i]->part == mp->index &&
+					    kp_str_eq_c(mt->name, x->pp[i]->topic)) {
+						kerr[i] = mp->error_code;
+						base[i] = mp->base_offset;
 					}
 			}
 		}
-		if (rd.err)
-			err = rd.err;
 	}
+	kp_arena_free(&arena);
 	pthread_mutex_lock(&r->mu);
 	for (i = 0; i < x->n; i++) {
 		struct ppart *pp = x->pp[i];
 		if (err) /* no answer, or one we cannot read: again */
 			batch_failed(r, pp, err == KS_ETIMEDOUT ?
-			    KE_REQUEST_TIMED_OUT : KE_NETWORK_EXCEPTION, 0,
+			    KP_REQUEST_TIMED_OUT : KP_NETWORK_EXCEPTION, 0,
 			    &rep, &nrep);
 		else if (!body) /* acks=0: no answer, no offsets */
 			batch_complete(r, pp, -1, 0, 0, &rep, &nrep);
@@ -343,7 +336,7 @@ static void produce_done(void *arg, int err, const uint8_t *body, size_t len)
 			batch_complete(r, pp, base[i], 0, 0, &rep, &nrep);
 		else
 			batch_failed(r, pp, kerr[i] < 0 ?
-			    KE_NETWORK_EXCEPTION : kerr[i], 0, &rep, &nrep);
+			    KP_NETWORK_EXCEPTION : kerr[i], 0, &rep, &nrep);
 	}
 	if (nrep)
 		r->reporting++;
@@ -424,39 +417,62 @@ static int cmp_pp(const void *a, const void *b)
 	return c ? c : (x->part > y->part) - (x->part < y->part);
 }
 
+/* x's batches as one Produce request to b: a topic entry per run of
+ * partitions of one topic (x sorted), the batches copied into the frame
+ * (their owner may free them before the bytes leave: a failed attempt). */
+static int produce_req(struct ks__rproducer *r, struct kc_broker *b,
+    struct pctx *x, struct kc_req **reqp)
+{
+	kp_produce_req_t q;
+	kp_produce_req_topic_t *t = NULL;
+	kp_produce_req_part_t *parts;
+	size_t i;
+	int rc;
+
+	qsort(x->pp, x->n, sizeof *x->pp, cmp_pp);
+	memset(&q, 0, sizeof q);
+	q.transactional_id = kp_cstr(NULL);
+	q.acks = (int16_t)r->cfg.acks;
+	q.timeout_ms = r->cl->rc.request_timeout_ms;
+	q.topics = calloc(x->n, sizeof *q.topics);
+	parts = calloc(x->n, sizeof *parts);
+	if (!q.topics || !parts) {
+		free(q.topics);
+		free(parts);
+		return KS_ENOMEM;
+	}
+	for (i = 0; i < x->n; i++) {
+		if (i == 0 || strcmp(x->pp[i]->topic, x->pp[i - 1]->topic)) {
+			t = &q.topics[q.n_topics++];
+			t->name = kp_cstr(x->pp[i]->topic);
+			t->partitions = &parts[i];
+		}
+		t->n_partitions++;
+		parts[i].index = x->pp[i]->part;
+		parts[i].records.p = x->pp[i]->batch;
+		parts[i].records.len = (int32_t)x->pp[i]->blen;
+	}
+	rc = kc_req_new(b, KP_PRODUCE, &q, reqp);
+	free(q.topics);
+	free(parts);
+	return rc;
+}
+
 /* Sends the batches of x (partitions led by node) as one Produce request;
  * on failure they go back for a retry. Without r->mu. */
 static void send_to(struct ks__rproducer *r, int32_t node, struct pctx *x)
 {
 	struct kc_broker *b = kc_broker_get(r->cl, node);
 	struct kc_req *req = NULL;
-	size_t i, j;
+	size_t i;
 	int rc = b ? kc_broker_connect(b) : KS_EBROKER;
 
-	if (rc == 0 && (rc = kc_req_new(b, KC_PRODUCE, &req)) == 0) {
-		kc_w_t *w = &req->w;
-		qsort(x->pp, x->n, sizeof *x->pp, cmp_pp);
+	if (rc == 0)
+		rc = produce_req(r, b, x, &req);
+	if (rc == 0) {
 		x->ver = req->ver;
 		req->noresp = r->cfg.acks == 0;
-		kc_w_str(w, NULL);           /* transactional id */
-		kc_w_i16(w, (int16_t)r->cfg.acks);
-		kc_w_i32(w, r->cl->rc.request_timeout_ms);
-		for (i = j = 0; i < x->n; i++) /* topics */
-			j += i == 0 || strcmp(x->pp[i]->topic, x->pp[i - 1]->topic);
-		kc_w_i32(w, (int32_t)j);
-		for (i = 0; i < x->n; i = j) {
-			for (j = i; j < x->n &&
-			     !strcmp(x->pp[j]->topic, x->pp[i]->topic); j++)
-				;
-			kc_w_str(w, x->pp[i]->topic);
-			kc_w_i32(w, (int32_t)(j - i));
-			for (; i < j; i++) {
-				kc_w_i32(w, x->pp[i]->part);
-				kc_w_bytes(w, x->pp[i]->batch, x->pp[i]->blen);
-			}
-		}
-		rc = kc_req_send(req, produce_done, x);
-		if (rc == 0)
+		if ((rc = kc_req_send(req, produce_done, x)) == 0)
 			return;
 	}
 	/* not sent: each batch again after the backoff (or failed) */
@@ -466,7 +482,7 @@ static void send_to(struct ks__rproducer *r, int32_t node, struct pctx *x)
 		pthread_mutex_lock(&r->mu);
 		r->md_stale = 1;
 		for (i = 0; i < x->n; i++)
-			batch_failed(r, x->pp[i], KE_NETWORK_EXCEPTION, 0, &rep,
+			batch_failed(r, x->pp[i], KP_NETWORK_EXCEPTION, 0, &rep,
 			    &nrep);
 		if (nrep)
 			r->reporting++;
@@ -562,7 +578,7 @@ static void *sender(void *arg)
 			}
 			leader = kc_leader(r->cl, pp->topic, pp->part);
 			if (leader < 0) {
-				batch_failed(r, pp, KE_LEADER_NOT_AVAILABLE, 0,
+				batch_failed(r, pp, KP_LEADER_NOT_AVAILABLE, 0,
 				    &rep, &nrep);
 				continue;
 			}

@@ -7,9 +7,12 @@
  * ks_net_call (a locked queue and an event made active).
  *
  * A connection is freed only by conn_close_now, which first frees its
- * bufferevent and its two events (so no libevent callback can reach it
- * again) and, when the frame dispatcher is on the stack, leaves the
- * free() itself to the dispatcher.
+ * bufferevent and its events (so no libevent callback can reach it
+ * again) and, when the frame dispatcher or the read callback is on the
+ * stack, leaves the free() itself to them.
+ *
+ * tcp and unix connections read their socket themselves in big chunks
+ * (see struct ks_conn's rbuf); other transports' bufferevents read.
  */
 #include "transport/transport_impl.h"
 #include "core/internal.h"
