@@ -94,51 +94,11 @@ static void cleanup(void)
 	}
 }
 
-static void on_signal(int sig)
-{
-	/* Best effort: not async-signal-safe, but we die right after. */
-	cleanup();
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-static void die(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2), noreturn));
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fflush(stdout);
-	fprintf(stderr, "bench_bus: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
-
-#define KS_TRY(expr)                                                          \
-	do {                                                                  \
-		int ks__rc = (expr);                                          \
-		if (ks__rc < 0)                                               \
-			die("%s:%d: %s: %s (%s)", __FILE__, __LINE__, #expr,  \
-			    ks_strerror(ks__rc), ks_errname(ks__rc));         \
-	} while (0)
-
 #define ZMQ_TRY(expr)                                                         \
 	do {                                                                  \
 		if ((expr) < 0)                                               \
 			die("%s:%d: %s: %s", __FILE__, __LINE__, #expr,       \
 			    zmq_strerror(zmq_errno()));                       \
-	} while (0)
-
-#define PT_TRY(expr)                                                          \
-	do {                                                                  \
-		int pt__rc = (expr);                                          \
-		if (pt__rc != 0)                                              \
-			die("%s:%d: %s: %s", __FILE__, __LINE__, #expr,       \
-			    strerror(pt__rc));                                \
 	} while (0)
 
 /* Write back what earlier rows left dirty, so no row pays for another. */
@@ -1279,9 +1239,9 @@ int main(int argc, char **argv)
 	snprintf(opt.scratch, sizeof(opt.scratch), "%s", tmpl);
 	opt.owner = getpid();
 	atexit(cleanup);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGHUP, on_signal);
+	bench_prog = "bench_bus";
+	bench_cleanup = cleanup;
+	bench_catch_signals();
 
 	print_context();
 	recset_init(&rs, BATCH_RECS);

@@ -100,38 +100,6 @@ static void cleanup(void)
 	}
 }
 
-static void on_signal(int sig)
-{
-	/* Best effort: not async-signal-safe, but we die right after. */
-	cleanup();
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-static void die(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2), noreturn));
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fflush(stdout);
-	fprintf(stderr, "bench_log: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
-
-#define KS_TRY(expr)                                                          \
-	do {                                                                  \
-		int ks__rc = (expr);                                          \
-		if (ks__rc < 0)                                               \
-			die("%s:%d: %s: %s (%s)", __FILE__, __LINE__, #expr,  \
-			    ks_strerror(ks__rc), ks_errname(ks__rc));         \
-	} while (0)
-
 #define MDB_TRY(expr)                                                         \
 	do {                                                                  \
 		int mdb__rc = (expr);                                         \
@@ -1331,9 +1299,9 @@ int main(int argc, char **argv)
 	snprintf(opt.scratch, sizeof(opt.scratch), "%s", tmpl);
 	opt.owner = getpid();
 	atexit(cleanup);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGHUP, on_signal);
+	bench_prog = "bench_log";
+	bench_cleanup = cleanup;
+	bench_catch_signals();
 
 	print_context(&tmpfs);
 	recset_init(&rs, BATCH_RECS);

@@ -1,14 +1,18 @@
 /*
- * harness.h: what the benchmark programs (bench_log.c, bench_bus.c) share:
+ * harness.h: what the benchmark programs (bench_log.c, bench_bus.c, bench_kafka.c) share:
  * samples and their median, scratch-directory removal, the filesystem of a
- * path, and note wrapping. Header-only and static: each program is one
+ * path, note wrapping, and dying cleanly (die, KS_TRY, PT_TRY, signals). Header-only and static: each program is one
  * file, built on its own.
  */
 #ifndef KS_BENCH_HARNESS_H
 #define KS_BENCH_HARNESS_H
 
+#include <kstream/kstream.h>
+
 #include <ftw.h>
 #include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,5 +137,63 @@ static inline void print_wrapped(const char *s)
 	}
 	putchar('\n');
 }
+
+/*
+ * Dying cleanly. Each program sets bench_prog (its name in messages) and
+ * bench_cleanup (what to undo: children, scratch files), then calls
+ * bench_catch_signals(); die() and a fatal signal run bench_cleanup first.
+ */
+static const char *bench_prog = "bench";
+static void (*bench_cleanup)(void);
+
+static void bench_on_signal(int sig)
+{
+	/* Best effort: not async-signal-safe, but we die right after. */
+	if (bench_cleanup)
+		bench_cleanup();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static inline void bench_catch_signals(void)
+{
+	signal(SIGINT, bench_on_signal);
+	signal(SIGTERM, bench_on_signal);
+	signal(SIGHUP, bench_on_signal);
+}
+
+static void die(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn, unused));
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fprintf(stderr, "%s: ", bench_prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+/* A kstream call that must succeed (a negative KS_E* or -errno dies). */
+#define KS_TRY(expr)                                                          \
+	do {                                                                  \
+		int ks__rc = (expr);                                          \
+		if (ks__rc < 0)                                               \
+			die("%s:%d: %s: %s (%s)", __FILE__, __LINE__, #expr,  \
+			    ks_strerror(ks__rc), ks_errname(ks__rc));         \
+	} while (0)
+
+/* A pthread call that must succeed (it returns an errno value). */
+#define PT_TRY(expr)                                                          \
+	do {                                                                  \
+		int pt__rc = (expr);                                          \
+		if (pt__rc != 0)                                              \
+			die("%s:%d: %s: %s", __FILE__, __LINE__, #expr,       \
+			    strerror(pt__rc));                                \
+	} while (0)
 
 #endif /* KS_BENCH_HARNESS_H */
