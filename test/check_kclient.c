@@ -26,6 +26,7 @@
 
 /* ---- the mock cluster ---------------------------------------------------- */
 
+#ifndef __SANITIZE_THREAD__ /* see kclient_suite */
 static rd_kafka_t *mrk;
 static rd_kafka_mock_cluster_t *mc;
 static char boot[512];
@@ -51,6 +52,7 @@ static void mock_down(void)
 	mc = NULL;
 	mrk = NULL;
 }
+#endif
 
 /* ---- records ------------------------------------------------------------ */
 
@@ -87,6 +89,7 @@ static int64_t check_rec(const ks_record_t *rec, char *why, size_t len)
 	return i;
 }
 
+#ifndef __SANITIZE_THREAD__
 struct dstats {
 	int64_t records, calls, errors;
 };
@@ -102,6 +105,7 @@ static void on_delivery(void *opaque, const char *topic, int32_t partition,
 		__atomic_add_fetch(&d->records, (int64_t)count,
 		    __ATOMIC_RELAXED);
 }
+#endif
 
 /* ---- produce, then read back by partition and offset --------------------- */
 
@@ -193,6 +197,23 @@ static int64_t consume_range(ks_consumer_t *c, int64_t from, int64_t to,
 	return got;
 }
 
+/* How many partitions c has, and which, as a bit mask. */
+static size_t assigned(ks_consumer_t *c, unsigned *mask)
+{
+	const ks_topic_partition_t *a;
+	size_t n, i;
+	KT_OK(ks_consumer_assignment(c, &a, &n));
+	*mask = 0;
+	for (i = 0; i < n; i++)
+		*mask |= 1u << a[i].partition;
+	return n;
+}
+
+/*
+ * librdkafka's mock cluster does not run under ThreadSanitizer (see
+ * kclient_suite): its tests are left out there.
+ */
+#ifndef __SANITIZE_THREAD__
 START_TEST(mock_roundtrip)
 {
 	ks_producer_config_t pc;
@@ -367,17 +388,6 @@ static ks_consumer_t *member(const char *group)
 	return c;
 }
 
-static size_t assigned(ks_consumer_t *c, unsigned *mask)
-{
-	const ks_topic_partition_t *a;
-	size_t n, i;
-	KT_OK(ks_consumer_assignment(c, &a, &n));
-	*mask = 0;
-	for (i = 0; i < n; i++)
-		*mask |= 1u << a[i].partition;
-	return n;
-}
-
 /* Polls every member until their assignments split all four partitions
  * among the first want members (the others have none); records that
  * arrive meanwhile are counted in *got. */
@@ -460,11 +470,16 @@ START_TEST(mock_group)
 	ck_assert_int_eq(ks_consumer_commit(cs[0], &tp, 1, 0),
 	    KS_ENOTASSIGNED);
 
-	/* 100 more; the first member leaves; the second takes everything
-	 * and resumes from the commits: exactly the 100 new records */
-	produce_range(p, "g", 400, 500, NULL);
+	/* the first member leaves; the second takes everything and resumes
+	 * from the commits: of 100 more, exactly those, nothing before 400
+	 * again. (Produced once it owns all four: records it read before
+	 * the rebalance of its old partitions would come again, as nothing
+	 * committed them.) */
 	KT_OK(ks_consumer_close(cs[0]));
-	/* nothing before 400 again: it resumed where the commits say */
+	got = 0;
+	settle(&cs[1], 1, 1, &got);
+	ck_assert_int_eq(got, 0);
+	produce_range(p, "g", 400, 500, NULL);
 	ck_assert_int_eq(consume_range(cs[1], 400, 500, NULL), 100);
 	KT_OK(ks_consumer_assignment(cs[1], &a, &n));
 	ck_assert_int_eq(n, 4);
@@ -593,6 +608,7 @@ START_TEST(errors)
 	mock_down();
 }
 END_TEST
+#endif /* __SANITIZE_THREAD__ */
 
 /* ---- against kstream's own server ---------------------------------------- */
 

@@ -267,15 +267,24 @@ struct sync_wait {
 	size_t len;
 };
 
+int kc_body_copy(int err, const uint8_t *body, size_t len, uint8_t **copy)
+{
+	*copy = NULL;
+	if (err)
+		return err;
+	if (!(*copy = malloc(len ? len : 1)))
+		return KS_ENOMEM;
+	if (len)
+		memcpy(*copy, body, len);
+	return 0;
+}
+
 static void sync_done(void *arg, int err, const uint8_t *body, size_t len)
 {
 	struct sync_wait *w = arg;
-	uint8_t *copy = NULL;
+	uint8_t *copy;
 
-	if (!err && !(copy = malloc(len ? len : 1)))
-		err = KS_ENOMEM;
-	if (copy && len)
-		memcpy(copy, body, len);
+	err = kc_body_copy(err, body, len, &copy);
 	pthread_mutex_lock(&w->cl->mu);
 	w->err = err;
 	w->body = copy;
@@ -334,12 +343,9 @@ static void slot_done(void *arg, int err, const uint8_t *body, size_t len)
 {
 	struct kc_slot *s = arg;
 	uint64_t one = 1;
-	uint8_t *copy = NULL;
+	uint8_t *copy;
 
-	if (!err && !(copy = malloc(len ? len : 1)))
-		err = KS_ENOMEM;
-	if (copy && len)
-		memcpy(copy, body, len);
+	err = kc_body_copy(err, body, len, &copy);
 	pthread_mutex_lock(&s->cl->mu);
 	s->err = err;
 	s->body = copy;
@@ -460,7 +466,8 @@ struct kc_broker *kc_broker_learn(struct kc_cluster *cl, int32_t id,
  * ApiVersions at our highest version; a broker that does not speak it
  * answers UNSUPPORTED_VERSION in a v0 body listing its ranges, and we ask
  * again at the highest version both speak. Then, for each API of
- * kp_apis: min(our max, the broker's max), if not below either's min.
+ * kp_apis: min(our max, the broker's max), if not below either's min
+ * (b->ver; -1 where none).
  */
 static int handshake(struct kc_broker *b)
 {
@@ -507,11 +514,15 @@ static int handshake(struct kc_broker *b)
 	for (k = 0; rc == 0 && k < m.n_api_keys; k++) {
 		const kp_api_version_t *a = &m.api_keys[k];
 		const kp_api_t *ours = kp_api_find(a->api_key);
-		int16_t v;
+		int16_t v, lo;
 		if (!ours || a->api_key >= KC_NAPI)
 			continue;
+		/* the codec reads Produce from v0 (for librdkafka), but
+		 * our RecordBatch v2 travels in v3 and later only */
+		lo = a->api_key == KP_PRODUCE ? KS__MAX(ours->min_version, 3) :
+		    ours->min_version;
 		v = KS__MIN(a->max_version, ours->max_version);
-		if (v >= ours->min_version && v >= a->min_version)
+		if (v >= lo && v >= a->min_version)
 			ver[a->api_key] = v;
 	}
 	if (rc == 0 && m.error_code)

@@ -344,16 +344,13 @@ static void fetch_done(void *arg, int err, const uint8_t *body, size_t len)
 	ks_consumer_t *c = (ks_consumer_t *)f->next; /* parked there */
 	struct ks__rconsumer *r = C_REMOTE(c);
 	uint64_t one = 1;
-	uint8_t *copy = NULL;
+	uint8_t *copy;
 
 	f->next = NULL;
-	f->err = err;
-	if (!err && (!(copy = malloc(len ? len : 1)) ||
-	        !(f->body = fbuf_new(copy, len)))) {
+	f->err = kc_body_copy(err, body, len, &copy);
+	if (copy && !(f->body = fbuf_new(copy, len))) {
 		free(copy);
 		f->err = KS_ENOMEM;
-	} else if (!err && len) {
-		memcpy(copy, body, len);
 	}
 	pthread_mutex_lock(&r->mu);
 	if (r->qtail)

@@ -213,6 +213,11 @@ void kc_req_free(struct kc_req *req);
 /* A request sent and waited for: *body is malloc'd (free it). */
 int kc_call(struct kc_req *req, uint8_t **body, size_t *len);
 
+/* For a done callback handing an answer to another thread: err, or a
+ * malloc'd copy of body in *copy (NULL after an error) and 0 or
+ * KS_ENOMEM. */
+int kc_body_copy(int err, const uint8_t *body, size_t len, uint8_t **copy);
+
 /* A decoded answer's storage: the body its bytes point into and the arena
  * of its strings and arrays. Zero it before use; kc_resp_free. */
 typedef struct kc_resp {
