@@ -11,6 +11,7 @@
 #include "core/internal.h"
 #include "kafka/msg.h"
 #include "kafka/proto.h"
+#include "log/compress.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -911,6 +912,23 @@ START_TEST(list_offsets_all)
 	ck_assert_int_eq(p.n_old_offsets, 0);
 	p = list_offsets(fd, 1, "nosuch", -1);
 	ck_assert_int_eq(p.error_code, KP_UNKNOWN_TOPIC_OR_PARTITION);
+
+	/* in a compressed batch, the found record's own time */
+	{
+		void *z;
+		size_t zl;
+
+		create_topic("tz", 1);
+		l = make_batch(b, sizeof b, 3, 1000, "z");
+		KT_OK(ks__batch_compress(KS_COMPRESSION_GZIP, b, l, &z, &zl));
+		ck_assert_int_eq(produce(fd, 7, "tz", 0, z, zl, 1).error_code,
+		    0);
+		free(z);
+		p = list_offsets(fd, 1, "tz", 1500);
+		ck_assert_int_eq(p.error_code, 0);
+		ck_assert_int_eq(p.offset, 1);
+		ck_assert_int_eq(p.timestamp, 2000);
+	}
 	close(fd);
 }
 END_TEST

@@ -40,7 +40,8 @@ typedef struct ks_kafka_server_config {
 	int auto_create_topics;      /* auto.create.topics.enable (1) */
 	int32_t num_partitions;      /* num.partitions for created topics (1) */
 	ks_net_config_t net;         /* frame size, connection limits,
-	                                timeouts (ks_net_config_init) */
+	                                timeouts (ks_net_config_init's,
+	                                but net.log_cb NULL: the server's) */
 	int32_t max_wait_ms_cap;     /* longest Fetch long poll honoured
 	                                (30000) */
 	ks_log_cb *log_cb;           /* NULL: the store's */

@@ -27,6 +27,7 @@ void ks_kafka_server_config_init(ks_kafka_server_config_t *cfg)
 	cfg->auto_create_topics = 1;
 	cfg->num_partitions = 1;
 	ks_net_config_init(&cfg->net);
+	cfg->net.log_cb = NULL; /* the server's own (see below) */
 	cfg->max_wait_ms_cap = 30000;
 }
 
@@ -585,8 +586,17 @@ int ks_kafka_server_new(ks_store_t *store, const ks_kafka_server_config_t *cfg,
 	if (!srv->coord)
 		KS__KLOG(srv, KS_LOG_WARNING, "kafka server: the store has no "
 		    "group coordinator: group requests will fail");
-	if ((rc = ks_net_new(&cfg->net, &srv->net)) != 0)
-		goto fail;
+	{
+		/* The transport logs where the server does, unless told. */
+		ks_net_config_t nc = cfg->net;
+
+		if (!nc.log_cb) {
+			nc.log_cb = srv->log_cb;
+			nc.log_opaque = srv->log_opaque;
+		}
+		if ((rc = ks_net_new(&nc, &srv->net)) != 0)
+			goto fail;
+	}
 	if (!(srv->hub = hub_new(srv->net))) {
 		rc = KS_ENOMEM;
 		goto fail;

@@ -164,19 +164,19 @@ int ks__kh_metadata(ks__kreq_t *rq)
 
 /* The timestamp of the record at offset (ListOffsets v1+ tells it), or -1
  * if it cannot be read without decompressing. */
+/* The timestamp of the record at offset (inside compressed batches too:
+ * the log iterator decompresses them), or -1. */
 static int64_t timestamp_at(ks_log_t *log, int64_t offset)
 {
-	ks_log_view_t view;
-	ks_batch_iter_t it;
+	ks_log_iter_t *it;
 	ks_record_t rec;
 	int64_t ts = -1;
 
-	if (ks_log_read(log, offset, 1, &view) != 0)
+	if (ks_log_iter_new(log, offset, &it) != 0)
 		return -1;
-	ks_batch_iter_init(&it, view.data, view.len, offset);
-	if (ks_batch_iter_next(&it, &rec) == 1 && rec.offset == offset)
+	if (ks_log_iter_next(it, &rec) == 1 && rec.offset == offset)
 		ts = rec.timestamp;
-	ks_log_view_release(&view);
+	ks_log_iter_free(it);
 	return ts;
 }
 
