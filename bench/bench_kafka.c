@@ -64,6 +64,8 @@
 #include <unistd.h>
 
 #define MAX_RUNS 101
+#define MAX_NOTES 32
+#define NOTE_LEN 1400
 #include "harness.h"
 
 #define GIB (1024.0 * 1024.0 * 1024.0)
@@ -176,19 +178,6 @@ static double now_s(void)
 	return (double)now_ns() * 1e-9;
 }
 
-static void progress(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-static void progress(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fflush(stderr);
-}
-
 /* ------------------------------------------------------------------ */
 /* Samples, medians, the table                                         */
 
@@ -208,11 +197,8 @@ typedef struct {
 } row_t;
 
 #define MAX_ROWS 16
-#define MAX_NOTES 32
 static row_t table[MAX_ROWS];
 static int nrows;
-static char notes[MAX_NOTES][1400];
-static int nnotes;
 
 static row_t *add_row(const char *id, enum unit unit, const char *target,
     double target_val, const char *fmt, ...)
@@ -240,19 +226,6 @@ static row_t *add_row(const char *id, enum unit unit, const char *target,
 	vsnprintf(r->what, sizeof(r->what), fmt, ap);
 	va_end(ap);
 	return r;
-}
-
-static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void note(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (nnotes == MAX_NOTES)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(notes[nnotes++], sizeof(notes[0]), fmt, ap);
-	va_end(ap);
 }
 
 static const char *fmt_val(char *buf, size_t cap, enum unit u, double v)
@@ -349,34 +322,6 @@ static void print_table(void)
 
 /* ------------------------------------------------------------------ */
 /* Machine context                                                     */
-
-/* The first line of file, or the value after "key:" in it, into buf. */
-static void read_field(const char *file, const char *key, char *buf,
-    size_t cap)
-{
-	FILE *f = fopen(file, "r");
-	char line[512];
-
-	copy_str(buf, cap, "unknown");
-	if (f == NULL)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		char *p = line;
-
-		if (key) {
-			if (strncmp(line, key, strlen(key)) != 0 ||
-			    !(p = strchr(line, ':')))
-				continue;
-			p++;
-			while (*p == ' ' || *p == '\t')
-				p++;
-		}
-		p[strcspn(p, "\n")] = '\0';
-		copy_str(buf, cap, p);
-		break;
-	}
-	fclose(f);
-}
 
 /* redis-server's version ("7.0.15"), or "not installed". */
 static void redis_version(char *buf, size_t cap)

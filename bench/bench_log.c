@@ -40,6 +40,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#define MAX_NOTES 48
+#define NOTE_LEN 640
 #include "harness.h"
 
 #define KIB (1024ULL)
@@ -154,19 +156,6 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void progress(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-static void progress(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fflush(stderr);
-}
-
 /* Keeps the compiler from dropping reads whose results are otherwise unused. */
 static volatile uint64_t sink;
 
@@ -188,11 +177,8 @@ typedef struct {
 } row_t;
 
 #define MAX_ROWS 16
-#define MAX_NOTES 48
 static row_t table[MAX_ROWS];
 static int nrows;
-static char notes[MAX_NOTES][640];
-static int nnotes;
 
 static row_t *add_row(const char *id, enum unit unit, const char *target,
     double target_val, int lower_better, const char *fmt, ...)
@@ -218,19 +204,6 @@ static row_t *add_row(const char *id, enum unit unit, const char *target,
 	vsnprintf(r->what, sizeof(r->what), fmt, ap);
 	va_end(ap);
 	return r;
-}
-
-static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void note(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (nnotes == MAX_NOTES)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(notes[nnotes++], sizeof(notes[0]), fmt, ap);
-	va_end(ap);
 }
 
 static const char *fmt_val(char *buf, size_t cap, enum unit u, double v)

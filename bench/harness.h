@@ -1,7 +1,8 @@
 /*
  * harness.h: what the benchmark programs (bench_log.c, bench_bus.c, bench_kafka.c) share:
  * samples and their median, scratch-directory removal, the filesystem of a
- * path, note wrapping, and dying cleanly (die, KS_TRY, PT_TRY, signals). Header-only and static: each program is one
+ * path, notes and their wrapping, progress lines, reading /proc fields,
+ * and dying cleanly (die, KS_TRY, PT_TRY, signals). Header-only and static: each program is one
  * file, built on its own.
  */
 #ifndef KS_BENCH_HARNESS_H
@@ -195,5 +196,72 @@ static void die(const char *fmt, ...)
 			die("%s:%d: %s: %s", __FILE__, __LINE__, #expr,       \
 			    strerror(pt__rc));                                \
 	} while (0)
+
+/* Progress on stderr, unbuffered, so a long run shows where it is. */
+static void progress(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), unused));
+
+static void progress(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fflush(stderr);
+}
+
+/* The notes printed under a table (a program may size them first). */
+#ifndef MAX_NOTES
+#define MAX_NOTES 48
+#endif
+#ifndef NOTE_LEN
+#define NOTE_LEN 1400
+#endif
+static char notes[MAX_NOTES][NOTE_LEN];
+static int nnotes;
+
+static void note(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), unused));
+
+static void note(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (nnotes == MAX_NOTES)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(notes[nnotes++], sizeof(notes[0]), fmt, ap);
+	va_end(ap);
+}
+
+/* The first line of file, or the value after "key:" in it, into buf
+ * ("unknown" if there is none). */
+static inline void read_field(const char *file, const char *key, char *buf,
+    size_t cap)
+{
+	FILE *f = fopen(file, "r");
+	char line[512];
+
+	copy_str(buf, cap, "unknown");
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line;
+
+		if (key) {
+			if (strncmp(line, key, strlen(key)) != 0 ||
+			    !(p = strchr(line, ':')))
+				continue;
+			p++;
+			while (*p == ' ' || *p == '\t')
+				p++;
+		}
+		p[strcspn(p, "\n")] = '\0';
+		copy_str(buf, cap, p);
+		break;
+	}
+	fclose(f);
+}
 
 #endif /* KS_BENCH_HARNESS_H */
