@@ -80,7 +80,7 @@ EXAMPLES := $(filter-out $(if $(filter 1,$(WITH_NET)),,broker),$(patsubst exampl
 # examples/broker.c is also the installed program kstream-broker.
 BROKER   := $(if $(filter 1,$(WITH_NET)),$(if $(wildcard examples/broker.c),$(B)/kstream-broker))
 
-.PHONY: all lib check check-threads test bench demo install uninstall deps clean examples check-install fuzz
+.PHONY: deps-bench all lib check check-threads test bench demo install uninstall deps clean examples check-install fuzz
 
 all: $(STATIC) $(SHARED) $(B)/libkstream.so $(BROKER)
 
@@ -168,7 +168,7 @@ $(B)/bench/bench_kafka: bench/bench_kafka.c bench/harness.h $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -O2 -std=gnu11 $(WARN) -pthread -Iinclude -o $@ $< $(STATIC) $(LDLIBS) -lrdkafka
 
-bench: deps $(BROKER) $(B)/bench/bench_log $(B)/bench/bench_bus $(if $(filter 1,$(WITH_NET)),$(B)/bench/bench_kafka)
+bench: deps-bench $(BROKER) $(B)/bench/bench_log $(B)/bench/bench_bus $(if $(filter 1,$(WITH_NET)),$(B)/bench/bench_kafka)
 	$(B)/bench/bench_log
 	$(B)/bench/bench_bus
 	$(if $(filter 1,$(WITH_NET)),$(B)/bench/bench_kafka)
@@ -231,6 +231,9 @@ uninstall:
 # --- dependencies ------------------------------------------------------------
 deps:
 	@sh scripts/deps.sh
+
+deps-bench:
+	@sh scripts/deps.sh bench
 
 clean:
 	rm -rf build

@@ -1,7 +1,9 @@
 #!/bin/sh
-# Installs kstream's missing build and test dependencies on Debian/Ubuntu.
-# A package is installed only when pkg-config cannot find its module; on
-# other systems the list of what is missing is printed instead.
+# Installs kstream's missing build and test dependencies on Debian/Ubuntu
+# (`deps.sh bench`: also the benchmarks' peers, among them a Redis server,
+# which Debian starts as a service: only `make bench` asks for it).
+# A package is installed only when it cannot be found; on other systems
+# the list of what is missing is printed instead.
 set -u
 missing=""
 need() { # need PKGCONFIG_MODULE DEBIAN_PACKAGE
@@ -20,9 +22,6 @@ need libevent libevent-dev
 need openssl libssl-dev
 need libxxhash libxxhash-dev
 need check check
-need sqlite3 libsqlite3-dev   # benchmark peer
-need lmdb liblmdb-dev         # benchmark peer
-need libzmq libzmq3-dev       # benchmark peer (bench_bus)
 need zlib zlib1g-dev          # compression codecs
 need liblz4 liblz4-dev
 need libzstd libzstd-dev
@@ -30,7 +29,12 @@ need_file /usr/include/snappy-c.h libsnappy-dev
 need rdkafka librdkafka-dev   # tests and benchmarks: the reference Kafka client
 need_cmd kcat kcat            # tests: a real Kafka client on the command line
 need_cmd openssl openssl      # tests: certificates for TLS
-need_cmd redis-server redis-server # benchmark peer (bench_kafka)
+if [ "${1:-}" = bench ]; then
+	need sqlite3 libsqlite3-dev   # bench_log
+	need lmdb liblmdb-dev         # bench_log
+	need libzmq libzmq3-dev       # bench_bus
+	need_cmd redis-server redis-server # bench_kafka
+fi
 [ -z "$missing" ] && exit 0
 
 echo "kstream: missing build dependencies:$missing"
