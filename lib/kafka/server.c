@@ -130,7 +130,12 @@ static void hub_drain(void *arg)
 	pthread_mutex_unlock(&hub->mu);
 	for (; a; a = next) {
 		next = a->next;
-		ks__ksrv_answer(a->kc, &a->out);
+		if (a->resume_only) {
+			if (a->kc->conn)
+				ks_conn_resume(a->kc->conn);
+		} else {
+			ks__ksrv_answer(a->kc, &a->out);
+		}
 		ks__kconn_unref(a->kc);
 		free(a);
 	}
@@ -145,20 +150,30 @@ void ks__khub_post(struct ks__khub *hub, struct ks__kconn *kc, kp_io_t *out)
 		/* Gone (or no memory: the connection stays held until the
 		 * client's request timeout closes it). */
 		pthread_mutex_unlock(&hub->mu);
-		kp_writer_free(out);
+		if (out)
+			kp_writer_free(out);
 		ks__kconn_unref(kc);
 		free(a);
 		return;
 	}
 	a->next = NULL;
 	a->kc = kc;
-	a->out = *out;
+	a->resume_only = out == NULL;
+	if (out)
+		a->out = *out;
+	else
+		kp_writer_init(&a->out);
 	*hub->tail = a;
 	hub->tail = &a->next;
 	if (!hub->drain_queued &&
 	    ks_net_call(hub->net, hub_drain, hub) == 0)
 		hub->drain_queued = 1;
 	pthread_mutex_unlock(&hub->mu);
+}
+
+void ks__khub_resume(struct ks__khub *hub, struct ks__kconn *kc)
+{
+	ks__khub_post(hub, kc, NULL);
 }
 
 /* ---- topic handles -------------------------------------------------------- */
@@ -577,6 +592,9 @@ int ks_kafka_server_new(ks_store_t *store, const ks_kafka_server_config_t *cfg,
 	srv->cfg.cluster_id = srv->cluster_id;
 	srv->cfg.advertised_host = NULL; /* srv->adv_host, under mu */
 	pthread_mutex_init(&srv->mu, NULL);
+	pthread_mutex_init(&srv->pmu, NULL);
+	pthread_cond_init(&srv->pcv, NULL);
+	srv->pjobs_tail = &srv->pjobs;
 	atomic_init(&srv->wake_queued, 0);
 	if (!srv->cluster_id || (cfg->advertised_host && !srv->adv_host)) {
 		rc = KS_ENOMEM;
@@ -601,13 +619,18 @@ int ks_kafka_server_new(ks_store_t *store, const ks_kafka_server_config_t *cfg,
 		rc = KS_ENOMEM;
 		goto fail;
 	}
+	if ((rc = ks__kproduce_start(srv)) != 0)
+		goto fail;
 	if ((rc = on_loop(srv, setup_on_loop)) != 0)
 		goto fail;
 	*srvp = srv;
 	return 0;
 fail:
+	ks__kproduce_stop(srv);
 	ks_net_free(srv->net);
 	ks__khub_unref(srv->hub);
+	pthread_cond_destroy(&srv->pcv);
+	pthread_mutex_destroy(&srv->pmu);
 	pthread_mutex_destroy(&srv->mu);
 	free(srv->cluster_id);
 	free(srv->adv_host);
@@ -709,12 +732,17 @@ void ks_kafka_server_free(ks_kafka_server_t *srv)
 	pthread_mutex_lock(&srv->hub->mu);
 	srv->hub->net = NULL;
 	pthread_mutex_unlock(&srv->hub->mu);
+	/* Queued durable appends are dropped unanswered; one running
+	 * finishes (its answer dropped) before this returns. */
+	ks__kproduce_stop(srv);
 	ks_net_free(srv->net); /* closes listeners and connections */
 	topics_release(srv);   /* the loop thread is gone */
 	ks__khub_unref(srv->hub);
 	for (i = 0; i < srv->nlisteners; i++)
 		free(srv->listeners[i]);
 	free(srv->listeners);
+	pthread_cond_destroy(&srv->pcv);
+	pthread_mutex_destroy(&srv->pmu);
 	pthread_mutex_destroy(&srv->mu);
 	free(srv->cluster_id);
 	free(srv->adv_host);

@@ -5,8 +5,9 @@
  *
  * Threads. Everything here runs on the ks_net_t's loop thread except where
  * a comment says otherwise: log watchers (the appending thread) and the
- * coordinator's join and sync callbacks (any thread). Those never touch a
- * connection; they hand their work to the loop with ks_net_call.
+ * coordinator's join and sync callbacks (any thread), the Produce workers
+ * (durable appends, server_produce.c). Those never touch a connection;
+ * they hand their work to the loop with ks_net_call (ks__khub_post).
  *
  * Answers in order: a connection delivers one request at a time. A handler
  * answers at once, or returns KS__K_HOLD and answers later (a long poll, a
@@ -51,7 +52,13 @@ struct ks__kanswer {
 	struct ks__kanswer *next;
 	struct ks__kconn *kc;      /* a reference */
 	kp_io_t out;               /* the whole frame */
+	int resume_only;           /* no frame: just resume kc (acks=0) */
 };
+
+/* A Produce to a durable topic, appended by a worker (server_produce.c). */
+struct ks__kpjob;
+
+#define KS__KPRODUCE_WORKERS 4
 
 /* A topic handle kept for the server's lifetime (loop thread only). */
 struct ks__ktopic {
@@ -108,6 +115,14 @@ struct ks_kafka_server {
 	size_t ntopics, captopics;
 	struct ks__kfetch *fetches;/* long polls waiting */
 	atomic_int wake_queued;    /* a fetch wake-up is queued on the loop */
+
+	/* Produce workers (server_produce.c): durable appends off the loop */
+	pthread_mutex_t pmu;
+	pthread_cond_t pcv;
+	struct ks__kpjob *pjobs, **pjobs_tail; /* queued, under pmu */
+	int pstop;                 /* under pmu: workers exit */
+	int nworkers;
+	pthread_t workers[KS__KPRODUCE_WORKERS];
 };
 
 /* A decoded request being handled. */
@@ -141,6 +156,8 @@ void ks__ksrv_answer(struct ks__kconn *kc, kp_io_t *out);
  * away. Takes a reference on kc from the caller, and out.
  */
 void ks__khub_post(struct ks__khub *hub, struct ks__kconn *kc, kp_io_t *out);
+/* The same with no frame (out NULL): kc is only resumed (acks=0). */
+void ks__khub_resume(struct ks__khub *hub, struct ks__kconn *kc);
 void ks__khub_unref(struct ks__khub *hub);
 /*
  * A cached handle on topic name (loop thread): NULL with *err KS_ETOPIC
@@ -180,6 +197,11 @@ int ks__kh_offset_commit(ks__kreq_t *rq);
 int ks__kh_offset_fetch(ks__kreq_t *rq);
 int ks__kh_describe_groups(ks__kreq_t *rq);
 int ks__kh_list_groups(ks__kreq_t *rq);
+
+/* server_produce.c: the worker pool. start: 0 or an error (none
+ * running then); stop: drops queued jobs, joins the workers. */
+int ks__kproduce_start(ks_kafka_server_t *srv);
+void ks__kproduce_stop(ks_kafka_server_t *srv);
 
 /* server_fetch.c: long polls. */
 void ks__kfetch_cancel(struct ks__kfetch *f); /* unwatch, free; loop */

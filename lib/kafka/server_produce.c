@@ -8,11 +8,43 @@
  * append. On one broker the in-sync set is this broker, so -1 means the
  * same as 1; durability is the topic's flush policy, as for a local
  * producer (a flush.messages=1 topic's append returns fsynced).
+ *
+ * Where the append runs. A request touching only topics without
+ * flush.messages is appended on the loop thread, answered at once: the
+ * append is a memory copy, a hop to another thread would cost more. A
+ * request touching any topic with flush.messages > 0 (its appends may
+ * fsync before returning) goes whole to a small pool of workers, so one
+ * connection's fsync does not stall the broker's other connections, and
+ * durable producers on different connections append concurrently and
+ * share fdatasyncs (the log's group commit). The connection is held
+ * meanwhile (the next request waits: answers stay in order), its records
+ * copied (a frame lives only during its callback) and its ks__kconn
+ * referenced; the worker encodes the answer and hands it to the loop
+ * (ks__khub_post), which sends it and resumes the connection, or only
+ * resumes it for acks=0 (still no answer, but the next request is read
+ * after the append, so order holds). An answer for a closed connection
+ * is dropped. At ks_kafka_server_free queued jobs are dropped (nothing
+ * appended, no answer: the connection closes) and running ones finish
+ * before the workers are joined; their answers are dropped.
  */
 #include "kafka/server_impl.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* A Produce appended by a worker: everything it needs, owned. */
+struct ks__kpjob {
+	struct ks__kpjob *next;
+	ks_kafka_server_t *srv;
+	struct ks__kconn *kc;      /* a reference */
+	kp_arena_t arena;          /* the request's (records copied in) */
+	kp_produce_req_t req;
+	kp_io_t out;               /* the response frame, header written */
+	int16_t version;
+	char peer[128];            /* for logs (kc->conn is the loop's) */
+};
 
 static int16_t append_error(int rc)
 {
@@ -58,8 +90,14 @@ static int has_zstd(const uint8_t *p, size_t len)
 	return 0;
 }
 
-static void produce_one(ks__kreq_t *rq, const char *topic, int16_t acks,
-    const kp_produce_req_part_t *rp, kp_produce_resp_part_t *p)
+/*
+ * One partition. On the loop (own NULL) the log comes from the server's
+ * cache; on a worker from own, the job's handle on the topic (own_err:
+ * why there is none).
+ */
+static void produce_one(ks_kafka_server_t *srv, int16_t version,
+    const char *peer, const char *topic, ks_topic_t *own, int own_err,
+    int16_t acks, const kp_produce_req_part_t *rp, kp_produce_resp_part_t *p)
 {
 	ks_append_info_t info;
 	ks_log_t *log;
@@ -79,13 +117,19 @@ static void produce_one(ks__kreq_t *rq, const char *topic, int16_t acks,
 		p->error_code = KP_INVALID_TOPIC_EXCEPTION;
 		return;
 	}
-	if ((rc = ks__ksrv_log(rq->srv, topic, rp->index, &log)) != 0) {
+	if (own)
+		rc = ks_topic_partition(own, rp->index, &log);
+	else if (own_err)
+		rc = own_err;
+	else
+		rc = ks__ksrv_log(srv, topic, rp->index, &log);
+	if (rc != 0) {
 		p->error_code = append_error(rc);
 		return;
 	}
 	if (rp->records.len <= 0) {
 		p->error_code = KP_CORRUPT_MESSAGE;
-	} else if (rq->hdr.api_version < 7 && has_zstd(rp->records.p,
+	} else if (version < 7 && has_zstd(rp->records.p,
 	    (size_t)rp->records.len)) {
 		p->error_code = KP_UNSUPPORTED_COMPRESSION_TYPE;
 	} else if ((rc = ks_log_append_batch(log, rp->records.p,
@@ -96,14 +140,234 @@ static void produce_one(ks__kreq_t *rq, const char *topic, int16_t acks,
 		if (rc == KS_EFATAL || rc == -EIO)
 			p->error_code = KP_KAFKA_STORAGE_ERROR;
 		if (acks == 0)
-			KS__KLOG(rq->srv, KS_LOG_INFO, "kafka server: %s: "
+			KS__KLOG(srv, KS_LOG_INFO, "kafka server: %s: "
 			    "acks=0 produce to %s-%d failed: %s",
-			    ks_conn_peer(rq->kc->conn), topic, rp->index,
-			    ks_strerror(rc));
+			    peer, topic, rp->index, ks_strerror(rc));
 	} else {
 		p->base_offset = info.base_offset;
 	}
 	p->log_start_offset = ks_log_start_offset(log);
+}
+
+/* The response skeleton for req, from arena. */
+static int resp_alloc(const kp_produce_req_t *req, kp_arena_t *arena,
+    kp_produce_resp_t *m)
+{
+	int32_t i;
+
+	memset(m, 0, sizeof *m);
+	m->n_topics = req->n_topics;
+	m->topics = kp_arena_alloc(arena, (size_t)(req->n_topics ?
+	    req->n_topics : 1) * sizeof *m->topics);
+	if (!m->topics)
+		return KS_ENOMEM;
+	for (i = 0; i < req->n_topics; i++) {
+		const kp_produce_req_topic_t *rt = &req->topics[i];
+		kp_produce_resp_topic_t *t = &m->topics[i];
+		t->name = rt->name;
+		t->n_partitions = rt->n_partitions;
+		t->partitions = kp_arena_alloc(arena,
+		    (size_t)(rt->n_partitions ? rt->n_partitions : 1) *
+		    sizeof *t->partitions);
+		if (!t->partitions)
+			return KS_ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * Whether an append to topic may fsync before returning (flush.messages
+ * set: every append, or the one reaching the count). Unknown topics are
+ * not: they fail at once on the loop.
+ */
+static int topic_syncs(ks_kafka_server_t *srv, const char *name)
+{
+	ks_topic_config_t cfg;
+	ks_topic_t *t;
+	int err = 0;
+
+	if (!(t = ks__ksrv_topic(srv, name, &err)) ||
+	    ks_topic_config(t, &cfg) != 0)
+		return 0;
+	return cfg.log.flush_messages > 0;
+}
+
+/* Worker: appends a job's request (topic handles of its own: the loop's
+ * cache is the loop's) and encodes the answer in job->out. */
+static int job_run(struct ks__kpjob *job)
+{
+	kp_produce_req_t *req = &job->req;
+	kp_produce_resp_t m;
+	int32_t i, j;
+	int rc;
+
+	if ((rc = resp_alloc(req, &job->arena, &m)) != 0)
+		return rc;
+	for (i = 0; i < req->n_topics; i++) {
+		kp_produce_req_topic_t *rt = &req->topics[i];
+		ks_topic_t *t = NULL;
+		int err = 0;
+		/* A null name fails the lookup as a bad name. */
+		if (!rt->name.s)
+			err = KS_ENAME;
+		else
+			err = ks_topic_open(job->srv->store, rt->name.s, &t);
+		for (j = 0; j < rt->n_partitions; j++)
+			produce_one(job->srv, job->version, job->peer,
+			    rt->name.s ? rt->name.s : "", t, err,
+			    req->acks, &rt->partitions[j],
+			    &m.topics[i].partitions[j]);
+		ks_topic_release(t);
+	}
+	if (req->acks == 0)
+		return 0;
+	return kp_produce_resp(&job->out, &m);
+}
+
+static void job_free(struct ks__kpjob *job)
+{
+	kp_writer_free(&job->out);
+	kp_arena_free(&job->arena);
+	ks__kconn_unref(job->kc);
+	free(job);
+}
+
+/* Runs a job and hands its outcome to the loop (kc's reference goes with
+ * it). A job that cannot be answered leaves the connection held: the
+ * client's request timeout closes it, as for any lost answer. */
+static void job_finish(struct ks__kpjob *job)
+{
+	struct ks__khub *hub = job->srv->hub;
+	int rc = job_run(job);
+
+	if (rc != 0) {
+		KS__KLOG(job->srv, KS_LOG_WARNING, "kafka server: %s: cannot "
+		    "answer a produce: %s", job->peer, ks_strerror(rc));
+		job_free(job);
+		return;
+	}
+	if (job->req.acks == 0) {
+		ks__khub_resume(hub, job->kc); /* out unused: freed below */
+	} else {
+		ks__khub_post(hub, job->kc, &job->out);
+		kp_writer_init(&job->out); /* moved */
+	}
+	job->kc = NULL; /* the reference went with the post */
+	job_free(job);
+}
+
+static void *worker_main(void *arg)
+{
+	ks_kafka_server_t *srv = arg;
+	struct ks__kpjob *job;
+
+	pthread_mutex_lock(&srv->pmu);
+	for (;;) {
+		while (!srv->pstop && !srv->pjobs)
+			pthread_cond_wait(&srv->pcv, &srv->pmu);
+		if (srv->pstop)
+			break;
+		job = srv->pjobs;
+		if (!(srv->pjobs = job->next))
+			srv->pjobs_tail = &srv->pjobs;
+		pthread_mutex_unlock(&srv->pmu);
+		job_finish(job);
+		pthread_mutex_lock(&srv->pmu);
+	}
+	pthread_mutex_unlock(&srv->pmu);
+	return NULL;
+}
+
+int ks__kproduce_start(ks_kafka_server_t *srv)
+{
+	int i, rc;
+
+	for (i = 0; i < KS__KPRODUCE_WORKERS; i++) {
+		if ((rc = pthread_create(&srv->workers[i], NULL, worker_main,
+		    srv)) != 0) {
+			ks__kproduce_stop(srv);
+			return rc == EAGAIN ? KS_ENOMEM : -rc;
+		}
+		srv->nworkers++;
+	}
+	return 0;
+}
+
+void ks__kproduce_stop(ks_kafka_server_t *srv)
+{
+	struct ks__kpjob *job, *next;
+	int i;
+
+	pthread_mutex_lock(&srv->pmu);
+	srv->pstop = 1;
+	job = srv->pjobs;
+	srv->pjobs = NULL;
+	srv->pjobs_tail = &srv->pjobs;
+	pthread_cond_broadcast(&srv->pcv);
+	pthread_mutex_unlock(&srv->pmu);
+	for (; job; job = next) {
+		next = job->next;
+		job_free(job);
+	}
+	for (i = 0; i < srv->nworkers; i++)
+		pthread_join(srv->workers[i], NULL);
+	srv->nworkers = 0;
+}
+
+/*
+ * Loop: hands the request to the workers (KS__K_HOLD), or returns
+ * STOPPING when the pool has stopped (the server is going away: the
+ * caller appends on the loop instead). The records are copied into the
+ * arena taken over: they point into the frame, valid during its callback
+ * only.
+ */
+#define STOPPING 3 /* not a KS__K_* */
+
+static int job_queue(ks__kreq_t *rq, const kp_produce_req_t *req)
+{
+	ks_kafka_server_t *srv = rq->srv;
+	struct ks__kpjob *job = calloc(1, sizeof *job);
+	int32_t i, j;
+
+	if (!job)
+		return KS_ENOMEM;
+	for (i = 0; i < req->n_topics; i++) {
+		for (j = 0; j < req->topics[i].n_partitions; j++) {
+			kp_bytes_t *b = &req->topics[i].partitions[j].records;
+			uint8_t *copy;
+			if (b->len <= 0)
+				continue;
+			copy = kp_arena_alloc(rq->arena, (size_t)b->len);
+			if (!copy) {
+				free(job);
+				return KS_ENOMEM;
+			}
+			memcpy(copy, b->p, (size_t)b->len);
+			b->p = copy;
+		}
+	}
+	pthread_mutex_lock(&srv->pmu);
+	if (srv->pstop) {
+		pthread_mutex_unlock(&srv->pmu);
+		free(job);
+		return STOPPING;
+	}
+	job->srv = srv;
+	job->kc = rq->kc;
+	ks__kconn_ref(rq->kc);
+	job->req = *req;
+	job->version = rq->hdr.api_version;
+	snprintf(job->peer, sizeof job->peer, "%s",
+	    ks_conn_peer(rq->kc->conn));
+	job->arena = *rq->arena;
+	kp_arena_init(rq->arena);  /* taken over */
+	job->out = rq->out;
+	kp_writer_init(&rq->out);  /* moved */
+	*srv->pjobs_tail = job;
+	srv->pjobs_tail = &job->next;
+	pthread_cond_signal(&srv->pcv);
+	pthread_mutex_unlock(&srv->pmu);
+	return KS__K_HOLD;
 }
 
 int ks__kh_produce(ks__kreq_t *rq)
@@ -116,25 +380,25 @@ int ks__kh_produce(ks__kreq_t *rq)
 	memset(&req, 0, sizeof req);
 	if ((rc = kp_produce_req(rq->in, &req)) != 0)
 		return rc;
-	memset(&m, 0, sizeof m);
-	m.n_topics = req.n_topics;
-	m.topics = kp_arena_alloc(rq->arena, (size_t)(req.n_topics ?
-	    req.n_topics : 1) * sizeof *m.topics);
-	if (!m.topics)
-		return KS_ENOMEM;
+	if (req.acks == 0 || req.acks == 1 || req.acks == -1) {
+		for (i = 0; i < req.n_topics; i++) {
+			if (!req.topics[i].name.s ||
+			    !topic_syncs(rq->srv, req.topics[i].name.s))
+				continue;
+			if ((rc = job_queue(rq, &req)) != STOPPING)
+				return rc;
+			break; /* stopping: append here */
+		}
+	}
+	if ((rc = resp_alloc(&req, rq->arena, &m)) != 0)
+		return rc;
 	for (i = 0; i < req.n_topics; i++) {
 		kp_produce_req_topic_t *rt = &req.topics[i];
-		kp_produce_resp_topic_t *t = &m.topics[i];
-		t->name = rt->name;
-		t->n_partitions = rt->n_partitions;
-		t->partitions = kp_arena_alloc(rq->arena,
-		    (size_t)(rt->n_partitions ? rt->n_partitions : 1) *
-		    sizeof *t->partitions);
-		if (!t->partitions)
-			return KS_ENOMEM;
 		for (j = 0; j < rt->n_partitions; j++)
-			produce_one(rq, rt->name.s, req.acks,
-			    &rt->partitions[j], &t->partitions[j]);
+			produce_one(rq->srv, rq->hdr.api_version,
+			    ks_conn_peer(rq->kc->conn), rt->name.s, NULL, 0,
+			    req.acks, &rt->partitions[j],
+			    &m.topics[i].partitions[j]);
 	}
 	if (req.acks == 0)
 		return KS__K_SILENT;
