@@ -77,8 +77,7 @@ static int collect(ks_kafka_server_t *srv, const kp_fetch_req_t *req,
 
 	memset(m, 0, sizeof *m);
 	m->n_topics = req->n_topics;
-	m->topics = kp_arena_alloc(arena, (size_t)(req->n_topics ?
-	    req->n_topics : 1) * sizeof *m->topics);
+	m->topics = ks__kalloc_n(arena, (size_t)req->n_topics, sizeof *m->topics);
 	if (!m->topics)
 		return KS_ENOMEM;
 	for (i = 0; i < req->n_topics; i++) {
@@ -86,9 +85,7 @@ static int collect(ks_kafka_server_t *srv, const kp_fetch_req_t *req,
 		kp_fetch_resp_topic_t *t = &m->topics[i];
 		t->topic = rt->topic;
 		t->n_partitions = rt->n_partitions;
-		t->partitions = kp_arena_alloc(arena,
-		    (size_t)(rt->n_partitions ? rt->n_partitions : 1) *
-		    sizeof *t->partitions);
+		t->partitions = ks__kalloc_n(arena, (size_t)rt->n_partitions, sizeof *t->partitions);
 		if (!t->partitions) {
 			m->n_topics = i;
 			resp_release(m);

@@ -200,8 +200,7 @@ int ks__kh_join_group(ks__kreq_t *rq)
 		    KP_COORDINATOR_NOT_AVAILABLE;
 		return kp_join_group_resp(&rq->out, &m);
 	}
-	protos = kp_arena_alloc(rq->arena, (size_t)(req.n_protocols ?
-	    req.n_protocols : 1) * sizeof *protos);
+	protos = ks__kalloc_n(rq->arena, (size_t)req.n_protocols, sizeof *protos);
 	if (!protos)
 		return KS_ENOMEM;
 	for (i = 0; i < req.n_protocols; i++) {
@@ -281,8 +280,7 @@ int ks__kh_sync_group(ks__kreq_t *rq)
 		    KP_COORDINATOR_NOT_AVAILABLE;
 		return kp_sync_group_resp(&rq->out, &m);
 	}
-	as = kp_arena_alloc(rq->arena, (size_t)(req.n_assignments ?
-	    req.n_assignments : 1) * sizeof *as);
+	as = ks__kalloc_n(rq->arena, (size_t)req.n_assignments, sizeof *as);
 	if (!as)
 		return KS_ENOMEM;
 	for (i = 0; i < req.n_assignments; i++) {
@@ -361,10 +359,8 @@ int ks__kh_leave_group(ks__kreq_t *rq)
 		n = 1;
 	} else {
 		n = req.n_members;
-		lv = kp_arena_alloc(rq->arena, (size_t)(n ? n : 1) *
-		    sizeof *lv);
-		m.members = kp_arena_alloc(rq->arena, (size_t)(n ? n : 1) *
-		    sizeof *m.members);
+		lv = ks__kalloc_n(rq->arena, (size_t)n, sizeof *lv);
+		m.members = ks__kalloc_n(rq->arena, (size_t)n, sizeof *m.members);
 		if (!lv || !m.members)
 			return KS_ENOMEM;
 		for (i = 0; i < n; i++) {
@@ -410,14 +406,12 @@ int ks__kh_offset_commit(ks__kreq_t *rq)
 		return rc;
 	memset(&m, 0, sizeof m);
 	m.n_topics = req.n_topics;
-	m.topics = kp_arena_alloc(rq->arena, (size_t)(req.n_topics ?
-	    req.n_topics : 1) * sizeof *m.topics);
+	m.topics = ks__kalloc_n(rq->arena, (size_t)req.n_topics, sizeof *m.topics);
 	if (!m.topics)
 		return KS_ENOMEM;
 	for (i = 0; i < req.n_topics; i++)
 		n += req.topics[i].n_partitions;
-	if (!(oc = kp_arena_alloc(rq->arena, (size_t)(n ? n : 1) *
-	    sizeof *oc)))
+	if (!(oc = ks__kalloc_n(rq->arena, (size_t)n, sizeof *oc)))
 		return KS_ENOMEM;
 	for (i = 0, k = 0; i < req.n_topics; i++)
 		for (j = 0; j < req.topics[i].n_partitions; j++, k++) {
@@ -445,9 +439,7 @@ int ks__kh_offset_commit(ks__kreq_t *rq)
 		kp_offset_commit_resp_topic_t *t = &m.topics[i];
 		t->name = req.topics[i].name;
 		t->n_partitions = req.topics[i].n_partitions;
-		t->partitions = kp_arena_alloc(rq->arena,
-		    (size_t)(t->n_partitions ? t->n_partitions : 1) *
-		    sizeof *t->partitions);
+		t->partitions = ks__kalloc_n(rq->arena, (size_t)t->n_partitions, sizeof *t->partitions);
 		if (!t->partitions)
 			return KS_ENOMEM;
 		for (j = 0; j < t->n_partitions; j++, k++) {
@@ -493,8 +485,7 @@ int ks__kh_offset_fetch(ks__kreq_t *rq)
 	if (req.n_topics >= 0) {
 		for (i = 0; i < req.n_topics; i++)
 			n += req.topics[i].n_partitions;
-		tps = kp_arena_alloc(rq->arena, (size_t)(n ? n : 1) *
-		    sizeof *tps);
+		tps = ks__kalloc_n(rq->arena, (size_t)n, sizeof *tps);
 		if (!tps)
 			return KS_ENOMEM;
 		for (i = 0, k = 0; i < req.n_topics; i++)
@@ -551,17 +542,14 @@ int ks__kh_offset_fetch(ks__kreq_t *rq)
 	}
 build:
 	m.n_topics = req.n_topics;
-	m.topics = kp_arena_alloc(rq->arena, (size_t)(req.n_topics ?
-	    req.n_topics : 1) * sizeof *m.topics);
+	m.topics = ks__kalloc_n(rq->arena, (size_t)req.n_topics, sizeof *m.topics);
 	if (!m.topics)
 		goto nomem;
 	for (i = 0, k = 0; i < req.n_topics; i++) {
 		kp_offset_fetch_resp_topic_t *t = &m.topics[i];
 		t->name = req.topics[i].name;
 		t->n_partitions = req.topics[i].n_partitions;
-		t->partitions = kp_arena_alloc(rq->arena,
-		    (size_t)(t->n_partitions ? t->n_partitions : 1) *
-		    sizeof *t->partitions);
+		t->partitions = ks__kalloc_n(rq->arena, (size_t)t->n_partitions, sizeof *t->partitions);
 		if (!t->partitions)
 			goto nomem;
 		for (j = 0; j < t->n_partitions; j++, k++) {
@@ -603,10 +591,8 @@ int ks__kh_describe_groups(ks__kreq_t *rq)
 	memset(&m, 0, sizeof m);
 	n = req.n_groups;
 	m.n_groups = n;
-	m.groups = kp_arena_alloc(rq->arena, (size_t)(n ? n : 1) *
-	    sizeof *m.groups);
-	infos = kp_arena_alloc(rq->arena, (size_t)(n ? n : 1) *
-	    sizeof *infos);
+	m.groups = ks__kalloc_n(rq->arena, (size_t)n, sizeof *m.groups);
+	infos = ks__kalloc_n(rq->arena, (size_t)n, sizeof *infos);
 	if (!m.groups || !infos)
 		return KS_ENOMEM;
 	for (i = 0; i < n && rc == 0; i++) {
@@ -633,8 +619,8 @@ int ks__kh_describe_groups(ks__kreq_t *rq)
 		g->protocol_type = str_or_empty(info->protocol_type);
 		g->protocol_data = str_or_empty(info->protocol_name);
 		g->n_members = (int32_t)info->member_count;
-		g->members = kp_arena_alloc(rq->arena, (info->member_count ?
-		    info->member_count : 1) * sizeof *g->members);
+		g->members = ks__kalloc_n(rq->arena, info->member_count,
+		    sizeof *g->members);
 		if (!g->members) {
 			rc = KS_ENOMEM;
 			break;

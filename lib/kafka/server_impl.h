@@ -208,4 +208,11 @@ void ks__kfetch_cancel(struct ks__kfetch *f); /* unwatch, free; loop */
 void ks__kfetch_wake_all(void *srv);          /* ks_net_call target */
 void ks__kfetch_wake_fn(void *fetch);         /* ks_log_watch callback */
 
+/* n zeroed elements of size from the request's arena; at least one, so
+ * that an empty array is not mistaken for a failed allocation. */
+static inline void *ks__kalloc_n(kp_arena_t *arena, size_t n, size_t size)
+{
+	return kp_arena_alloc(arena, (n ? n : 1) * size);
+}
+
 #endif /* KS_KAFKA_SERVER_IMPL_H */

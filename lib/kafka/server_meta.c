@@ -15,11 +15,6 @@
 #define INTERNAL_TOPIC "__consumer_offsets"
 
 /* Arena allocation of n elements, or NULL; n may be 0. */
-static void *alloc_n(ks__kreq_t *rq, size_t n, size_t size)
-{
-	return kp_arena_alloc(rq->arena, (n ? n : 1) * size);
-}
-
 int ks__kapi_versions_fill(kp_api_versions_resp_t *m, kp_arena_t *arena,
     int16_t error_code)
 {
@@ -84,7 +79,7 @@ static int describe_topic(ks__kreq_t *rq, const char *name, int create,
 		return 0;
 	}
 	n = ks_topic_partitions(t);
-	if (!(mt->partitions = alloc_n(rq, (size_t)n, sizeof *mt->partitions)) ||
+	if (!(mt->partitions = ks__kalloc_n(rq->arena, (size_t)n, sizeof *mt->partitions)) ||
 	    !(one = kp_arena_alloc(rq->arena, sizeof *one)))
 		return KS_ENOMEM;
 	*one = node;
@@ -129,7 +124,7 @@ int ks__kh_metadata(ks__kreq_t *rq)
 		/* All topics: what the store has now. */
 		if ((rc = ks_topic_list(srv->store, &names, &count)) != 0)
 			return rc;
-		m.topics = alloc_n(rq, count, sizeof *m.topics);
+		m.topics = ks__kalloc_n(rq->arena, count, sizeof *m.topics);
 		for (i = 0; m.topics && i < count && rc == 0; i++) {
 			rc = describe_topic(rq, names[i], 0, &m.topics[i]);
 			/* the name must outlive names[] */
@@ -147,7 +142,7 @@ int ks__kh_metadata(ks__kreq_t *rq)
 	} else {
 		create = srv->cfg.auto_create_topics &&
 		    req.allow_auto_topic_creation;
-		m.topics = alloc_n(rq, (size_t)req.n_topics, sizeof *m.topics);
+		m.topics = ks__kalloc_n(rq->arena, (size_t)req.n_topics, sizeof *m.topics);
 		if (!m.topics)
 			return KS_ENOMEM;
 		m.n_topics = req.n_topics;
@@ -224,14 +219,14 @@ int ks__kh_list_offsets(ks__kreq_t *rq)
 		return rc;
 	memset(&m, 0, sizeof m);
 	m.n_topics = req.n_topics;
-	if (!(m.topics = alloc_n(rq, (size_t)req.n_topics, sizeof *m.topics)))
+	if (!(m.topics = ks__kalloc_n(rq->arena, (size_t)req.n_topics, sizeof *m.topics)))
 		return KS_ENOMEM;
 	for (i = 0; i < req.n_topics; i++) {
 		kp_list_offsets_req_topic_t *rt = &req.topics[i];
 		kp_list_offsets_resp_topic_t *t = &m.topics[i];
 		t->name = rt->name;
 		t->n_partitions = rt->n_partitions;
-		t->partitions = alloc_n(rq, (size_t)rt->n_partitions,
+		t->partitions = ks__kalloc_n(rq->arena, (size_t)rt->n_partitions,
 		    sizeof *t->partitions);
 		if (!t->partitions)
 			return KS_ENOMEM;
@@ -360,7 +355,7 @@ int ks__kh_create_topics(ks__kreq_t *rq)
 		return rc;
 	memset(&m, 0, sizeof m);
 	m.n_topics = req.n_topics;
-	if (!(m.topics = alloc_n(rq, (size_t)req.n_topics, sizeof *m.topics)))
+	if (!(m.topics = ks__kalloc_n(rq->arena, (size_t)req.n_topics, sizeof *m.topics)))
 		return KS_ENOMEM;
 	for (i = 0; i < req.n_topics; i++)
 		create_one(rq, &req.topics[i], req.validate_only, &m.topics[i]);
@@ -380,7 +375,7 @@ int ks__kh_delete_topics(ks__kreq_t *rq)
 		return rc;
 	memset(&m, 0, sizeof m);
 	m.n_topics = req.n_topics;
-	if (!(m.topics = alloc_n(rq, (size_t)req.n_topics, sizeof *m.topics)))
+	if (!(m.topics = ks__kalloc_n(rq->arena, (size_t)req.n_topics, sizeof *m.topics)))
 		return KS_ENOMEM;
 	for (i = 0; i < req.n_topics; i++) {
 		const char *name = req.topics[i].s;
