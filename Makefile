@@ -51,7 +51,7 @@ CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubu
 # KS_ECOMPRESSION.
 WITH_NET         ?= 1
 WITH_COMPRESSION ?= 1
-LAYERS   := core log store group client
+LAYERS   := core log store group client admin
 ifeq ($(WITH_COMPRESSION),1)
 KSFLAGS_OPT += -DKS_WITH_COMPRESSION
 LDLIBS   += -lz -lsnappy -llz4 -lzstd
@@ -74,15 +74,18 @@ NET_TESTS:= test/check_transport.c $(wildcard test/check_k*.c)
 TEST_SRC := $(sort $(filter-out $(if $(filter 1,$(WITH_NET)),,$(NET_TESTS)),$(wildcard test/check_*.c)))
 # The headers whose functions this build exports (for the symbols test).
 API_HDRS := $(filter-out $(if $(filter 1,$(WITH_NET)),,include/kstream/transport.h include/kstream/kafka.h),$(wildcard include/kstream/*.h))
-TEST_OBJ := $(TEST_SRC:%.c=$(B)/%.o) $(B)/test/main.o $(B)/test/util.o
+TEST_OBJ := $(TEST_SRC:%.c=$(B)/%.o) $(B)/test/main.o $(B)/test/util.o $(B)/test/proc.o
 BENCH_SRC:= $(sort $(wildcard bench/*.c))
 EXAMPLES := $(filter-out $(if $(filter 1,$(WITH_NET)),,broker),$(patsubst examples/%.c,%,$(wildcard examples/*.c)))
 # examples/broker.c is also the installed program kstream-broker.
 BROKER   := $(if $(filter 1,$(WITH_NET)),$(if $(wildcard examples/broker.c),$(B)/kstream-broker))
+# The kstream(1) tool: one file per subcommand, on the public API only.
+TOOL_SRC := $(sort $(wildcard tools/kstream/*.c))
+TOOL     := $(B)/kstream
 
 .PHONY: deps-bench all lib check check-threads test bench demo install uninstall deps clean examples check-install fuzz
 
-all: $(STATIC) $(SHARED) $(B)/libkstream.so $(BROKER)
+all: $(STATIC) $(SHARED) $(B)/libkstream.so $(BROKER) $(TOOL)
 
 lib: all
 
@@ -152,6 +155,9 @@ examples: $(EXAMPLES:%=$(B)/examples/%)
 $(B)/kstream-broker: examples/broker.c $(STATIC)
 	$(CC) $(CFLAGS) $(SANFLAGS) -std=gnu11 $(WARN) -pthread -Iinclude -o $@ $< $(STATIC) $(LDLIBS)
 
+$(TOOL): $(TOOL_SRC) tools/kstream/tool.h $(STATIC)
+	$(CC) $(CFLAGS) $(SANFLAGS) -std=gnu11 $(WARN) -pthread -Iinclude $(filter -DKS_WITH_NET,$(KSFLAGS_OPT)) -o $@ $(TOOL_SRC) $(STATIC) $(LDLIBS)
+
 demo: deps $(B)/examples/demo $(BROKER)
 	$(B)/examples/demo
 	$(if $(BROKER),sh scripts/demo-broker.sh $(BROKER))
@@ -208,6 +214,7 @@ install: all
 	install -m 644 include/kstream/*.h $(DESTDIR)$(INCDIR)/kstream/
 	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/
 	$(if $(BROKER),install -m 755 $(BROKER) $(DESTDIR)$(PREFIX)/bin/)
+	install -m 755 $(TOOL) $(DESTDIR)$(PREFIX)/bin/
 	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/
 	ln -sf libkstream.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libkstream.so
@@ -220,7 +227,7 @@ install: all
 
 uninstall:
 	rm -rf $(DESTDIR)$(INCDIR)/kstream
-	rm -f $(DESTDIR)$(PREFIX)/bin/kstream-broker
+	rm -f $(DESTDIR)$(PREFIX)/bin/kstream-broker $(DESTDIR)$(PREFIX)/bin/kstream
 	rm -f $(DESTDIR)$(LIBDIR)/libkstream.a $(DESTDIR)$(LIBDIR)/libkstream.so \
 	      $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libkstream.so.$(VERSION) \
 	      $(DESTDIR)$(PCDIR)/kstream.pc

@@ -9,6 +9,7 @@
  * deadlines and are killed if they outlive them.
  */
 #define _GNU_SOURCE
+#include "proc.h"
 #include "util.h"
 
 #include <kstream/kafka.h>
@@ -46,247 +47,6 @@ static int port;
 static const char *kcat_x[8];
 static int kcat_nx;
 
-/* ---- helpers: children --------------------------------------------------- */
-
-#define MAX_CHILDREN 8
-static pid_t children[MAX_CHILDREN];
-
-static void child_add(pid_t pid)
-{
-	int i;
-	for (i = 0; i < MAX_CHILDREN; i++)
-		if (children[i] == 0) {
-			children[i] = pid;
-			return;
-		}
-	kill(pid, SIGKILL);
-	ck_abort_msg("too many children");
-}
-
-static void child_forget(pid_t pid)
-{
-	int i;
-	for (i = 0; i < MAX_CHILDREN; i++)
-		if (children[i] == pid)
-			children[i] = 0;
-}
-
-/* Kills and reaps whatever a failed test left running. */
-static void children_kill(void)
-{
-	int i;
-	for (i = 0; i < MAX_CHILDREN; i++)
-		if (children[i] > 0) {
-			kill(children[i], SIGKILL);
-			waitpid(children[i], NULL, 0);
-			children[i] = 0;
-		}
-}
-
-/*
- * Waits up to timeout_ms for pid to exit; returns its wait status, or -1
- * after killing it on timeout.
- */
-static int child_wait(pid_t pid, int timeout_ms)
-{
-	int64_t deadline = kt_now_ns() + (int64_t)timeout_ms * 1000000;
-	int status;
-	for (;;) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-		if (r == pid) {
-			child_forget(pid);
-			return status;
-		}
-		if (r < 0 && errno != EINTR) {
-			child_forget(pid);
-			return -1;
-		}
-		if (kt_now_ns() > deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			child_forget(pid);
-			return -1;
-		}
-		usleep(10000);
-	}
-}
-
-/* Where PATH finds prog (or prog itself if it has a slash); free(). */
-static char *find_program(const char *prog)
-{
-	const char *path = getenv("PATH");
-	char *copy, *d, *save = NULL, *full = NULL;
-
-	if (strchr(prog, '/'))
-		return strdup(prog);
-	copy = strdup(path && *path ? path : "/usr/bin:/bin");
-	for (d = strtok_r(copy, ":", &save); d;
-	    d = strtok_r(NULL, ":", &save)) {
-		ck_assert_int_ge(asprintf(&full, "%s/%s", d, prog), 0);
-		if (access(full, X_OK) == 0)
-			break;
-		free(full);
-		full = NULL;
-	}
-	free(copy);
-	ck_assert_msg(full != NULL, "%s not found in PATH", prog);
-	return full;
-}
-
-/*
- * Starts argv[0] (PATH searched) with fds 0, 1, 2 from in, out, err, and
- * registers it as a child. The child dies with this process
- * (PR_SET_PDEATHSIG), so a test killed by Check's timeout leaves nothing
- * behind.
- */
-static pid_t spawn(char *const argv[], int in, int out, int err)
-{
-	char *bin = find_program(argv[0]);
-	pid_t parent = getpid(), pid = fork();
-
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		/* only async-signal-safe calls from here to exec */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(127);
-		signal(SIGPIPE, SIG_DFL);
-		if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
-			_exit(127);
-		execv(bin, argv);
-		_exit(127);
-	}
-	free(bin);
-	child_add(pid);
-	return pid;
-}
-
-struct cmd_out {
-	int status;      /* wait status; -1: killed on timeout */
-	char *out, *err; /* NUL-terminated; free() */
-	size_t out_len, err_len;
-};
-
-static void cmd_out_free(struct cmd_out *o)
-{
-	free(o->out);
-	free(o->err);
-	memset(o, 0, sizeof *o);
-}
-
-static int cmd_ok(const struct cmd_out *o)
-{
-	return o->status >= 0 && WIFEXITED(o->status) &&
-	    WEXITSTATUS(o->status) == 0;
-}
-
-static void buf_add(char **b, size_t *len, const char *p, size_t n)
-{
-	*b = realloc(*b, *len + n + 1);
-	ck_assert_ptr_nonnull(*b);
-	memcpy(*b + *len, p, n);
-	*len += n;
-	(*b)[*len] = '\0';
-}
-
-/*
- * Runs argv (PATH searched) with in as its stdin, collecting stdout and
- * stderr, for at most timeout_ms (then SIGKILL).
- */
-static void run_cmd(char *const argv[], const char *in, int timeout_ms,
-    struct cmd_out *o)
-{
-	int pin[2], pout[2], perr[2];
-	size_t in_len = in ? strlen(in) : 0, in_off = 0;
-	int64_t deadline = kt_now_ns() + (int64_t)timeout_ms * 1000000;
-	pid_t pid;
-	int rc, killed = 0;
-
-	memset(o, 0, sizeof *o);
-	buf_add(&o->out, &o->out_len, "", 0);
-	buf_add(&o->err, &o->err_len, "", 0);
-	ck_assert_int_eq(pipe2(pin, O_CLOEXEC), 0);
-	ck_assert_int_eq(pipe2(pout, O_CLOEXEC), 0);
-	ck_assert_int_eq(pipe2(perr, O_CLOEXEC), 0);
-	pid = spawn(argv, pin[0], pout[1], perr[1]);
-	close(pin[0]);
-	close(pout[1]);
-	close(perr[1]);
-	fcntl(pin[1], F_SETFL, O_NONBLOCK);
-	if (in_len == 0) {
-		close(pin[1]);
-		pin[1] = -1;
-	}
-
-	while (pout[0] >= 0 || perr[0] >= 0) {
-		struct pollfd pf[3] = {
-			{ .fd = pout[0], .events = POLLIN },
-			{ .fd = perr[0], .events = POLLIN },
-			{ .fd = pin[1], .events = POLLOUT },
-		};
-		int64_t left = (deadline - kt_now_ns()) / 1000000;
-		char b[4096];
-		ssize_t k;
-		int i;
-
-		if (left <= 0) {
-			kill(pid, SIGKILL);
-			killed = 1;
-			break;
-		}
-		rc = poll(pf, 3, (int)left);
-		if (rc < 0 && errno == EINTR)
-			continue;
-		ck_assert_int_ge(rc, 0);
-		for (i = 0; i < 2; i++) {
-			int *fd = i == 0 ? &pout[0] : &perr[0];
-			if (*fd < 0 || !pf[i].revents)
-				continue;
-			k = read(*fd, b, sizeof b);
-			if (k > 0) {
-				if (i == 0)
-					buf_add(&o->out, &o->out_len, b,
-					    (size_t)k);
-				else
-					buf_add(&o->err, &o->err_len, b,
-					    (size_t)k);
-			} else if (k == 0 || errno != EINTR) {
-				close(*fd);
-				*fd = -1;
-			}
-		}
-		if (pin[1] >= 0 && pf[2].revents) {
-			k = write(pin[1], in + in_off, in_len - in_off);
-			if (k > 0)
-				in_off += (size_t)k;
-			if ((k < 0 && errno != EAGAIN && errno != EINTR) ||
-			    in_off == in_len) {
-				close(pin[1]);
-				pin[1] = -1;
-			}
-		}
-	}
-	if (pin[1] >= 0)
-		close(pin[1]);
-	if (pout[0] >= 0)
-		close(pout[0]);
-	if (perr[0] >= 0)
-		close(perr[0]);
-	o->status = child_wait(pid, killed ? 1000 : timeout_ms);
-	if (killed)
-		o->status = -1;
-}
-
-/* The directory this test binary is in (build/rel/test). */
-static char *exe_dir(void)
-{
-	char buf[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-	ck_assert_int_gt(n, 0);
-	buf[n] = '\0';
-	return strdup(dirname(buf));
-}
-
 /* ---- helpers: the server ------------------------------------------------- */
 
 static int verbose(void)
@@ -305,7 +65,7 @@ static void quiet_log(void *opaque, int level, const char *msg)
  * A failed assertion ends the test's process without its teardown, so
  * each test's temp dir lives under one made and removed by the parent
  * process, around the whole test case (children die with the test's
- * process: see spawn()).
+ * process: see kt_spawn()).
  */
 static char *base_dir;
 
@@ -347,7 +107,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	children_kill();
+	kt_children_kill();
 	ks_kafka_server_free(srv);
 	srv = NULL;
 	KT_OK(ks_store_close(store));
@@ -399,7 +159,7 @@ static ks_log_t *partition_log(const char *topic, int32_t p)
  * Runs "kcat -b bootstrap <kcat_x> args... " with stdin in. The list of
  * args ends with NULL.
  */
-static void kcat(struct cmd_out *o, const char *in, ...)
+static void kcat(struct kt_cmd_out *o, const char *in, ...)
 {
 	char *argv[64];
 	int n = 0, i;
@@ -420,7 +180,7 @@ static void kcat(struct cmd_out *o, const char *in, ...)
 	}
 	va_end(ap);
 	argv[n] = NULL;
-	run_cmd(argv, in, CMD_TIMEOUT_MS, o);
+	kt_run_cmd(argv, in, CMD_TIMEOUT_MS, o);
 	if (verbose())
 		fprintf(stderr, "kcat status %d\nstdout:\n%s\nstderr:\n%s\n",
 		    o->status, o->out, o->err);
@@ -432,12 +192,12 @@ static char *kcat_lines(int p, int n)
 	char *s = NULL;
 	size_t len = 0;
 	int i;
-	buf_add(&s, &len, "", 0);
+	kt_buf_add(&s, &len, "", 0);
 	for (i = 0; i < n; i++) {
 		char l[64];
 		int k = snprintf(l, sizeof l, "key-%d-%d:value %d %d\n", p, i,
 		    p, i);
-		buf_add(&s, &len, l, (size_t)k);
+		kt_buf_add(&s, &len, l, (size_t)k);
 	}
 	return s;
 }
@@ -448,27 +208,27 @@ static char *kcat_expect(int p, int from, int to)
 	char *s = NULL;
 	size_t len = 0;
 	int i;
-	buf_add(&s, &len, "", 0);
+	kt_buf_add(&s, &len, "", 0);
 	for (i = from; i < to; i++) {
 		char l[64];
 		int k = snprintf(l, sizeof l, "%d key-%d-%d value %d %d\n", i,
 		    p, i, p, i);
-		buf_add(&s, &len, l, (size_t)k);
+		kt_buf_add(&s, &len, l, (size_t)k);
 	}
 	return s;
 }
 
 static void kcat_produce(const char *topic, int p, int n)
 {
-	struct cmd_out o;
+	struct kt_cmd_out o;
 	char ps[16];
 	char *in = kcat_lines(p, n);
 	snprintf(ps, sizeof ps, "%d", p);
 	kcat(&o, in, "-P", "-t", topic, "-p", ps, "-K:", "-X", "acks=all",
 	    "-X", "message.timeout.ms=30000", NULL);
-	ck_assert_msg(cmd_ok(&o), "kcat -P -p %d: status %d: %s", p,
+	ck_assert_msg(kt_cmd_ok(&o), "kcat -P -p %d: status %d: %s", p,
 	    o.status, o.err);
-	cmd_out_free(&o);
+	kt_cmd_out_free(&o);
 	free(in);
 }
 
@@ -476,18 +236,18 @@ static void kcat_produce(const char *topic, int p, int n)
 static void kcat_consume_check(const char *topic, int p, const char *off,
     int from, int to)
 {
-	struct cmd_out o;
+	struct kt_cmd_out o;
 	char ps[16];
 	char *want = kcat_expect(p, from, to);
 	snprintf(ps, sizeof ps, "%d", p);
 	kcat(&o, NULL, "-C", "-q", "-t", topic, "-p", ps, "-o", off, "-e",
 	    "-f", "%o %k %s\n", NULL);
-	ck_assert_msg(cmd_ok(&o), "kcat -C -p %d -o %s: status %d: %s", p,
+	ck_assert_msg(kt_cmd_ok(&o), "kcat -C -p %d -o %s: status %d: %s", p,
 	    off, o.status, o.err);
 	ck_assert_msg(strcmp(o.out, want) == 0,
 	    "kcat -C -p %d -o %s printed:\n%s\nexpected:\n%s", p, off, o.out,
 	    want);
-	cmd_out_free(&o);
+	kt_cmd_out_free(&o);
 	free(want);
 }
 
@@ -543,9 +303,9 @@ static int json_partitions(const char *json, const char *topic)
 /* Runs gen_certs.sh into dir/certs; returns that path (free()). */
 static char *make_certs(void)
 {
-	char *ed = exe_dir(), *script, *certs = kt_path(dir, "certs");
+	char *ed = kt_exe_dir(), *script, *certs = kt_path(dir, "certs");
 	char *argv[4];
-	struct cmd_out o;
+	struct kt_cmd_out o;
 
 	ck_assert_int_ge(asprintf(&script, "%s/../../../test/gen_certs.sh",
 	    ed), 0);
@@ -555,9 +315,9 @@ static char *make_certs(void)
 	argv[1] = script;
 	argv[2] = certs;
 	argv[3] = NULL;
-	run_cmd(argv, NULL, CMD_TIMEOUT_MS, &o);
-	ck_assert_msg(cmd_ok(&o), "gen_certs.sh: %s", o.err);
-	cmd_out_free(&o);
+	kt_run_cmd(argv, NULL, CMD_TIMEOUT_MS, &o);
+	ck_assert_msg(kt_cmd_ok(&o), "gen_certs.sh: %s", o.err);
+	kt_cmd_out_free(&o);
 	free(script);
 	free(ed);
 	return certs;
@@ -567,28 +327,28 @@ static char *make_certs(void)
 
 START_TEST(kcat_metadata)
 {
-	struct cmd_out o;
+	struct kt_cmd_out o;
 	char name[300];
 
 	create("alpha", 3);
 	create("beta", 1);
 	serve("tcp://127.0.0.1:0", NULL);
 	kcat(&o, NULL, "-L", "-J", "-m", "20", NULL);
-	ck_assert_msg(cmd_ok(&o), "kcat -L: status %d: %s", o.status, o.err);
+	ck_assert_msg(kt_cmd_ok(&o), "kcat -L: status %d: %s", o.status, o.err);
 	/* the one broker, at the address we listen on */
 	snprintf(name, sizeof name, "\"name\":\"127.0.0.1:%d\"", port);
 	ck_assert_msg(strstr(o.out, name), "broker %s not in %s", name, o.out);
 	ck_assert_int_eq(json_partitions(o.out, "alpha"), 3);
 	ck_assert_int_eq(json_partitions(o.out, "beta"), 1);
 	ck_assert_int_eq(json_partitions(o.out, "gamma"), -1);
-	cmd_out_free(&o);
+	kt_cmd_out_free(&o);
 
 	/* one topic asked by name */
 	kcat(&o, NULL, "-L", "-J", "-t", "alpha", "-m", "20", NULL);
-	ck_assert_msg(cmd_ok(&o), "kcat -L -t: %s", o.err);
+	ck_assert_msg(kt_cmd_ok(&o), "kcat -L -t: %s", o.err);
 	ck_assert_int_eq(json_partitions(o.out, "alpha"), 3);
 	ck_assert_int_eq(json_partitions(o.out, "beta"), -1);
-	cmd_out_free(&o);
+	kt_cmd_out_free(&o);
 }
 END_TEST
 
@@ -654,7 +414,7 @@ START_TEST(kcat_tls)
 	char *key = kt_path(certs, "server.key");
 	char ca_opt[PATH_MAX + 32];
 	ks_tls_config_t tls;
-	struct cmd_out o;
+	struct kt_cmd_out o;
 
 	ks_tls_config_init(&tls, 1);
 	tls.cert_file = cert;
@@ -666,11 +426,11 @@ START_TEST(kcat_tls)
 	kcat_x[0] = "security.protocol=ssl";
 	kcat_nx = 1;
 	kcat(&o, NULL, "-L", "-m", "5", NULL);
-	ck_assert_msg(!cmd_ok(&o), "kcat without the CA listed metadata:\n%s",
+	ck_assert_msg(!kt_cmd_ok(&o), "kcat without the CA listed metadata:\n%s",
 	    o.out);
 	ck_assert_msg(strstr(o.err, "certificate"), "kcat failed, but not on "
 	    "the certificate:\n%s", o.err);
-	cmd_out_free(&o);
+	kt_cmd_out_free(&o);
 
 	snprintf(ca_opt, sizeof ca_opt, "ssl.ca.location=%s/ca.pem", certs);
 	kcat_x[1] = ca_opt;
@@ -692,7 +452,7 @@ START_TEST(kcat_mutual_tls)
 	char ca_opt[PATH_MAX + 32], cc_opt[PATH_MAX + 32];
 	char ck_opt[PATH_MAX + 32];
 	ks_tls_config_t tls;
-	struct cmd_out o;
+	struct kt_cmd_out o;
 
 	ks_tls_config_init(&tls, 1);
 	tls.cert_file = cert;
@@ -712,11 +472,11 @@ START_TEST(kcat_mutual_tls)
 	kcat_nx = 2;
 	/* no client certificate: refused */
 	kcat(&o, NULL, "-L", "-m", "5", NULL);
-	ck_assert_msg(!cmd_ok(&o), "kcat without a client certificate listed "
+	ck_assert_msg(!kt_cmd_ok(&o), "kcat without a client certificate listed "
 	    "metadata:\n%s", o.out);
 	ck_assert_msg(strstr(o.err, "certificate"), "kcat failed, but not on "
 	    "the certificate:\n%s", o.err);
-	cmd_out_free(&o);
+	kt_cmd_out_free(&o);
 
 	kcat_x[2] = cc_opt;
 	kcat_x[3] = ck_opt;
@@ -1344,58 +1104,9 @@ END_TEST
 
 /* ---- the kstream-broker program ------------------------------------------ */
 
-#define LISTENING "listening on tcp://127.0.0.1:"
-
-/*
- * Starts the program bin on store directory sdir, its output going to
- * logpath; waits for "listening on tcp://127.0.0.1:PORT" and sets port
- * and bootstrap.
- */
-static pid_t broker_start(const char *bin, const char *sdir,
-    const char *logpath)
-{
-	char *argv[] = { (char *)bin, "--dir", (char *)sdir, "--listen",
-		"tcp://127.0.0.1:0", NULL };
-	int64_t deadline = kt_now_ns() + 30 * (int64_t)1000000000;
-	int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	int out = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	pid_t pid;
-
-	ck_assert(in >= 0 && out >= 0);
-	pid = spawn(argv, in, out, out);
-	close(in);
-	close(out);
-
-	for (;;) {
-		char buf[8192];
-		const char *l;
-		FILE *f = fopen(logpath, "r");
-		size_t n = 0;
-		int status;
-		if (f) {
-			n = fread(buf, 1, sizeof buf - 1, f);
-			fclose(f);
-		}
-		buf[n] = '\0';
-		l = strstr(buf, LISTENING);
-		if (l && strchr(l, '\n')) {
-			port = atoi(l + strlen(LISTENING));
-			ck_assert_int_gt(port, 0);
-			snprintf(bootstrap, sizeof bootstrap, "127.0.0.1:%d",
-			    port);
-			return pid;
-		}
-		ck_assert_msg(waitpid(pid, &status, WNOHANG) == 0,
-		    "kstream-broker exited early:\n%s", buf);
-		ck_assert_msg(kt_now_ns() < deadline, "kstream-broker never "
-		    "said it listens:\n%s", buf);
-		usleep(20000);
-	}
-}
-
 START_TEST(broker_program)
 {
-	char *ed = exe_dir(), *bin, *sdir = kt_path(dir, "store-prog");
+	char *ed = kt_exe_dir(), *bin, *sdir = kt_path(dir, "store-prog");
 	char *logpath = kt_path(dir, "broker.log");
 	int status;
 	pid_t pid;
@@ -1403,20 +1114,22 @@ START_TEST(broker_program)
 	ck_assert_int_ge(asprintf(&bin, "%s/../kstream-broker", ed), 0);
 	ck_assert_msg(access(bin, X_OK) == 0, "%s not built", bin);
 
-	pid = broker_start(bin, sdir, logpath);
+	pid = kt_broker_start(bin, sdir, logpath, &port);
+	snprintf(bootstrap, sizeof bootstrap, "127.0.0.1:%d", port);
 	kcat_produce("prog", 0, 20); /* created on first use */
 	kcat_consume_check("prog", 0, "beginning", 0, 20);
 	kcat_consume_check("prog", 0, "15", 15, 20);
 	ck_assert_int_eq(kill(pid, SIGTERM), 0);
-	status = child_wait(pid, 30000);
+	status = kt_child_wait(pid, 30000);
 	ck_assert_msg(status >= 0 && WIFEXITED(status) &&
 	    WEXITSTATUS(status) == 0, "SIGTERM: wait status %#x", status);
 
 	/* the same directory, a new process: the same records */
-	pid = broker_start(bin, sdir, logpath);
+	pid = kt_broker_start(bin, sdir, logpath, &port);
+	snprintf(bootstrap, sizeof bootstrap, "127.0.0.1:%d", port);
 	kcat_consume_check("prog", 0, "beginning", 0, 20);
 	ck_assert_int_eq(kill(pid, SIGTERM), 0);
-	status = child_wait(pid, 30000);
+	status = kt_child_wait(pid, 30000);
 	ck_assert_msg(status >= 0 && WIFEXITED(status) &&
 	    WEXITSTATUS(status) == 0, "SIGTERM: wait status %#x", status);
 	free(logpath);

@@ -68,7 +68,8 @@ extern "C" {
 	XX(ENOOFFSET, -20027, "no committed offset to resume from")           \
 	XX(EPROTOCOL, -20028, "inconsistent group protocol")                  \
 	XX(ETHREAD, -20029, "handle used from two threads at once")          \
-	XX(EBROKER, -20030, "the broker answered with an error")
+	XX(EBROKER, -20030, "the broker answered with an error")             \
+	XX(EGROUP, -20031, "unknown group")
 
 enum ks_error {
 #define KS__ERR_ENUM(name, val, str) KS_##name = (val),

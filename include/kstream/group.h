@@ -322,6 +322,14 @@ KS_API void ks_committed_free(ks_committed_t *list);
 KS_API int ks_group_delete_offsets(ks_coordinator_t *c, const char *group_id,
     const ks_group_tp_t *tps, size_t n);
 
+/*
+ * ks_group_delete: DeleteGroups: removes a group that has no members,
+ * with its committed offsets (tombstones in the offsets log). Errors:
+ * KS_EGROUP (neither members nor offsets: unknown), KS_EBUSY (members),
+ * KS_EINVAL, and the offsets log's write errors.
+ */
+KS_API int ks_group_delete(ks_coordinator_t *c, const char *group_id);
+
 /* ---- DescribeGroups, ListGroups --------------------------------------- */
 
 /* Group states, as Kafka names them (ks_group_state_name). */

@@ -18,6 +18,8 @@
 #include <kstream/store.h>
 #include <kstream/client.h>
 #include <kstream/transport.h>
+#include <kstream/metrics.h>
+#include <kstream/admin.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -46,6 +48,11 @@ typedef struct ks_kafka_server_config {
 	                                (30000) */
 	ks_log_cb *log_cb;           /* NULL: the store's */
 	void *log_opaque;
+	/* Every stats_interval_ms (0: never) the server's loop thread calls
+	 * stats_cb with ks_kafka_server_metrics()'s snapshot. */
+	ks_stats_cb *stats_cb;
+	void *stats_opaque;
+	int64_t stats_interval_ms;
 } ks_kafka_server_config_t;
 
 KS_API void ks_kafka_server_config_init(ks_kafka_server_config_t *cfg);
@@ -83,6 +90,28 @@ KS_API int ks_kafka_server_url(ks_kafka_server_t *srv, int i, char *buf,
  * no-op.
  */
 KS_API void ks_kafka_server_free(ks_kafka_server_t *srv);
+
+/*
+ * ks_kafka_server_metrics: adds to m the server's samples (connections
+ * open and accepted, bytes in and out, requests, their latency and the
+ * errors they answered, per API and Kafka error name) and then its
+ * store's (ks_store_metrics). Any thread. Errors: KS_EINVAL, KS_ENOMEM.
+ */
+KS_API int ks_kafka_server_metrics(ks_kafka_server_t *srv, ks_metrics_t *m);
+
+/*
+ * ks_kafka_server_metrics_listen: serves ks_kafka_server_metrics() over
+ * HTTP on the server's loop thread, in Prometheus's text format, for a
+ * URL such as "http://127.0.0.1:9100/metrics" (port 0: any free port; the
+ * path is the only one answered, others get 404; "?format=json" gives
+ * JSON). One endpoint per server. ks_kafka_server_metrics_url() gives the
+ * bound URL. Errors: KS_EINVAL (not an http:// URL), KS_EBUSY (already
+ * serving), -EADDRINUSE and other socket errors.
+ */
+KS_API int ks_kafka_server_metrics_listen(ks_kafka_server_t *srv,
+    const char *url);
+KS_API int ks_kafka_server_metrics_url(ks_kafka_server_t *srv, char *buf,
+    size_t len);
 
 /* ---- client ------------------------------------------------------------- */
 
@@ -135,6 +164,15 @@ KS_API int ks_producer_connect(const char *bootstrap,
 KS_API int ks_consumer_connect(const char *bootstrap,
     const ks_consumer_config_t *cfg, const ks_remote_config_t *remote,
     ks_consumer_t **cp);
+
+/*
+ * ks_admin_connect: an admin handle (admin.h) on the Kafka-protocol
+ * broker or cluster at bootstrap (as ks_producer_connect). It connects
+ * on first use. remote may be NULL. Free with ks_admin_free().
+ * Errors: KS_EINVAL (bad URL), KS_ENOMEM.
+ */
+KS_API int ks_admin_connect(const char *bootstrap,
+    const ks_remote_config_t *remote, ks_admin_t **ap);
 
 /*
  * ks_producer_flush: waits until every queued record is acknowledged or

@@ -312,6 +312,50 @@ typedef struct ks_log_stat {
 
 KS_API int ks_log_stat(ks_log_t *log, ks_log_stat_t *st);
 
+/* ---- checking and repair (kstream check) ----------------------------- */
+
+/* ks_log_check flags */
+#define KS_CHECK_REPAIR 0x1  /* cut the damage as recovery would */
+
+/* One problem found, as ks_check_cb receives it (valid during the call). */
+typedef struct ks_check_problem {
+	const char *file;       /* the damaged file's path */
+	uint64_t position;      /* byte position in it */
+	int64_t offset;         /* first offset affected; -1 if none */
+	int error;              /* KS_ECRC, KS_EBATCH, KS_ESEQUENCE,
+	                           KS_ECORRUPT, KS_ELOCKED, -errno... */
+	const char *what;       /* one line: what is wrong there */
+	int repaired;           /* KS_CHECK_REPAIR fixed it */
+} ks_check_problem_t;
+
+typedef void ks_check_cb(void *opaque, const ks_check_problem_t *p);
+
+typedef struct ks_check_stat {
+	uint64_t partitions;    /* partition directories checked */
+	uint64_t segments;      /* segment files */
+	uint64_t batches;       /* batches whose CRC was verified */
+	uint64_t bytes;         /* bytes of batches */
+	uint64_t problems;      /* problems reported */
+	uint64_t repaired;      /* of which repaired */
+	uint64_t cut_bytes;     /* bytes of batches removed by the repair */
+} ks_check_stat_t;
+
+/*
+ * ks_log_check: verifies one partition directory without opening it as a
+ * log: every batch of every segment (header, CRC-32C, offsets increasing
+ * without overlap and within the segment's base offset, within the
+ * segment's size), each offset and time index entry (pointing at the
+ * batch it names, increasing), and the files' names. Each problem is
+ * passed to cb (may be NULL). With KS_CHECK_REPAIR it then does what
+ * recovery does with such damage: the log is cut at the first bad batch
+ * (later segments removed) and indexes rebuilt; what follows the cut is
+ * lost, and said so. The directory must not be open for writing
+ * (KS_ELOCKED). Returns 0 when nothing is wrong or all was repaired,
+ * KS_ECORRUPT when damage remains, or the error that stopped it.
+ */
+KS_API int ks_log_check(const char *dir, int flags, ks_check_cb *cb,
+    void *opaque, ks_check_stat_t *st);
+
 /* ks_log_dir: the directory the log was opened on. */
 KS_API const char *ks_log_dir(ks_log_t *log);
 

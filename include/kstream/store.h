@@ -13,6 +13,7 @@
 
 #include <kstream/common.h>
 #include <kstream/log.h>
+#include <kstream/metrics.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -56,6 +57,22 @@ KS_API void ks_topic_config_init(ks_topic_config_t *cfg);
 KS_API int ks_topic_config_set(ks_topic_config_t *cfg, const char *name,
     const char *value);
 
+/*
+ * ks_topic_config_get: the property called name as the text
+ * ks_topic_config_set() takes back ("cleanup.policy" -> "compact,delete"),
+ * NUL-terminated in buf. Errors: KS_ECONFIG (unknown name), KS_EINVAL
+ * (buf too small for the value: 64 bytes always suffice).
+ */
+KS_API int ks_topic_config_get(const ks_topic_config_t *cfg, const char *name,
+    char *buf, size_t len);
+
+/*
+ * ks_topic_config_names: every property name ks_topic_config_get() and
+ * _set() know, as Kafka lists them for DescribeConfigs, NULL-terminated.
+ * Static.
+ */
+KS_API const char *const *ks_topic_config_names(void);
+
 /* ks_store_config_t.flags */
 #define KS_STORE_CREATE 0x1 /* create the directory if missing */
 #define KS_STORE_RDONLY 0x2 /* read-only: follow another process's store */
@@ -79,6 +96,14 @@ typedef struct ks_store_config {
 	int32_t group_initial_rebalance_delay_ms;
 	ks_log_cb *log_cb;             /* ks_log_stderr */
 	void *log_opaque;
+	/*
+	 * librdkafka's statistics.interval.ms and stats_cb: every
+	 * stats_interval_ms (0: never) a thread of the store calls stats_cb
+	 * with ks_store_metrics()'s snapshot (metrics.h).
+	 */
+	ks_stats_cb *stats_cb;
+	void *stats_opaque;
+	int64_t stats_interval_ms;
 } ks_store_config_t;
 
 KS_API void ks_store_config_init(ks_store_config_t *cfg);
@@ -184,6 +209,29 @@ KS_API int ks_topic_config(ks_topic_t *topic, ks_topic_config_t *cfg);
  * (the store was closed).
  */
 KS_API int ks_topic_partition(ks_topic_t *topic, int32_t p, ks_log_t **logp);
+
+/*
+ * ks_store_metrics: adds the store's samples to m (ks_metrics_new()):
+ * records and bytes appended and read per topic, append, read and flush
+ * latency histograms per topic, each partition's offsets and size, and
+ * each group's state, members, rebalances, committed offsets and lag per
+ * partition. ks_metrics_new(3) lists them. Any thread; takes no lock a
+ * writer holds for long. Errors: KS_EINVAL, KS_ENOMEM, KS_ECLOSED.
+ */
+KS_API int ks_store_metrics(ks_store_t *store, ks_metrics_t *m);
+
+/*
+ * ks_store_check: verifies the store in dir the way recovery reads it,
+ * without opening it: each topic's metadata, and each partition with
+ * ks_log_check() (flags and cb passed on). The store must not be open
+ * for writing: KS_ELOCKED otherwise (the log callback of none: the pid
+ * is in the problem report). st (may be NULL) sums every partition's.
+ * Returns 0 when nothing is wrong or everything found was repaired,
+ * KS_ECORRUPT when damage remains, or another error that stopped the
+ * check (-ENOENT: no store there).
+ */
+KS_API int ks_store_check(const char *dir, int flags, ks_check_cb *cb,
+    void *opaque, ks_check_stat_t *st);
 
 /*
  * ks_store_clean: one pass of what the cleaner thread does: retention for

@@ -290,6 +290,54 @@ static int encode_body(const ks_topic_config_t *cfg, const uint8_t *id,
 	return (int)len;
 }
 
+/* ---- reading properties back -------------------------------------------- */
+
+static const char *const config_names[] = {
+	"cleanup.policy", "delete.retention.ms", "min.compaction.lag.ms",
+	"min.cleanable.dirty.ratio", "segment.bytes", "segment.ms",
+	"segment.index.bytes", "index.interval.bytes", "max.message.bytes",
+	"retention.ms", "retention.bytes", "flush.messages", "flush.ms", NULL
+};
+
+const char *const *ks_topic_config_names(void)
+{
+	return config_names;
+}
+
+/* The value is read from the file's own text, so there is one
+ * formatting of each property. */
+int ks_topic_config_get(const ks_topic_config_t *cfg, const char *name,
+    char *buf, size_t len)
+{
+	uint8_t id[KS__TOPIC_ID_LEN] = { 0 };
+	char body[2048], *p;
+	size_t n = name ? strlen(name) : 0;
+	int i, blen;
+
+	if (!cfg || !name || !buf)
+		return KS_EINVAL;
+	for (i = 0; config_names[i]; i++)
+		if (strcmp(config_names[i], name) == 0)
+			break;
+	if (!config_names[i])
+		return KS_ECONFIG;
+	if ((blen = encode_body(cfg, id, body, sizeof body)) < 0)
+		return blen;
+	for (p = body; p < body + blen; p = strchr(p, '\n') + 1) {
+		size_t vlen;
+		if (strncmp(p, name, n) != 0 || p[n] != '=')
+			continue;
+		p += n + 1;
+		vlen = strcspn(p, "\n");
+		if (vlen >= len)
+			return KS_EINVAL;
+		memcpy(buf, p, vlen);
+		buf[vlen] = 0;
+		return 0;
+	}
+	return KS_ECONFIG;
+}
+
 /*
  * Parses the lines before the checksum into cfg, starting from Kafka's
  * defaults: a property the file lacks (written by an older version) has

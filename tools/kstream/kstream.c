@@ -1,0 +1,299 @@
+/*
+ * kstream.c: the kstream(1) tool's entry point: picks the subcommand and
+ * holds what the subcommands share (tool.h).
+ */
+#define _GNU_SOURCE
+#include "tool.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *kst_cmd = "kstream";
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *what;
+} cmds[] = {
+	{ "topics", kst_topics, "list, create, describe, alter, delete topics" },
+	{ "produce", kst_produce, "write records from stdin or a file" },
+	{ "consume", kst_consume, "read records, by group or partition" },
+	{ "groups", kst_groups, "list, describe, reset offsets, delete groups" },
+	{ "dump", kst_dump, "print a segment or index file batch by batch" },
+	{ "check", kst_check, "verify a store; --repair cuts damage" },
+	{ "stats", kst_stats, "print a store's or a broker's metrics" },
+};
+
+static void usage(FILE *f)
+{
+	size_t i;
+	fprintf(f, "usage: kstream COMMAND [OPTIONS] [ARGS]\n\n"
+	    "Commands:\n");
+	for (i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+		fprintf(f, "  %-9s %s\n", cmds[i].name, cmds[i].what);
+	fprintf(f, "\nEvery command takes --store DIR or --broker URL, and "
+	    "--help.\nkstream --version prints the version. See kstream(1).\n");
+}
+
+int main(int argc, char **argv)
+{
+	static char name[64];
+	size_t i;
+
+	if (argc < 2) {
+		usage(stderr);
+		return KST_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return KST_EXIT_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("kstream %s\n", ks_version_string());
+		return KST_EXIT_OK;
+	}
+	for (i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+		if (strcmp(argv[1], cmds[i].name) != 0)
+			continue;
+		snprintf(name, sizeof name, "kstream %s", cmds[i].name);
+		kst_cmd = name;
+		return cmds[i].fn(argc - 1, argv + 1);
+	}
+	fprintf(stderr, "kstream: unknown command '%s' (kstream --help lists "
+	    "them)\n", argv[1]);
+	return KST_EXIT_USAGE;
+}
+
+/* ---- messages ---------------------------------------------------------- */
+
+void kst_err(const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "%s: ", kst_cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void kst_errk(int err, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "%s: ", kst_cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, ": %s", ks_strerror(err));
+#ifdef KS_WITH_NET
+	if (err == KS_EBROKER || ks_kafka_last_error() != 0) {
+		int k = ks_kafka_last_error();
+		if (k)
+			fprintf(stderr, " (%s)", ks_kafka_error_name(k));
+	}
+#endif
+	fputc('\n', stderr);
+}
+
+/* ---- numbers ------------------------------------------------------------- */
+
+int kst_parse_int(const char *s, int64_t min, int64_t max, int64_t *v)
+{
+	char *end;
+	long long x;
+	if (!s || !*s)
+		return -1;
+	errno = 0;
+	x = strtoll(s, &end, 10);
+	if (errno || *end || x < min || x > max)
+		return -1;
+	*v = x;
+	return 0;
+}
+
+int kst_parse_offset(const char *s, int64_t *off)
+{
+	if (strcmp(s, "beginning") == 0 || strcmp(s, "earliest") == 0) {
+		*off = KS_OFFSET_BEGINNING;
+		return 0;
+	}
+	if (strcmp(s, "end") == 0 || strcmp(s, "latest") == 0) {
+		*off = KS_OFFSET_END;
+		return 0;
+	}
+	return kst_parse_int(s, 0, INT64_MAX, off);
+}
+
+/* ---- the target ---------------------------------------------------------- */
+
+void kst_target_init(kst_target_t *t)
+{
+	memset(t, 0, sizeof *t);
+	t->store_dir = getenv("KSTREAM_STORE");
+	t->broker = getenv("KSTREAM_BROKER");
+	if (t->store_dir && !*t->store_dir)
+		t->store_dir = NULL;
+	if (t->broker && !*t->broker)
+		t->broker = NULL;
+#ifdef KS_WITH_NET
+	ks_tls_config_init(&t->tls, 0);
+#endif
+	t->timeout_ms = 30000;
+}
+
+static int from_env(kst_target_t *t, int opt)
+{
+	/* An option given names the target: the environment's other one
+	 * steps aside. */
+	if (opt == KST_OPT_STORE && t->broker == getenv("KSTREAM_BROKER"))
+		t->broker = NULL;
+	if (opt == KST_OPT_BROKER && t->store_dir == getenv("KSTREAM_STORE"))
+		t->store_dir = NULL;
+	return 1;
+}
+
+int kst_target_option(kst_target_t *t, int opt, const char *arg)
+{
+	int64_t v;
+	switch (opt) {
+	case KST_OPT_STORE:
+		t->store_dir = arg;
+		return from_env(t, opt);
+	case KST_OPT_BROKER:
+		t->broker = arg;
+		return from_env(t, opt);
+	case KST_OPT_CA:
+		t->tls.ca_file = arg;
+		return 1;
+	case KST_OPT_CERT:
+		t->tls.cert_file = arg;
+		return 1;
+	case KST_OPT_KEY:
+		t->tls.key_file = arg;
+		return 1;
+	case KST_OPT_SERVER_NAME:
+		t->tls.server_name = arg;
+		return 1;
+	case KST_OPT_INSECURE:
+		t->tls.verify_peer = 0;
+		return 1;
+	case KST_OPT_TIMEOUT:
+		if (kst_parse_int(arg, 1, INT32_MAX, &v) != 0) {
+			kst_err("--timeout: '%s' is not a number of "
+			    "milliseconds", arg);
+			return -1;
+		}
+		t->timeout_ms = (int32_t)v;
+		return 1;
+	}
+	return 0;
+}
+
+int kst_target_check(kst_target_t *t)
+{
+	if (t->store_dir && t->broker) {
+		kst_err("give --store or --broker, not both");
+		return -1;
+	}
+	if (!t->store_dir && !t->broker) {
+		kst_err("no target: give --store DIR or --broker URL");
+		return -1;
+	}
+#ifndef KS_WITH_NET
+	if (t->broker) {
+		kst_err("--broker: this kstream was built without the network "
+		    "modules (WITH_NET=0)");
+		return -1;
+	}
+#endif
+	if ((t->tls.cert_file != NULL) != (t->tls.key_file != NULL)) {
+		kst_err("--cert and --key go together");
+		return -1;
+	}
+	return 0;
+}
+
+void kst_target_remote(kst_target_t *t, ks_remote_config_t *rc)
+{
+#ifdef KS_WITH_NET
+	ks_remote_config_init(rc);
+	rc->request_timeout_ms = t->timeout_ms;
+	rc->tls = &t->tls;
+#else
+	(void)t;
+	(void)rc;
+#endif
+}
+
+static void quiet_log(void *opaque, int level, const char *msg)
+{
+	(void)opaque;
+	/* The tool prints its own one-line errors; the library's notes
+	 * about recovery and the like still matter to an operator. */
+	if (level <= KS_LOG_WARNING)
+		fprintf(stderr, "%s: %s\n", kst_cmd, msg);
+}
+
+int kst_target_store(kst_target_t *t, int write)
+{
+	ks_store_config_t cfg;
+	int rc;
+
+	if (t->store)
+		return 0;
+	ks_store_config_init(&cfg);
+	cfg.cleaner_interval_ms = 0;
+	cfg.log_cb = quiet_log;
+	rc = ks_store_open(t->store_dir, &cfg, &t->store);
+	if (rc == KS_ELOCKED && !write) {
+		cfg.flags |= KS_STORE_RDONLY;
+		rc = ks_store_open(t->store_dir, &cfg, &t->store);
+		t->store_rdonly = rc == 0;
+	}
+	if (rc == KS_ELOCKED)
+		kst_err("store %s is open for writing by another process "
+		    "(a broker? then use --broker)", t->store_dir);
+	else if (rc)
+		kst_errk(rc, "cannot open store %s", t->store_dir);
+	return rc;
+}
+
+int kst_target_admin(kst_target_t *t, int write)
+{
+	int rc;
+
+	if (t->admin)
+		return 0;
+	if (t->store_dir) {
+		if ((rc = kst_target_store(t, write)) != 0)
+			return rc;
+		rc = ks_admin_new(t->store, &t->admin);
+		if (rc)
+			kst_errk(rc, "cannot manage store %s", t->store_dir);
+		return rc;
+	}
+#ifdef KS_WITH_NET
+	{
+		ks_remote_config_t rc_;
+		kst_target_remote(t, &rc_);
+		rc = ks_admin_connect(t->broker, &rc_, &t->admin);
+		if (rc)
+			kst_errk(rc, "cannot connect to %s", t->broker);
+		return rc;
+	}
+#else
+	return KS_EINVAL;
+#endif
+}
+
+void kst_target_close(kst_target_t *t)
+{
+	ks_admin_free(t->admin);
+	t->admin = NULL;
+	if (t->store)
+		(void)ks_store_close(t->store);
+	t->store = NULL;
+}
