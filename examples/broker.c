@@ -3,12 +3,14 @@
  *
  *   kstream-broker --dir DIR [--listen URL]... [--tls-cert F --tls-key F
  *       [--tls-ca F] [--tls-verify-client]] [--node-id N]
- *       [--advertised-host H] [--config FILE] [--set key=value]...
+ *       [--advertised-host H] [--metrics URL] [--config FILE]
+ *       [--set key=value]...
  *
  * Settings use Kafka's names (num.partitions, auto.create.topics.enable,
  * node.id, advertised.host.name and every topic property as the store's
  * topic defaults), from a file of key=value lines and from --set, applied
- * in the order given. The library does the work: this is ks_store_open,
+ * in the order given; metrics=URL (or --metrics) serves the broker's
+ * metrics over HTTP (ks_kafka_server_metrics_listen). The library does the work: this is ks_store_open,
  * ks_kafka_server_new, ks_kafka_server_listen and a wait for a signal.
  * See kstream-broker(1).
  *
@@ -29,6 +31,7 @@
 static ks_store_config_t store_cfg;
 static ks_kafka_server_config_t srv_cfg;
 static char *adv_host; /* owned copy of advertised.host.name */
+static char *metrics_url; /* owned copy of metrics= / --metrics */
 
 /* The library's messages: notices (refused requests, closed connections)
  * and worse, to stderr. */
@@ -84,6 +87,13 @@ static int set_option(const char *key, const char *value, const char **why)
 		if (!(adv_host = strdup(value)))
 			return *why = "out of memory", -1;
 		srv_cfg.advertised_host = adv_host;
+	} else if (!strcmp(key, "metrics")) {
+		if (strncmp(value, "http://", 7))
+			return *why = "metrics: expected http://host:port/path",
+			    -1;
+		free(metrics_url);
+		if (!(metrics_url = strdup(value)))
+			return *why = "out of memory", -1;
 	} else if (ks_topic_config_set(&store_cfg.topic_defaults, key,
 	    value) != 0) {
 		return *why = "unknown property or bad value", -1;
@@ -174,7 +184,8 @@ int main(int argc, char **argv)
 		static const char *const known[] = { "--dir", "--listen",
 			"--tls-cert", "--tls-key", "--tls-ca",
 			"--tls-verify-client", "--node-id",
-			"--advertised-host", "--config", "--set", NULL };
+			"--advertised-host", "--metrics", "--config", "--set",
+			NULL };
 		const char *const *k;
 
 		for (k = known; *k && strcmp(*k, a); k++)
@@ -203,7 +214,11 @@ int main(int argc, char **argv)
 			srv_cfg.node_id = (int32_t)v;
 		} else if (!strcmp(a, "--advertised-host"))
 			srv_cfg.advertised_host = val;
-		else if (!strcmp(a, "--config"))
+		else if (!strcmp(a, "--metrics")) {
+			const char *why;
+			if (set_option("metrics", val, &why))
+				usage(why, NULL);
+		} else if (!strcmp(a, "--config"))
 			read_config(val);
 		else /* --set */
 			set_arg(val);
@@ -258,6 +273,22 @@ int main(int argc, char **argv)
 		printf("listening on %s\n", url);
 		fflush(stdout);
 	}
+	if (metrics_url) {
+		char url[640];
+
+		rc = ks_kafka_server_metrics_listen(srv, metrics_url);
+		if (rc == 0)
+			rc = ks_kafka_server_metrics_url(srv, url, sizeof url);
+		if (rc) {
+			fprintf(stderr, "kstream-broker: metrics %s: %s\n",
+			    metrics_url, ks_strerror(rc));
+			ks_kafka_server_free(srv);
+			ks_store_close(store);
+			return 1;
+		}
+		printf("metrics on %s\n", url);
+		fflush(stdout);
+	}
 
 	do
 		rc = sigwait(&set, &sig);
@@ -267,6 +298,7 @@ int main(int argc, char **argv)
 	ks_kafka_server_free(srv);
 	rc = ks_store_close(store);
 	free(adv_host);
+	free(metrics_url);
 	if (rc) {
 		fprintf(stderr, "kstream-broker: closing %s: %s\n", dir,
 		    ks_strerror(rc));

@@ -1290,6 +1290,88 @@ START_TEST(offsets_survive)
 }
 END_TEST
 
+/* DeleteGroups: only without members; the offsets go, in the log too. */
+START_TEST(group_delete)
+{
+	ks_log_t *log = open_offsets();
+	ks_coordinator_t *c = coord_on(log);
+	struct reply a, s;
+	ks_offset_commit_t o[2] = {
+		{ "orders", 0, 10, 3, "first", 0 },
+		{ "orders", 1, 20, 3, NULL, 0 },
+	};
+	ks_offset_commit_t big[300];
+	ks_group_leave_t l = { NULL, NULL, 0 };
+	ks_committed_t *got;
+	ks_group_listing_t *list;
+	int64_t end;
+	size_t i, n;
+
+	ck_assert_int_eq(ks_group_delete(NULL, "g"), KS_EINVAL);
+	ck_assert_int_eq(ks_group_delete(c, NULL), KS_EINVAL);
+	ck_assert_int_eq(ks_group_delete(c, ""), KS_EINVAL);
+	ck_assert_int_eq(ks_group_delete(c, "none"), KS_EGROUP);
+
+	join(c, "g", "", NULL, "range", "m", &a);
+	sync_as(c, "g", a.generation, a.member_id, NULL, &s);
+	KT_OK(ks_group_commit(c, "g", a.generation, a.member_id, NULL, o, 2,
+	    0));
+	/* a member: refused, nothing removed */
+	end = ks_log_end_offset(log);
+	ck_assert_int_eq(ks_group_delete(c, "g"), KS_EBUSY);
+	ck_assert_int_eq(ks_log_end_offset(log), end);
+	ck_assert_int_eq(fetch_one(c, "g", "orders", 0, NULL, 0), 10);
+	l.member_id = a.member_id;
+	KT_OK(ks_group_leave(c, "g", &l, 1));
+	/* gone: offsets, tombstones in the log, the group itself */
+	KT_OK(ks_group_delete(c, "g"));
+	ck_assert_int_eq(ks_log_end_offset(log), end + 2);
+	ck_assert_int_eq(fetch_one(c, "g", "orders", 0, NULL, 0), -1);
+	ck_assert_int_eq(fetch_one(c, "g", "orders", 1, NULL, 0), -1);
+	KT_OK(ks_group_list(c, 0, &list, &n));
+	ck_assert_uint_eq(n, 0);
+	ks_group_list_free(list);
+	ck_assert_int_eq(ks_group_delete(c, "g"), KS_EGROUP);
+
+	/* more offsets than one append takes */
+	for (i = 0; i < 300; i++)
+		big[i] = (ks_offset_commit_t){ "wide", (int32_t)i,
+		    (int64_t)i + 1, -1, NULL, 0 };
+	KT_OK(ks_group_commit(c, "big", -1, NULL, NULL, big, 300, 0));
+	KT_OK(ks_group_commit(c, "kept", -1, NULL, NULL, o, 1, 0));
+	KT_OK(ks_group_delete(c, "big"));
+	KT_OK(ks_group_fetch_offsets(c, "big", NULL, 0, &got, &n));
+	ck_assert_uint_eq(n, 0);
+	ks_committed_free(got);
+
+	/* a group that had members but no offsets is forgotten at once */
+	join(c, "h", "", NULL, "range", "m", &a);
+	l.member_id = a.member_id;
+	KT_OK(ks_group_leave(c, "h", &l, 1));
+	ck_assert_int_eq(ks_group_delete(c, "h"), KS_EGROUP);
+
+	/* a deleted group's name is free for a new group */
+	KT_OK(ks_group_commit(c, "g", -1, NULL, NULL, o + 1, 1, 0));
+	ck_assert_int_eq(fetch_one(c, "g", "orders", 1, NULL, 0), 20);
+	ks_coordinator_free(c);
+	KT_OK(ks_log_close(log));
+
+	/* a replay agrees */
+	log = open_offsets();
+	c = coord_on(log);
+	ck_assert_int_eq(fetch_one(c, "g", "orders", 0, NULL, 0), -1);
+	ck_assert_int_eq(fetch_one(c, "g", "orders", 1, NULL, 0), 20);
+	ck_assert_int_eq(fetch_one(c, "kept", "orders", 0, NULL, 0), 10);
+	KT_OK(ks_group_fetch_offsets(c, "big", NULL, 0, &got, &n));
+	ck_assert_uint_eq(n, 0);
+	ks_committed_free(got);
+	ck_assert_int_eq(ks_group_delete(c, "big"), KS_EGROUP);
+	ck_assert_int_eq(log_warnings, 0);
+	ks_coordinator_free(c);
+	KT_OK(ks_log_close(log));
+}
+END_TEST
+
 /* A record as another writer (a Kafka broker, a tool) might have left. */
 static void append_raw(ks_log_t *log, const void *key, size_t klen,
     const void *value, size_t vlen)
@@ -1524,6 +1606,7 @@ Suite *coordinator_suite(void)
 	tcase_add_test(tc, member_id_required);
 	tcase_add_test(tc, initial_delay_and_max_size);
 	tcase_add_test(tc, offsets_survive);
+	tcase_add_test(tc, group_delete);
 	tcase_add_test(tc, tombstone_deletes);
 	tcase_add_test(tc, threads);
 	suite_add_tcase(s, tc);

@@ -754,6 +754,80 @@ static void bad_metadata_negative_version(struct wb *w)
 	frame_end(w);
 }
 
+/* The admin APIs, non-flexible versions: cut or impossible counts. */
+static void bad_describe_configs_cut_name(struct wb *w)
+{
+	/* DescribeConfigs v1: a topic resource whose name announces 20
+	 * bytes, 3 follow */
+	frame_begin(w);
+	header_v1(w, 32, 1, 1);
+	w32(w, 1);
+	w8(w, 2);
+	w16(w, 20);
+	w_raw(w, "top", 3);
+	frame_end(w);
+}
+
+static void bad_describe_configs_huge_keys(struct wb *w)
+{
+	frame_begin(w);
+	header_v1(w, 32, 0, 1);
+	w32(w, 1);
+	w8(w, 2);
+	wstr(w, TOPIC);
+	w32(w, 0x7fffffff); /* configuration keys */
+	wstr(w, "retention.ms");
+	frame_end(w);
+}
+
+static void bad_alter_configs_no_validate_only(struct wb *w)
+{
+	/* AlterConfigs v0: one resource, one config, then the end */
+	frame_begin(w);
+	header_v1(w, 33, 0, 1);
+	w32(w, 1);
+	w8(w, 2);
+	wstr(w, TOPIC);
+	w32(w, 1);
+	wstr(w, "retention.ms");
+	wstr(w, "1000");
+	frame_end(w);
+}
+
+static void bad_incremental_alter_configs_cut_op(struct wb *w)
+{
+	/* IncrementalAlterConfigs v0: the config ends before its op */
+	frame_begin(w);
+	header_v1(w, 44, 0, 1);
+	w32(w, 1);
+	w8(w, 2);
+	wstr(w, TOPIC);
+	w32(w, 1);
+	wstr(w, "retention.ms");
+	frame_end(w);
+}
+
+static void bad_create_partitions_huge_assignments(struct wb *w)
+{
+	frame_begin(w);
+	header_v1(w, 37, 1, 1);
+	w32(w, 1);
+	wstr(w, TOPIC);
+	w32(w, 3);
+	w32(w, 0x7fffffff); /* assignments */
+	w32(w, 1);
+	w32(w, 0);
+	frame_end(w);
+}
+
+static void bad_delete_groups_negative_array(struct wb *w)
+{
+	frame_begin(w);
+	header_v1(w, 42, 1, 1);
+	w32(w, -2);
+	frame_end(w);
+}
+
 static const struct bad_case {
 	const char *name;
 	void (*make)(struct wb *w);
@@ -775,6 +849,18 @@ static const struct bad_case {
 	{ "unknown API key 999", bad_unknown_api },
 	{ "Produce v99", bad_produce_v99 },
 	{ "Metadata version -1", bad_metadata_negative_version },
+	{ "DescribeConfigs v1 cut in a resource name",
+	  bad_describe_configs_cut_name },
+	{ "DescribeConfigs v0 key array of 0x7fffffff",
+	  bad_describe_configs_huge_keys },
+	{ "AlterConfigs v0 without validate_only",
+	  bad_alter_configs_no_validate_only },
+	{ "IncrementalAlterConfigs v0 cut before an operation",
+	  bad_incremental_alter_configs_cut_op },
+	{ "CreatePartitions v1 assignment array of 0x7fffffff",
+	  bad_create_partitions_huge_assignments },
+	{ "DeleteGroups v1 group array of -2",
+	  bad_delete_groups_negative_array },
 };
 
 #define N_BAD_CASES ((int)(sizeof bad_cases / sizeof bad_cases[0]))

@@ -25,6 +25,10 @@ KS_SUITE(group)
 KS_SUITE(group_crash)
 KS_SUITE(bus)
 KS_SUITE(compress)
+KS_SUITE(metrics)
+KS_SUITE(verify)
+KS_SUITE(admin)
+KS_SUITE(cli)
 /* The network layers (make WITH_NET=0 leaves them out). */
 #ifdef KS_WITH_NET
 KS_SUITE(transport)
@@ -33,4 +37,6 @@ KS_SUITE(kserver)
 KS_SUITE(kclient)
 KS_SUITE(kcompat)
 KS_SUITE(kmalformed)
+KS_SUITE(kadmin)
+KS_SUITE(kmetrics)
 #endif

@@ -763,6 +763,8 @@ static void prepare_rebalance(ks_coordinator_t *c, struct ks__group *g,
 		g->initial_cap = -1;
 		g->join_deadline = now + timeout;
 	}
+	if (g->state != KS_GROUP_PREPARING_REBALANCE)
+		g->rebalances++; /* kstream_group_rebalances_total */
 	g->state = KS_GROUP_PREPARING_REBALANCE;
 	log_group(c, g, "rebalancing", NULL);
 	try_complete_join(c, g, now, ob);

@@ -103,6 +103,7 @@ struct ks__group {
 	int pins;                   /* commits in flight: keep the group */
 	struct ks__offset **otab;
 	size_t ocap, ocount;
+	uint64_t rebalances;        /* times it entered PreparingRebalance */
 };
 
 struct ks_coordinator {
@@ -182,5 +183,17 @@ static inline const void *ks__pack_bytes(struct ks__pack *pk,
 {
 	return ks__pack_mem(pk, len ? src : NULL, len ? len : 1, 1);
 }
+
+/* ---- group_metrics.c */
+/*
+ * Adds each group's samples to m (kstream_group_*): state, members,
+ * rebalances, committed offsets, and the lag behind end_offset(arg, topic,
+ * partition) (a negative answer: no lag sample for that partition).
+ * end_offset is called without c->mu. 0 or KS_ENOMEM.
+ */
+struct ks_metrics;
+int ks__coordinator_metrics(ks_coordinator_t *c, struct ks_metrics *m,
+    int64_t (*end_offset)(void *arg, const char *topic, int32_t partition),
+    void *arg);
 
 #endif /* KS_GROUP_COORDINATOR_IMPL_H */

@@ -1,6 +1,7 @@
 /*
  * offsets.c: committed offsets: the per-group tables, OffsetCommit,
- * OffsetFetch and OffsetDelete, and their records in the offsets log.
+ * OffsetFetch, OffsetDelete and DeleteGroups, and their records in the
+ * offsets log.
  *
  * The log holds Kafka's __consumer_offsets records, one per committed
  * partition (docs/group.md):
@@ -501,6 +502,98 @@ int ks_group_delete_offsets(ks_coordinator_t *c, const char *group_id,
 	pthread_mutex_unlock(&c->mu);
 	pthread_mutex_unlock(&c->commit_mu);
 out:
+	free(recs);
+	free(buf);
+	return rc;
+}
+
+/* ---- DeleteGroups ------------------------------------------------------- */
+
+/* Tombstones per append: keeps each batch far below max.message.bytes
+ * whatever the number of partitions a group committed. */
+#define DELETE_CHUNK 256
+
+/*
+ * commit_mu is held throughout: every change to an offset table happens
+ * under it, so the offsets listed here are still the table's when their
+ * tombstones have been appended, and memory agrees with a replay. A
+ * member may join meanwhile; the deletion then simply came first.
+ */
+int ks_group_delete(ks_coordinator_t *c, const char *group_id)
+{
+	struct ks__group *g;
+	struct ks__offset *o;
+	ks_record_t *recs = NULL;
+	uint8_t *buf = NULL, *p;
+	char **topics = NULL;
+	int32_t *parts = NULL;
+	size_t i, k, n = 0, bytes = 0, done;
+	int rc = 0;
+
+	if (!c || !group_id || !*group_id || strlen(group_id) > INT16_MAX)
+		return KS_EINVAL;
+	pthread_mutex_lock(&c->commit_mu);
+	pthread_mutex_lock(&c->mu);
+	g = ks__group_find(c, group_id);
+	if (!g || (!g->nmembers && !g->npending && !g->ocount))
+		rc = KS_EGROUP;
+	else if (g->nmembers || g->npending)
+		rc = KS_EBUSY;
+	if (!rc) {
+		/* the keys, copied: the table is only read again once
+		 * the tombstones are in the log */
+		n = g->ocount;
+		topics = calloc(n, sizeof *topics);
+		parts = calloc(n, sizeof *parts);
+		for (i = 0, k = 0; topics && parts && i < g->ocap; i++)
+			for (o = g->otab[i]; o && k < n; o = o->next, k++) {
+				if (!(topics[k] = strdup(o->topic)))
+					break;
+				parts[k] = o->partition;
+				bytes += key_size(group_id, o->topic);
+			}
+		if (!topics || !parts || k < n)
+			rc = KS_ENOMEM;
+		else
+			g->pins++;
+	}
+	pthread_mutex_unlock(&c->mu);
+	if (rc)
+		goto out;
+
+	if (c->log && (!(recs = calloc(n < DELETE_CHUNK ? n : DELETE_CHUNK,
+	    sizeof *recs)) || !(buf = malloc(bytes ? bytes : 1))))
+		rc = KS_ENOMEM;
+	for (done = 0; !rc && done < n; done += k) {
+		k = n - done < DELETE_CHUNK ? n - done : DELETE_CHUNK;
+		if (c->log) {
+			for (i = 0, p = buf; i < k; i++) {
+				recs[i].timestamp = -1;
+				recs[i].key = p;
+				recs[i].value = NULL; /* a tombstone */
+				recs[i].value_len = 0;
+				p = put_key(p, group_id, topics[done + i],
+				    parts[done + i]);
+				recs[i].key_len =
+				    (size_t)(p - (const uint8_t *)recs[i].key);
+			}
+			rc = ks_log_append(c->log, recs, k, NULL);
+		}
+		pthread_mutex_lock(&c->mu);
+		for (i = 0; !rc && i < k; i++)
+			del(g, topics[done + i], parts[done + i]);
+		pthread_mutex_unlock(&c->mu);
+	}
+	pthread_mutex_lock(&c->mu);
+	g->pins--;
+	ks__group_maybe_drop(c, g);
+	pthread_mutex_unlock(&c->mu);
+out:
+	pthread_mutex_unlock(&c->commit_mu);
+	for (i = 0; topics && i < n; i++)
+		free(topics[i]);
+	free(topics);
+	free(parts);
 	free(recs);
 	free(buf);
 	return rc;

@@ -4,6 +4,7 @@
  * in Kafka), created on first use and freed by ks_store_close().
  */
 #include "core/internal.h"
+#include "group/coordinator_impl.h"
 #include "store/store_impl.h"
 
 #include <kstream/group.h>
@@ -14,6 +15,7 @@
 struct store_group {
 	ks_coordinator_t *coord;
 	ks_topic_t *offsets;
+	ks_store_t *store;
 };
 
 static void store_group_free(void *p)
@@ -22,6 +24,29 @@ static void store_group_free(void *p)
 	ks_coordinator_free(sg->coord);
 	ks_topic_release(sg->offsets);
 	free(sg);
+}
+
+/* A partition's end offset for a group's lag; -1 if it is not there. */
+static int64_t store_end_offset(void *arg, const char *topic,
+    int32_t partition)
+{
+	ks_topic_t *t;
+	ks_log_t *log;
+	int64_t end = -1;
+	if (ks_topic_open(arg, topic, &t) != 0)
+		return -1;
+	if (ks_topic_partition(t, partition, &log) == 0)
+		end = ks_log_end_offset(log);
+	ks_topic_release(t);
+	return end;
+}
+
+/* ks_store_metrics's groups (store->group_ext_metrics), under ext_mu. */
+static int store_group_metrics(void *p, ks_metrics_t *m)
+{
+	struct store_group *sg = p;
+	return ks__coordinator_metrics(sg->coord, m, store_end_offset,
+	    sg->store);
 }
 
 static struct store_group *store_group_new(ks_store_t *s)
@@ -34,6 +59,7 @@ static struct store_group *store_group_new(ks_store_t *s)
 
 	if (!(sg = calloc(1, sizeof *sg)))
 		return NULL;
+	sg->store = s;
 	/* Offsets are what a group resumes from: each commit is synced
 	 * unless the consumer asked for an asynchronous one. */
 	ks_topic_config_init(&tc);
@@ -77,8 +103,10 @@ ks_coordinator_t *ks_store_coordinator(ks_store_t *s)
 	if (!s || s->rdonly)
 		return NULL;
 	pthread_mutex_lock(&s->ext_mu);
-	if (!s->group_ext && (s->group_ext = store_group_new(s)) != NULL)
+	if (!s->group_ext && (s->group_ext = store_group_new(s)) != NULL) {
 		s->group_ext_free = store_group_free;
+		s->group_ext_metrics = store_group_metrics;
+	}
 	sg = s->group_ext;
 	pthread_mutex_unlock(&s->ext_mu);
 	return sg ? sg->coord : NULL;

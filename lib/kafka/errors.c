@@ -161,6 +161,10 @@ int16_t ks__kafka_err_from_ks(int ks_err)
 		return KP_INVALID_CONFIG;
 	case KS_EINVAL:
 		return KP_INVALID_REQUEST;
+	case KS_EGROUP:
+		return KP_GROUP_ID_NOT_FOUND;
+	/* KS_EBUSY has no single code (a busy group is NON_EMPTY_GROUP, a
+	 * replaced join GROUP_MAX_SIZE_REACHED): handlers map it. */
 	case -ENOSPC:
 	case -EIO:
 	case -EDQUOT:
@@ -207,7 +211,12 @@ int ks__kafka_err_to_ks(int16_t code)
 	case KP_INVALID_CONFIG:
 		return KS_ECONFIG;
 	case KP_INVALID_REQUEST:
+	case KP_INVALID_PARTITIONS: /* e.g. a count not larger than now */
 		return KS_EINVAL;
+	case KP_GROUP_ID_NOT_FOUND:
+		return KS_EGROUP;
+	case KP_NON_EMPTY_GROUP:
+		return KS_EBUSY;
 	default:
 		return KS_EBROKER;
 	}

@@ -614,6 +614,211 @@ typedef struct kp_delete_topics_resp {
 int kp_delete_topics_req(kp_io_t *io, kp_delete_topics_req_t *m);
 int kp_delete_topics_resp(kp_io_t *io, kp_delete_topics_resp_t *m);
 
+/* ---- the admin APIs' shared values ------------------------------------------ */
+
+/* Resource types of the config APIs (Kafka's ConfigResource.Type). */
+enum kp_resource_type {
+	KP_RESOURCE_UNKNOWN = 0,
+	KP_RESOURCE_TOPIC = 2,
+	KP_RESOURCE_BROKER = 4,
+	KP_RESOURCE_BROKER_LOGGER = 8,
+};
+
+/* DescribeConfigs' config_source (v1+). */
+enum kp_config_source {
+	KP_CONFIG_SOURCE_UNKNOWN = 0,
+	KP_CONFIG_SOURCE_TOPIC = 1,          /* set on the topic */
+	KP_CONFIG_SOURCE_DYNAMIC_BROKER = 2,
+	KP_CONFIG_SOURCE_DYNAMIC_DEFAULT_BROKER = 3,
+	KP_CONFIG_SOURCE_STATIC_BROKER = 4,  /* the broker's own file */
+	KP_CONFIG_SOURCE_DEFAULT = 5,        /* the built-in default */
+};
+
+/* DescribeConfigs' config_type (v3+). */
+enum kp_config_type {
+	KP_CONFIG_TYPE_UNKNOWN = 0,
+	KP_CONFIG_TYPE_BOOLEAN = 1,
+	KP_CONFIG_TYPE_STRING = 2,
+	KP_CONFIG_TYPE_INT = 3,
+	KP_CONFIG_TYPE_SHORT = 4,
+	KP_CONFIG_TYPE_LONG = 5,
+	KP_CONFIG_TYPE_DOUBLE = 6,
+	KP_CONFIG_TYPE_LIST = 7,
+	KP_CONFIG_TYPE_CLASS = 8,
+	KP_CONFIG_TYPE_PASSWORD = 9,
+};
+
+/* IncrementalAlterConfigs' config_operation. */
+enum kp_config_op {
+	KP_CONFIG_OP_SET = 0,
+	KP_CONFIG_OP_DELETE = 1,   /* back to the default */
+	KP_CONFIG_OP_APPEND = 2,   /* list-valued properties only */
+	KP_CONFIG_OP_SUBTRACT = 3, /* list-valued properties only */
+};
+
+/* ---- DescribeConfigs (32), v0-4 (v4+ flexible) ----------------------------- */
+
+typedef struct kp_describe_configs_resource {
+	int8_t resource_type;        /* KP_RESOURCE_* */
+	kp_str_t resource_name;      /* topic name, or broker id "0" */
+	int32_t n_configuration_keys; /* nullable: -1 = every property */
+	kp_str_t *configuration_keys;
+} kp_describe_configs_resource_t;
+
+typedef struct kp_describe_configs_req {
+	int32_t n_resources;
+	kp_describe_configs_resource_t *resources;
+	bool include_synonyms;       /* v1+ = false */
+	bool include_documentation;  /* v3+ = false */
+} kp_describe_configs_req_t;
+
+typedef struct kp_describe_configs_synonym {
+	kp_str_t name;
+	kp_str_t value;              /* nullable */
+	int8_t source;               /* KP_CONFIG_SOURCE_* */
+} kp_describe_configs_synonym_t;
+
+/*
+ * is_default exists only in v0 and config_source only from v1. Writing:
+ * v0 sends is_default as set; v1+ sends config_source (is_default is not
+ * derived). Reading v0: config_source = -1; reading v1+: is_default =
+ * (config_source == KP_CONFIG_SOURCE_DEFAULT).
+ */
+typedef struct kp_describe_configs_entry {
+	kp_str_t name;
+	kp_str_t value;              /* nullable (sensitive values) */
+	bool read_only;
+	bool is_default;             /* v0 only */
+	int8_t config_source;        /* v1+ = -1 */
+	bool is_sensitive;
+	int32_t n_synonyms;          /* v1+ */
+	kp_describe_configs_synonym_t *synonyms;
+	int8_t config_type;          /* v3+ = 0 (unknown) */
+	kp_str_t documentation;      /* v3+, nullable = null */
+} kp_describe_configs_entry_t;
+
+typedef struct kp_describe_configs_result {
+	int16_t error_code;
+	kp_str_t error_message;      /* nullable */
+	int8_t resource_type;
+	kp_str_t resource_name;
+	int32_t n_configs;
+	kp_describe_configs_entry_t *configs;
+} kp_describe_configs_result_t;
+
+typedef struct kp_describe_configs_resp {
+	int32_t throttle_time_ms;
+	int32_t n_results;
+	kp_describe_configs_result_t *results;
+} kp_describe_configs_resp_t;
+
+int kp_describe_configs_req(kp_io_t *io, kp_describe_configs_req_t *m);
+int kp_describe_configs_resp(kp_io_t *io, kp_describe_configs_resp_t *m);
+
+/* ---- AlterConfigs (33), v0-2 (v2+ flexible) ----------------------------------
+ * and IncrementalAlterConfigs (44), v0-1 (v1+ flexible): the same shapes,
+ * the incremental one with an operation per property. */
+
+typedef struct kp_alter_configs_entry {
+	kp_str_t name;
+	int8_t op;                   /* IncrementalAlterConfigs only:
+	                                KP_CONFIG_OP_*; AlterConfigs = 0 */
+	kp_str_t value;              /* nullable */
+} kp_alter_configs_entry_t;
+
+typedef struct kp_alter_configs_resource {
+	int8_t resource_type;        /* KP_RESOURCE_* */
+	kp_str_t resource_name;
+	int32_t n_configs;
+	kp_alter_configs_entry_t *configs;
+} kp_alter_configs_resource_t;
+
+typedef struct kp_alter_configs_req {
+	int32_t n_resources;
+	kp_alter_configs_resource_t *resources;
+	bool validate_only;
+} kp_alter_configs_req_t;
+
+typedef struct kp_alter_configs_result {
+	int16_t error_code;
+	kp_str_t error_message;      /* nullable */
+	int8_t resource_type;
+	kp_str_t resource_name;
+} kp_alter_configs_result_t;
+
+typedef struct kp_alter_configs_resp {
+	int32_t throttle_time_ms;
+	int32_t n_results;
+	kp_alter_configs_result_t *results;
+} kp_alter_configs_resp_t;
+
+typedef kp_alter_configs_req_t kp_incremental_alter_configs_req_t;
+typedef kp_alter_configs_resp_t kp_incremental_alter_configs_resp_t;
+
+int kp_alter_configs_req(kp_io_t *io, kp_alter_configs_req_t *m);
+int kp_alter_configs_resp(kp_io_t *io, kp_alter_configs_resp_t *m);
+int kp_incremental_alter_configs_req(kp_io_t *io,
+    kp_incremental_alter_configs_req_t *m);
+int kp_incremental_alter_configs_resp(kp_io_t *io,
+    kp_incremental_alter_configs_resp_t *m);
+
+/* ---- CreatePartitions (37), v0-3 (v2+ flexible) ------------------------------ */
+
+typedef struct kp_create_partitions_assignment {
+	int32_t n_broker_ids;
+	int32_t *broker_ids;
+} kp_create_partitions_assignment_t;
+
+typedef struct kp_create_partitions_topic {
+	kp_str_t name;
+	int32_t count;               /* the new total number of partitions */
+	int32_t n_assignments;       /* nullable: -1 = the broker chooses */
+	kp_create_partitions_assignment_t *assignments;
+} kp_create_partitions_topic_t;
+
+typedef struct kp_create_partitions_req {
+	int32_t n_topics;
+	kp_create_partitions_topic_t *topics;
+	int32_t timeout_ms;
+	bool validate_only;
+} kp_create_partitions_req_t;
+
+typedef struct kp_create_partitions_result {
+	kp_str_t name;
+	int16_t error_code;
+	kp_str_t error_message;      /* nullable */
+} kp_create_partitions_result_t;
+
+typedef struct kp_create_partitions_resp {
+	int32_t throttle_time_ms;
+	int32_t n_results;
+	kp_create_partitions_result_t *results;
+} kp_create_partitions_resp_t;
+
+int kp_create_partitions_req(kp_io_t *io, kp_create_partitions_req_t *m);
+int kp_create_partitions_resp(kp_io_t *io, kp_create_partitions_resp_t *m);
+
+/* ---- DeleteGroups (42), v0-2 (v2+ flexible) ---------------------------------- */
+
+typedef struct kp_delete_groups_req {
+	int32_t n_groups;
+	kp_str_t *groups;
+} kp_delete_groups_req_t;
+
+typedef struct kp_delete_groups_result {
+	kp_str_t group_id;
+	int16_t error_code;
+} kp_delete_groups_result_t;
+
+typedef struct kp_delete_groups_resp {
+	int32_t throttle_time_ms;
+	int32_t n_results;
+	kp_delete_groups_result_t *results;
+} kp_delete_groups_resp_t;
+
+int kp_delete_groups_req(kp_io_t *io, kp_delete_groups_req_t *m);
+int kp_delete_groups_resp(kp_io_t *io, kp_delete_groups_resp_t *m);
+
 /* ---- by API key ------------------------------------------------------------ */
 
 /* Any request or response body, for code that dispatches on the key. */
@@ -634,6 +839,11 @@ typedef union kp_req_any {
 	kp_api_versions_req_t api_versions;
 	kp_create_topics_req_t create_topics;
 	kp_delete_topics_req_t delete_topics;
+	kp_describe_configs_req_t describe_configs;
+	kp_alter_configs_req_t alter_configs;
+	kp_create_partitions_req_t create_partitions;
+	kp_delete_groups_req_t delete_groups;
+	kp_incremental_alter_configs_req_t incremental_alter_configs;
 } kp_req_any_t;
 
 typedef union kp_resp_any {
@@ -653,6 +863,11 @@ typedef union kp_resp_any {
 	kp_api_versions_resp_t api_versions;
 	kp_create_topics_resp_t create_topics;
 	kp_delete_topics_resp_t delete_topics;
+	kp_describe_configs_resp_t describe_configs;
+	kp_alter_configs_resp_t alter_configs;
+	kp_create_partitions_resp_t create_partitions;
+	kp_delete_groups_resp_t delete_groups;
+	kp_incremental_alter_configs_resp_t incremental_alter_configs;
 } kp_resp_any_t;
 
 /*

@@ -397,6 +397,11 @@ int kp_req_body(kp_io_t *io, int16_t key, void *m)
 	case KP_API_VERSIONS: return kp_api_versions_req(io, m);
 	case KP_CREATE_TOPICS: return kp_create_topics_req(io, m);
 	case KP_DELETE_TOPICS: return kp_delete_topics_req(io, m);
+	case KP_DESCRIBE_CONFIGS: return kp_describe_configs_req(io, m);
+	case KP_ALTER_CONFIGS: return kp_alter_configs_req(io, m);
+	case KP_CREATE_PARTITIONS: return kp_create_partitions_req(io, m);
+	case KP_DELETE_GROUPS: return kp_delete_groups_req(io, m);
+	case KP_INCREMENTAL_ALTER_CONFIGS: return kp_incremental_alter_configs_req(io, m);
 	default: return KS_EINVAL;
 	}
 }
@@ -420,6 +425,11 @@ int kp_resp_body(kp_io_t *io, int16_t key, void *m)
 	case KP_API_VERSIONS: return kp_api_versions_resp(io, m);
 	case KP_CREATE_TOPICS: return kp_create_topics_resp(io, m);
 	case KP_DELETE_TOPICS: return kp_delete_topics_resp(io, m);
+	case KP_DESCRIBE_CONFIGS: return kp_describe_configs_resp(io, m);
+	case KP_ALTER_CONFIGS: return kp_alter_configs_resp(io, m);
+	case KP_CREATE_PARTITIONS: return kp_create_partitions_resp(io, m);
+	case KP_DELETE_GROUPS: return kp_delete_groups_resp(io, m);
+	case KP_INCREMENTAL_ALTER_CONFIGS: return kp_incremental_alter_configs_resp(io, m);
 	default: return KS_EINVAL;
 	}
 }

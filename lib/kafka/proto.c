@@ -35,6 +35,11 @@ const kp_api_t kp_apis[] = {
 	{ KP_API_VERSIONS, "ApiVersions", 0, 3, 3 },
 	{ KP_CREATE_TOPICS, "CreateTopics", 0, 4, 5 },
 	{ KP_DELETE_TOPICS, "DeleteTopics", 0, 3, 4 },
+	{ KP_DESCRIBE_CONFIGS, "DescribeConfigs", 0, 4, 4 },
+	{ KP_ALTER_CONFIGS, "AlterConfigs", 0, 2, 2 },
+	{ KP_CREATE_PARTITIONS, "CreatePartitions", 0, 3, 2 },
+	{ KP_DELETE_GROUPS, "DeleteGroups", 0, 2, 2 },
+	{ KP_INCREMENTAL_ALTER_CONFIGS, "IncrementalAlterConfigs", 0, 1, 1 },
 };
 
 size_t kp_api_count(void)

@@ -75,8 +75,10 @@ void ks__ksrv_answer(struct ks__kconn *kc, kp_io_t *out)
 {
 	send_frame(kc, out);
 	kp_writer_free(out);
-	if (kc->conn)
+	if (kc->conn) {
+		ks__kmetrics_answered(kc);
 		ks_conn_resume(kc->conn);
+	}
 }
 
 /* ---- the hub: answers made on other threads ------------------------------ */
@@ -131,8 +133,10 @@ static void hub_drain(void *arg)
 	for (; a; a = next) {
 		next = a->next;
 		if (a->resume_only) {
-			if (a->kc->conn)
+			if (a->kc->conn) {
+				ks__kmetrics_answered(a->kc);
 				ks_conn_resume(a->kc->conn);
+			}
 		} else {
 			ks__ksrv_answer(a->kc, &a->out);
 		}
@@ -316,6 +320,12 @@ static handler_fn *handler_for(int16_t key)
 	case KP_API_VERSIONS: return ks__kh_api_versions;
 	case KP_CREATE_TOPICS: return ks__kh_create_topics;
 	case KP_DELETE_TOPICS: return ks__kh_delete_topics;
+	case KP_DESCRIBE_CONFIGS: return ks__kh_describe_configs;
+	case KP_ALTER_CONFIGS: return ks__kh_alter_configs;
+	case KP_CREATE_PARTITIONS: return ks__kh_create_partitions;
+	case KP_DELETE_GROUPS: return ks__kh_delete_groups;
+	case KP_INCREMENTAL_ALTER_CONFIGS:
+		return ks__kh_incremental_alter_configs;
 	}
 	return NULL;
 }
@@ -335,6 +345,7 @@ static int api_versions_unsupported(ks__kreq_t *rq)
 	ks__kresp_begin(&rq->out, &h);
 	if (ks__kapi_versions_fill(&m, rq->arena, KP_UNSUPPORTED_VERSION))
 		return KS_ENOMEM;
+	ks__kmetrics_resp(rq->srv->hub, KP_API_VERSIONS, &m);
 	return kp_api_versions_resp(&rq->out, &m);
 }
 
@@ -372,20 +383,24 @@ static int on_frame(void *arg, ks_conn_t *conn, const void *frame,
 	rq.in = &in;
 	rq.arena = &arena;
 	if (kp_req_hdr(&in, &rq.hdr) != 0) {
+		ks__kmetrics_bad(srv);
 		close_conn(kc, KS_LOG_NOTICE, "malformed request header",
 		    NULL);
 		kp_arena_free(&arena);
 		return KS_FRAME_HOLD;
 	}
 	if (!(fn = handler_for(rq.hdr.api_key))) {
+		ks__kmetrics_bad(srv);
 		close_conn(kc, KS_LOG_NOTICE, "unknown API", &rq.hdr);
 		kp_arena_free(&arena);
 		return KS_FRAME_HOLD;
 	}
+	ks__kmetrics_request(kc, rq.hdr.api_key);
 	if ((rc = ks__kresp_begin(&rq.out, &rq.hdr)) != 0)
 		goto fail;
 	if (!kp_api_supported(rq.hdr.api_key, rq.hdr.api_version)) {
 		if (rq.hdr.api_key != KP_API_VERSIONS) {
+			ks__kmetrics_bad(srv);
 			kp_writer_free(&rq.out);
 			close_conn(kc, KS_LOG_NOTICE, "unsupported version",
 			    &rq.hdr);
@@ -398,11 +413,13 @@ static int on_frame(void *arg, ks_conn_t *conn, const void *frame,
 	}
 	switch (rc) {
 	case KS__K_ANSWER:
+		ks__kmetrics_answered(kc);
 		send_frame(kc, &rq.out);
 		kp_writer_free(&rq.out);
 		kp_arena_free(&arena);
 		return KS_FRAME_NEXT;
 	case KS__K_SILENT:
+		ks__kmetrics_answered(kc);
 		kp_writer_free(&rq.out);
 		kp_arena_free(&arena);
 		return KS_FRAME_NEXT;
@@ -414,6 +431,8 @@ static int on_frame(void *arg, ks_conn_t *conn, const void *frame,
 		return KS_FRAME_HOLD;
 	}
 fail:
+	if (rc == KS_ECORRUPT)
+		ks__kmetrics_bad(srv);
 	kp_writer_free(&rq.out);
 	close_conn(kc, KS_LOG_NOTICE, rc == KS_ECORRUPT ?
 	    "malformed request" : ks_strerror(rc), &rq.hdr);
@@ -447,6 +466,8 @@ static void on_event(void *arg, ks_conn_t *conn, int event, int err)
 	}
 	if (event != KS_CONN_CLOSED || !(kc = ks_conn_data(conn)))
 		return;
+	if (err == KS_EMSGSIZE) /* the transport refused a frame's length */
+		ks__kmetrics_bad(srv);
 	if (err && err != -ECONNRESET)
 		KS__KLOG(srv, KS_LOG_INFO, "kafka server: %s: closed: %s",
 		    ks_conn_peer(conn), ks_strerror(err));
@@ -540,6 +561,7 @@ static void setup_on_loop(ks_kafka_server_t *srv)
 {
 	if (ks_timer_new(srv->net, on_tick, srv, &srv->tick) == 0)
 		ks_timer_arm(srv->tick, TICK_MS);
+	ks__kmetrics_start(srv);
 }
 
 /* Drops every pending long poll and cached handle; frames still coming
@@ -550,6 +572,7 @@ static void teardown_on_loop(ks_kafka_server_t *srv)
 
 	ks_timer_free(srv->tick);
 	srv->tick = NULL;
+	ks__kmetrics_stop(srv);
 	for (kc = srv->conns; kc; kc = kc->next)
 		if (kc->fetch)
 			ks__kfetch_cancel(kc->fetch);
@@ -573,6 +596,7 @@ int ks_kafka_server_new(ks_store_t *store, const ks_kafka_server_config_t *cfg,
 	}
 	if (!store || cfg->node_id < 0 || cfg->num_partitions < 1 ||
 	    cfg->max_wait_ms_cap < 0 || cfg->advertised_port < 0 ||
+	    cfg->stats_interval_ms < 0 ||
 	    cfg->advertised_port > 65535)
 		return KS_EINVAL;
 	if (store->rdonly)

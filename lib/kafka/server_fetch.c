@@ -158,8 +158,9 @@ static int collect(ks_kafka_server_t *srv, const kp_fetch_req_t *req,
 }
 
 /* Encodes the answer into out; the views go to the writer. */
-static int encode(kp_io_t *out, kp_fetch_resp_t *m)
+static int encode(ks_kafka_server_t *srv, kp_io_t *out, kp_fetch_resp_t *m)
 {
+	ks__kmetrics_resp(srv->hub, KP_FETCH, m);
 	return kp_fetch_resp(out, m);
 }
 
@@ -209,7 +210,7 @@ static void fetch_answer(struct ks__kfetch *f, kp_fetch_resp_t *m, int have)
 		m = &empty;
 	}
 	if (rc == 0)
-		rc = encode(&f->out, m);
+		rc = encode(f->srv, &f->out, m);
 	ks__kconn_ref(kc);
 	if (rc) {
 		KS__KLOG(f->srv, KS_LOG_WARNING, "kafka server: fetch: %s",
@@ -352,7 +353,7 @@ int ks__kh_fetch(ks__kreq_t *rq)
 	wait_ms = KS__MIN(req->max_wait_ms, srv->cfg.max_wait_ms_cap);
 	if (bytes >= (size_t)KS__MAX(req->min_bytes, 0) || errors ||
 	    wait_ms <= 0 || req->n_topics == 0 || !rq->kc->conn)
-		return encode(&rq->out, &m);
+		return encode(rq->srv, &rq->out, &m);
 	resp_release(&m);
 	if ((rc = fetch_hold(rq, req, wait_ms)) < 0)
 		return rc;

@@ -130,6 +130,7 @@ int ks__kh_find_coordinator(ks__kreq_t *rq)
 		m.host = kp_cstr(host);
 		m.port = port;
 	}
+	ks__kmetrics_resp(rq->srv->hub, KP_FIND_COORDINATOR, &m);
 	return kp_find_coordinator_resp(&rq->out, &m);
 }
 
@@ -168,8 +169,10 @@ static void join_cb(void *opaque, int err, const ks_join_result_t *r)
 		m.n_members = members ? (int32_t)r->member_count : 0;
 	}
 	rc = ks__kresp_begin(&out, &op->hdr);
-	if (rc == 0 && (r->member_count == 0 || members || err))
+	if (rc == 0 && (r->member_count == 0 || members || err)) {
+		ks__kmetrics_resp(op->hub, KP_JOIN_GROUP, &m);
 		rc = kp_join_group_resp(&out, &m);
+	}
 	else if (rc == 0)
 		rc = KS_ENOMEM;
 	free(members);
@@ -198,6 +201,7 @@ int ks__kh_join_group(ks__kreq_t *rq)
 	if (!srv->coord || !req.group_id.len) {
 		m.error_code = srv->coord ? KP_INVALID_GROUP_ID :
 		    KP_COORDINATOR_NOT_AVAILABLE;
+		ks__kmetrics_resp(rq->srv->hub, KP_JOIN_GROUP, &m);
 		return kp_join_group_resp(&rq->out, &m);
 	}
 	protos = ks__kalloc_n(rq->arena, (size_t)req.n_protocols, sizeof *protos);
@@ -234,6 +238,7 @@ int ks__kh_join_group(ks__kreq_t *rq)
 			return rc;
 		m.error_code = req.n_protocols == 0 ?
 		    KP_INCONSISTENT_GROUP_PROTOCOL : KP_INVALID_SESSION_TIMEOUT;
+		ks__kmetrics_resp(rq->srv->hub, KP_JOIN_GROUP, &m);
 		return kp_join_group_resp(&rq->out, &m);
 	}
 	return KS__K_HOLD;
@@ -255,8 +260,10 @@ static void sync_cb(void *opaque, int err, const ks_sync_result_t *r)
 		m.assignment.len = (int32_t)r->assignment_len;
 	}
 	rc = ks__kresp_begin(&out, &op->hdr);
-	if (rc == 0)
+	if (rc == 0) {
+		ks__kmetrics_resp(op->hub, KP_SYNC_GROUP, &m);
 		rc = kp_sync_group_resp(&out, &m);
+	}
 	gop_finish(op, &out, rc);
 }
 
@@ -278,6 +285,7 @@ int ks__kh_sync_group(ks__kreq_t *rq)
 	if (!srv->coord || !req.group_id.len) {
 		m.error_code = srv->coord ? KP_INVALID_GROUP_ID :
 		    KP_COORDINATOR_NOT_AVAILABLE;
+		ks__kmetrics_resp(rq->srv->hub, KP_SYNC_GROUP, &m);
 		return kp_sync_group_resp(&rq->out, &m);
 	}
 	as = ks__kalloc_n(rq->arena, (size_t)req.n_assignments, sizeof *as);
@@ -306,6 +314,7 @@ int ks__kh_sync_group(ks__kreq_t *rq)
 		if (rc != KS_EINVAL)
 			return rc;
 		m.error_code = KP_UNKNOWN_MEMBER_ID;
+		ks__kmetrics_resp(rq->srv->hub, KP_SYNC_GROUP, &m);
 		return kp_sync_group_resp(&rq->out, &m);
 	}
 	return KS__K_HOLD;
@@ -333,6 +342,7 @@ int ks__kh_heartbeat(ks__kreq_t *rq)
 		m.error_code = rc == KS_EINVAL ? KP_UNKNOWN_MEMBER_ID :
 		    group_error(rc);
 	}
+	ks__kmetrics_resp(rq->srv->hub, KP_HEARTBEAT, &m);
 	return kp_heartbeat_resp(&rq->out, &m);
 }
 
@@ -350,6 +360,7 @@ int ks__kh_leave_group(ks__kreq_t *rq)
 	memset(&m, 0, sizeof m);
 	if (!rq->srv->coord) {
 		m.error_code = KP_COORDINATOR_NOT_AVAILABLE;
+		ks__kmetrics_resp(rq->srv->hub, KP_LEAVE_GROUP, &m);
 		return kp_leave_group_resp(&rq->out, &m);
 	}
 	if (rq->hdr.api_version < 3) {
@@ -388,6 +399,7 @@ int ks__kh_leave_group(ks__kreq_t *rq)
 			m.members[i].error_code = group_error(lv[i].err);
 		}
 	}
+	ks__kmetrics_resp(rq->srv->hub, KP_LEAVE_GROUP, &m);
 	return kp_leave_group_resp(&rq->out, &m);
 }
 
@@ -449,6 +461,7 @@ int ks__kh_offset_commit(ks__kreq_t *rq)
 			    KP_INVALID_GROUP_ID : group_error(e);
 		}
 	}
+	ks__kmetrics_resp(rq->srv->hub, KP_OFFSET_COMMIT, &m);
 	return kp_offset_commit_resp(&rq->out, &m);
 }
 
@@ -538,6 +551,7 @@ int ks__kh_offset_fetch(ks__kreq_t *rq)
 			}
 		}
 		ks_committed_free(out);
+		ks__kmetrics_resp(rq->srv->hub, KP_OFFSET_FETCH, &m);
 		return kp_offset_fetch_resp(&rq->out, &m);
 	}
 build:
@@ -566,6 +580,7 @@ build:
 		}
 	}
 	/* Encoded before out is freed: metadata points into it. */
+	ks__kmetrics_resp(rq->srv->hub, KP_OFFSET_FETCH, &m);
 	rc = kp_offset_fetch_resp(&rq->out, &m);
 	ks_committed_free(out);
 	return rc;
@@ -638,8 +653,10 @@ int ks__kh_describe_groups(ks__kreq_t *rq)
 			dm->assignment.len = (int32_t)mi->assignment_len;
 		}
 	}
-	if (rc == 0)
+	if (rc == 0) {
+		ks__kmetrics_resp(rq->srv->hub, KP_DESCRIBE_GROUPS, &m);
 		rc = kp_describe_groups_resp(&rq->out, &m);
+	}
 	for (i = 0; i < n; i++)
 		ks_group_info_free(infos[i]);
 	return rc;
@@ -659,6 +676,7 @@ int ks__kh_list_groups(ks__kreq_t *rq)
 	memset(&m, 0, sizeof m);
 	if (!rq->srv->coord) {
 		m.error_code = KP_COORDINATOR_NOT_AVAILABLE;
+		ks__kmetrics_resp(rq->srv->hub, KP_LIST_GROUPS, &m);
 		return kp_list_groups_resp(&rq->out, &m);
 	}
 	if ((rc = ks_group_list(rq->srv->coord, 0, &list, &count)) != 0)
@@ -674,6 +692,7 @@ int ks__kh_list_groups(ks__kreq_t *rq)
 		m.groups[k].group_id = kp_cstr(list[k].group_id);
 		m.groups[k].protocol_type = str_or_empty(list[k].protocol_type);
 	}
+	ks__kmetrics_resp(rq->srv->hub, KP_LIST_GROUPS, &m);
 	rc = kp_list_groups_resp(&rq->out, &m);
 	ks_group_list_free(list);
 	return rc;

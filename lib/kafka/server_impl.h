@@ -1,7 +1,7 @@
 /*
  * server_impl.h: what the Kafka server's files share (server.c: lifecycle,
  * connections, dispatch; server_meta.c, server_produce.c, server_fetch.c,
- * server_group.c: the APIs).
+ * server_group.c, server_admin.c: the APIs).
  *
  * Threads. Everything here runs on the ks_net_t's loop thread except where
  * a comment says otherwise: log watchers (the appending thread) and the
@@ -17,6 +17,7 @@
 #define KS_KAFKA_SERVER_IMPL_H
 
 #include "core/internal.h"
+#include "core/metrics_impl.h"
 #include "kafka/msg.h"
 #include "kafka/proto.h"
 
@@ -33,6 +34,22 @@
 struct ks__kconn;
 
 /*
+ * What the server counts (server_metrics.c), per API key and Kafka error
+ * code; relaxed atomics, added from the loop and the Produce workers and
+ * the coordinator's callbacks, read by any thread. It lives in the hub
+ * because those callbacks may answer after the server is gone.
+ */
+#define KS__KM_APIS 72      /* API keys 0..71 (Kafka's end below) */
+#define KS__KM_ERRS 121     /* error codes -1..119 (others: as -1) */
+
+struct ks__kmetrics {
+	uint64_t requests[KS__KM_APIS];
+	ks__hist_t latency[KS__KM_APIS]; /* receive to answer queued; loop */
+	uint64_t errors[KS__KM_APIS][KS__KM_ERRS]; /* [api][code + 1] */
+	uint64_t bad_requests;      /* connections closed for bad requests */
+};
+
+/*
  * The hub outlives the server for as long as a join or sync it passed to
  * the coordinator is unanswered: the coordinator belongs to the store,
  * which may answer after ks_kafka_server_free(). net is NULL from the
@@ -45,6 +62,7 @@ struct ks__khub {
 	struct ks__kanswer *head;  /* answers made off the loop, under mu */
 	struct ks__kanswer **tail;
 	int drain_queued;          /* a ks_net_call to drain them is queued */
+	struct ks__kmetrics km;    /* the server's counters */
 };
 
 /* A response made off the loop thread, waiting to be sent. */
@@ -88,6 +106,10 @@ struct ks__kconn {
 	struct ks__klistener *kl;  /* the listener it came through */
 	struct ks__kfetch *fetch;  /* the long poll waiting, if any */
 	struct ks__kconn *prev, *next; /* srv->conns */
+	/* The request being handled (one at a time), for its latency:
+	 * loop thread only; req_t0 0 once observed. */
+	int16_t req_api;
+	int64_t req_t0;
 };
 
 struct ks_kafka_server {
@@ -123,6 +145,13 @@ struct ks_kafka_server {
 	int pstop;                 /* under pmu: workers exit */
 	int nworkers;
 	pthread_t workers[KS__KPRODUCE_WORKERS];
+
+	/* server_metrics.c: the stats timer and the HTTP endpoint (loop
+	 * thread; http_url under mu, "" when not serving) */
+	ks_timer_t *stats_timer;
+	struct evhttp *http;
+	char http_path[256];
+	char http_url[600];
 };
 
 /* A decoded request being handled. */
@@ -197,11 +226,34 @@ int ks__kh_offset_commit(ks__kreq_t *rq);
 int ks__kh_offset_fetch(ks__kreq_t *rq);
 int ks__kh_describe_groups(ks__kreq_t *rq);
 int ks__kh_list_groups(ks__kreq_t *rq);
+/* server_admin.c */
+int ks__kh_describe_configs(ks__kreq_t *rq);
+int ks__kh_alter_configs(ks__kreq_t *rq);
+int ks__kh_incremental_alter_configs(ks__kreq_t *rq);
+int ks__kh_create_partitions(ks__kreq_t *rq);
+int ks__kh_delete_groups(ks__kreq_t *rq);
 
 /* server_produce.c: the worker pool. start: 0 or an error (none
  * running then); stop: drops queued jobs, joins the workers. */
 int ks__kproduce_start(ks_kafka_server_t *srv);
 void ks__kproduce_stop(ks_kafka_server_t *srv);
+
+/*
+ * server_metrics.c. ks__kmetrics_request: a request of api arrived on kc
+ * (loop). ks__kmetrics_answered: kc's request is answered (loop; also
+ * for a held one, once). ks__kmetrics_resp: counts every non-zero error
+ * code in the response m of api (a kp_<api>_resp_t) before it is
+ * encoded; any thread. ks__kmetrics_error: one error code (any thread).
+ * ks__kmetrics_bad: a connection closed for a malformed or unsupported
+ * request. start/stop: the stats timer and HTTP endpoint, on the loop.
+ */
+void ks__kmetrics_request(struct ks__kconn *kc, int16_t api);
+void ks__kmetrics_answered(struct ks__kconn *kc);
+void ks__kmetrics_resp(struct ks__khub *hub, int16_t api, const void *m);
+void ks__kmetrics_error(struct ks__khub *hub, int16_t api, int code);
+void ks__kmetrics_bad(ks_kafka_server_t *srv);
+void ks__kmetrics_start(ks_kafka_server_t *srv);
+void ks__kmetrics_stop(ks_kafka_server_t *srv);
 
 /* server_fetch.c: long polls. */
 void ks__kfetch_cancel(struct ks__kfetch *f); /* unwatch, free; loop */

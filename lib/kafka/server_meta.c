@@ -34,6 +34,7 @@ int ks__kh_api_versions(ks__kreq_t *rq)
 		return rc;
 	if ((rc = ks__kapi_versions_fill(&m, rq->arena, KP_NONE)) != 0)
 		return rc;
+	ks__kmetrics_resp(rq->srv->hub, KP_API_VERSIONS, &m);
 	return kp_api_versions_resp(&rq->out, &m);
 }
 
@@ -152,6 +153,7 @@ int ks__kh_metadata(ks__kreq_t *rq)
 	}
 	if (rc)
 		return rc;
+	ks__kmetrics_resp(rq->srv->hub, KP_METADATA, &m);
 	return kp_metadata_resp(&rq->out, &m);
 }
 
@@ -234,6 +236,7 @@ int ks__kh_list_offsets(ks__kreq_t *rq)
 			list_offset(rq->srv, rt->name.s, &rt->partitions[j],
 			    &t->partitions[j]);
 	}
+	ks__kmetrics_resp(rq->srv->hub, KP_LIST_OFFSETS, &m);
 	return kp_list_offsets_resp(&rq->out, &m);
 }
 
@@ -359,6 +362,7 @@ int ks__kh_create_topics(ks__kreq_t *rq)
 		return KS_ENOMEM;
 	for (i = 0; i < req.n_topics; i++)
 		create_one(rq, &req.topics[i], req.validate_only, &m.topics[i]);
+	ks__kmetrics_resp(rq->srv->hub, KP_CREATE_TOPICS, &m);
 	return kp_create_topics_resp(&rq->out, &m);
 }
 
@@ -392,5 +396,6 @@ int ks__kh_delete_topics(ks__kreq_t *rq)
 			KS__KLOG(srv, KS_LOG_INFO, "kafka server: deleted "
 			    "topic %s", name);
 	}
+	ks__kmetrics_resp(rq->srv->hub, KP_DELETE_TOPICS, &m);
 	return kp_delete_topics_resp(&rq->out, &m);
 }

@@ -218,6 +218,7 @@ static int job_run(struct ks__kpjob *job)
 	}
 	if (req->acks == 0)
 		return 0;
+	ks__kmetrics_resp(job->srv->hub, KP_PRODUCE, &m);
 	return kp_produce_resp(&job->out, &m);
 }
 
@@ -399,5 +400,6 @@ int ks__kh_produce(ks__kreq_t *rq)
 	}
 	if (req.acks == 0)
 		return KS__K_SILENT;
+	ks__kmetrics_resp(rq->srv->hub, KP_PRODUCE, &m);
 	return kp_produce_resp(&rq->out, &m);
 }

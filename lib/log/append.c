@@ -12,6 +12,32 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+/* ---- counting (log_metrics.h) ------------------------------------------- */
+
+/*
+ * The start of an append call that is timed, 1 in KS__LOG_SAMPLE, else 0.
+ * Read before the writer lock: racing writers may skew which calls are
+ * sampled, never a count.
+ */
+static inline uint64_t append_t0(ks_log_t *log)
+{
+	if (ks__count_get(&log->m.appends) & (KS__LOG_SAMPLE - 1))
+		return 0;
+	return (uint64_t)ks__monotonic_ns();
+}
+
+/* Under wlock, after an append that published records and bytes. */
+static inline void append_count(ks_log_t *log, uint64_t t0, uint64_t records,
+    uint64_t bytes)
+{
+	ks__count1(&log->m.recs_in, records);
+	ks__count1(&log->m.bytes_in, bytes);
+	ks__count1(&log->m.appends, 1);
+	if (t0)
+		ks__hist_add1(&log->m.append,
+		    (uint64_t)ks__monotonic_ns() - t0);
+}
+
 /* ---- appending -------------------------------------------------------- */
 
 static int roll_locked(ks_log_t *log)
@@ -174,7 +200,7 @@ int ks_log_append_batch(ks_log_t *log, const void *buf, size_t len, int flags,
 {
 	const uint8_t *p = buf, *end = p + len;
 	ks_batch_info_t bi;
-	uint64_t records = 0;
+	uint64_t records = 0, t0;
 	int64_t base, next;
 	size_t pos;
 	int rc, need_sync = 0;
@@ -197,6 +223,7 @@ int ks_log_append_batch(ks_log_t *log, const void *buf, size_t len, int flags,
 	if (len > log->reserve - log->cfg.max_message_bytes)
 		return KS_EMSGSIZE;
 
+	t0 = append_t0(log);
 	if ((rc = ks__log_lock_writer(log)) != 0)
 		return rc;
 	next = base = ks__load64(&log->end);
@@ -235,6 +262,7 @@ int ks_log_append_batch(ks_log_t *log, const void *buf, size_t len, int flags,
 		p += blen;
 	}
 	need_sync = publish_locked(log, pos, next, records);
+	append_count(log, t0, records, len);
 out:
 	pthread_mutex_unlock(&log->wlock);
 	if (rc)
@@ -246,6 +274,7 @@ int ks_log_append(ks_log_t *log, const ks_record_t *recs, size_t n,
     ks_append_info_t *info)
 {
 	size_t size, len, pos;
+	uint64_t t0;
 	int64_t base;
 	uint8_t *dst;
 	int rc, need_sync = 0;
@@ -259,6 +288,7 @@ int ks_log_append(ks_log_t *log, const ks_record_t *recs, size_t n,
 	if (size > log->cfg.max_message_bytes)
 		return KS_EMSGSIZE;
 
+	t0 = append_t0(log);
 	if ((rc = ks__log_lock_writer(log)) != 0)
 		return rc;
 	if ((rc = prepare_locked(log, size)) != 0)
@@ -295,6 +325,7 @@ int ks_log_append(ks_log_t *log, const ks_record_t *recs, size_t n,
 	ks__segment_index_batch(log->active, log->active->map + pos, pos, len,
 	    log->cfg.index_interval_bytes);
 	need_sync = publish_locked(log, pos + len, base + (int64_t)n, n);
+	append_count(log, t0, n, len);
 out:
 	pthread_mutex_unlock(&log->wlock);
 	if (rc)

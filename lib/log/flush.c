@@ -32,6 +32,7 @@ int ks_log_flush(ks_log_t *log, int64_t upto)
 		ks__segment_t **batch;
 		size_t nb = 0, i, j, *sizes;
 		int64_t target;
+		uint64_t t0;
 
 		if (log->failed) {
 			rc = KS_EFATAL;
@@ -71,6 +72,7 @@ int ks_log_flush(ks_log_t *log, int64_t upto)
 		pthread_mutex_unlock(&log->seglock);
 		pthread_mutex_unlock(&log->sync_mu);
 
+		t0 = (uint64_t)ks__monotonic_ns();
 		for (i = 0; i < nb; i++) {
 			int r = ks__segment_sync(batch[i]);
 			if (r && !rc)
@@ -82,6 +84,9 @@ int ks_log_flush(ks_log_t *log, int64_t upto)
 		pthread_mutex_lock(&log->sync_mu);
 		log->syncing = 0;
 		log->fsyncs++;
+		/* one syncer at a time (syncing): single-writer counting */
+		ks__count1(&log->m.flushes, 1);
+		ks__hist_add1(&log->m.flush, (uint64_t)ks__monotonic_ns() - t0);
 		if (rc) {
 			/* After a failed fsync the kernel may have dropped
 			 * the dirty pages: nothing written since can be

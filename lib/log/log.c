@@ -486,3 +486,20 @@ int ks_log_stat(ks_log_t *log, ks_log_stat_t *st)
 	return 0;
 }
 
+
+/* ---- metrics (log_metrics.h) ------------------------------------------ */
+
+void ks__log_metrics_read(ks_log_t *log, ks__log_metrics_t *out)
+{
+	const ks__log_metrics_t *m = &log->m;
+	memset(out, 0, sizeof *out);
+	out->recs_in = ks__count_get(&m->recs_in);
+	out->bytes_in = ks__count_get(&m->bytes_in);
+	out->appends = ks__count_get(&m->appends);
+	ks__hist_read(&m->append, &out->append);
+	out->flushes = ks__count_get(&m->flushes);
+	ks__hist_read(&m->flush, &out->flush);
+	out->recs_out = ks__count_get(&m->recs_out);
+	out->bytes_out = ks__count_get(&m->bytes_out);
+	ks__hist_read(&m->read, &out->read);
+}

@@ -14,6 +14,7 @@
 #ifndef KS_LOG_IMPL_H
 #define KS_LOG_IMPL_H
 
+#include "log/log_metrics.h"
 #include "log/segment.h"
 
 #include <kstream/log.h>
@@ -88,6 +89,8 @@ struct ks_log {
 	pthread_cond_t pf_cv;
 
 	ks_log_stat_t rec;      /* recovery figures of the open */
+
+	ks__log_metrics_t m;    /* log_metrics.h */
 };
 
 

@@ -24,7 +24,37 @@ struct ks_log_iter {
 	uint64_t gen;
 	ks_batch_iter_t bi;
 	ks__zbuf_t z;   /* the compressed batch being walked, decompressed */
+	/* not yet added to the log's counters: records returned, and the
+	 * batches read from here to bi._buf */
+	uint64_t nrecs;
+	const uint8_t *counted;
 };
+
+/*
+ * Records out (ks__log_metrics_t.recs_out, bytes_out) are counted where
+ * every reader of the log passes: ks_log_read counts the records and bytes
+ * of the views it returns (the local consumer's polls, the Kafka server's
+ * Fetch), an iterator the records it returns and the bytes of the batches
+ * it has walked. Those calls hand out each byte once per read; nothing
+ * above them counts again. A reader that reads a region twice counts it
+ * twice, as a broker counts bytes it sends twice.
+ */
+
+/* Adds what an iterator read since the last call to the log's counters. */
+static void iter_count(ks_log_iter_t *it)
+{
+	uint64_t bytes = it->bi._buf && it->counted ?
+	    (uint64_t)(it->bi._buf - it->counted) : 0;
+	if (it->nrecs)
+		ks__count(&it->log->m.recs_out, it->nrecs);
+	if (bytes)
+		ks__count(&it->log->m.bytes_out, bytes);
+	it->nrecs = 0;
+	it->counted = it->bi._buf;
+}
+
+/* Which ks_log_read calls are timed: 1 in KS__LOG_SAMPLE of a thread's. */
+static __thread unsigned read_tick __attribute__((tls_model("initial-exec")));
 
 /* ---- read-only: following the writer ---------------------------------- */
 
@@ -116,9 +146,12 @@ int ks_log_read(ks_log_t *log, int64_t offset, size_t max_bytes,
 {
 	ks__segment_t *s, *n;
 	int64_t end;
+	uint64_t t0 = 0, recs = 0;
 
 	if (!view)
 		return KS_EINVAL;
+	if (!(read_tick++ & (KS__LOG_SAMPLE - 1)))
+		t0 = (uint64_t)ks__monotonic_ns();
 	memset(view, 0, sizeof *view);
 	view->base_offset = view->next_offset = offset;
 	if (!log)
@@ -166,6 +199,7 @@ int ks_log_read(ks_log_t *log, int64_t offset, size_t max_bytes,
 					break;
 				last = (int64_t)ks__be64(s->map + p) +
 				    (int32_t)ks__be32(s->map + p + 23);
+				recs += ks__be32(s->map + p + 57);
 				p += blen;
 			}
 			view->data = b;
@@ -173,6 +207,11 @@ int ks_log_read(ks_log_t *log, int64_t offset, size_t max_bytes,
 			view->base_offset = (int64_t)ks__be64(b);
 			view->next_offset = last + 1;
 			view->_seg = s;
+			ks__count(&log->m.recs_out, recs);
+			ks__count(&log->m.bytes_out, view->len);
+			if (t0)
+				ks__hist_add(&log->m.read,
+				    (uint64_t)ks__monotonic_ns() - t0);
 			return 0;
 		}
 		/* Nothing at or after offset here: the next segment. */
@@ -233,10 +272,12 @@ int ks_log_iter_seek(ks_log_iter_t *it, int64_t offset)
 		ks__log_refresh(log);
 	if (offset < ks__load64(&log->start) || offset > ks__load64(&log->end))
 		return KS_EOFFSET;
+	iter_count(it);
 	ks__segment_unref(it->seg);
 	it->seg = NULL;
 	it->next = offset;
 	ks_batch_iter_init(&it->bi, NULL, 0, offset);
+	it->counted = NULL;
 	return 0;
 }
 
@@ -254,8 +295,10 @@ int ks_log_iter_next(ks_log_iter_t *it, ks_record_t *rec)
 		int r = ks__batch_iter_next_z(&it->bi, rec, &it->z);
 		if (r > 0) {
 			it->next = rec->offset + 1;
+			it->nrecs++;
 			return 1;
 		}
+		iter_count(it);
 		if (r == KS_ECORRUPT)
 			ks__logf(log->cfg.log_cb, log->cfg.log_opaque,
 			    KS_LOG_ERR, "%s: compressed batch at offset %" PRId64
@@ -319,6 +362,7 @@ int ks_log_iter_next(ks_log_iter_t *it, ks_record_t *rec)
 		if (it->pos < size) {
 			ks_batch_iter_init(&it->bi, it->seg->map + it->pos,
 			    size - it->pos, it->next);
+			it->counted = it->bi._buf;
 			it->pos = size;
 			continue;
 		}
@@ -334,6 +378,7 @@ void ks_log_iter_free(ks_log_iter_t *it)
 {
 	if (!it)
 		return;
+	iter_count(it);
 	ks__segment_unref(it->seg);
 	ks__log_unref(it->log);
 	ks__zbuf_free(&it->z);

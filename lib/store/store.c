@@ -143,6 +143,8 @@ static void store_free(ks_store_t *s)
 	pthread_mutex_destroy(&s->ext_mu);
 	pthread_mutex_destroy(&s->cleaner_mu);
 	pthread_cond_destroy(&s->cleaner_cv);
+	pthread_mutex_destroy(&s->stats_mu);
+	pthread_cond_destroy(&s->stats_cv);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
 	free(s->topics);
@@ -668,12 +670,14 @@ int ks_store_open(const char *dir, const ks_store_config_t *cfg,
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->cleaner_cv, &ca);
+	pthread_mutex_init(&s->stats_mu, NULL);
+	pthread_cond_init(&s->stats_cv, &ca);
 	pthread_condattr_destroy(&ca);
 	if (!(s->dir = strdup(dir))) {
 		store_free(s);
 		return KS_ENOMEM;
 	}
-	if (s->cfg.cleaner_interval_ms < 0 ||
+	if (s->cfg.cleaner_interval_ms < 0 || s->cfg.stats_interval_ms < 0 ||
 	    ks__topic_config_check(&s->cfg.topic_defaults) != 0) {
 		store_free(s);
 		return KS_ECONFIG;
@@ -692,6 +696,10 @@ int ks_store_open(const char *dir, const ks_store_config_t *cfg,
 		}
 		s->cleaner_on = 1;
 	}
+	if ((rc = ks__store_stats_start(s)) != 0) {
+		stop_cleaner(s);
+		goto fail;
+	}
 	*storep = s;
 	return 0;
 fail:
@@ -705,6 +713,7 @@ int ks_store_close(ks_store_t *store)
 	int rc;
 	if (!store)
 		return 0;
+	ks__store_stats_stop(store); /* no callback after close returns */
 	stop_cleaner(store);
 	/* The coordinator appends to __consumer_offsets: it goes first. */
 	pthread_mutex_lock(&store->ext_mu);

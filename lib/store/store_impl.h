@@ -91,6 +91,16 @@ struct ks_store {
 	int cleaner_on, cleaner_stop;
 	pthread_mutex_t cleaner_mu;
 	pthread_cond_t cleaner_cv;
+
+	/* Set with group_ext: adds the groups' samples (under ext_mu). */
+	int (*group_ext_metrics)(void *ext, ks_metrics_t *m);
+
+	/* The stats thread (store_metrics.c): stats_cb every
+	 * stats_interval_ms until ks_store_close(). */
+	pthread_t stats;
+	int stats_on, stats_stop;   /* stats_stop under stats_mu */
+	pthread_mutex_t stats_mu;
+	pthread_cond_t stats_cv;
 };
 
 static inline struct ks__parts *ks__topic_parts(const ks_topic_t *t)
@@ -128,6 +138,13 @@ int ks__partition_path(const ks_store_t *s, char *buf, size_t len,
 int ks__partition_remove(const char *path);
 /* A read-only store picks up what the writer changed: every topic. */
 int ks__store_rescan(ks_store_t *s);
+
+/* ---- store_metrics.c */
+
+/* Starts the stats thread if the configuration asks for one: 0 or
+ * KS_ENOMEM. ks__store_stats_stop() stops it (and may always be called). */
+int ks__store_stats_start(ks_store_t *s);
+void ks__store_stats_stop(ks_store_t *s);
 
 /* ---- topic.c */
 

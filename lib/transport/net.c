@@ -16,6 +16,7 @@
  */
 #include "transport/transport_impl.h"
 #include "core/internal.h"
+#include "core/metrics_impl.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -64,6 +65,10 @@ struct ks_net {
 	struct ks_listener *listeners;
 	struct ks_timer *timers;
 	int naccepted;               /* live accepted connections */
+
+	/* Counters for ks__net_stats: written on the loop (and the byte
+	 * counts wherever libevent moves a buffer), read by any thread. */
+	uint64_t n_opened, n_accepted, n_closed, n_bytes_in, n_bytes_out;
 };
 
 struct ks_listener {
@@ -160,6 +165,37 @@ int64_t ks__net_now_ms(void)
 struct event_base *ks__net_base(ks_net_t *net)
 {
 	return net->base;
+}
+
+void ks__net_stats(ks_net_t *net, ks__net_stats_t *st)
+{
+	uint64_t closed = ks__count_get(&net->n_closed);
+
+	/* closed first: open never comes out negative */
+	st->opened = ks__count_get(&net->n_opened);
+	st->closed = closed;
+	st->open = st->opened >= closed ? st->opened - closed : 0;
+	st->accepted = ks__count_get(&net->n_accepted);
+	st->bytes_in = ks__count_get(&net->n_bytes_in);
+	st->bytes_out = ks__count_get(&net->n_bytes_out);
+}
+
+/* evbuffer callbacks: bytes a bufferevent read (TLS and other
+ * non-direct transports) and bytes written out of the output buffer. */
+static void count_in_cb(struct evbuffer *b, const struct evbuffer_cb_info *i,
+    void *arg)
+{
+	(void)b;
+	if (i->n_added)
+		ks__count(&((ks_net_t *)arg)->n_bytes_in, i->n_added);
+}
+
+static void count_out_cb(struct evbuffer *b, const struct evbuffer_cb_info *i,
+    void *arg)
+{
+	(void)b;
+	if (i->n_deleted)
+		ks__count(&((ks_net_t *)arg)->n_bytes_out, i->n_deleted);
 }
 
 #define LOG(net, level, ...) \
@@ -748,6 +784,7 @@ static ssize_t conn_read_some(ks_conn_t *c, int *more)
 		while (n < 0 && errno == EINTR);
 		if (n <= 0)
 			return n == 0 ? 0 : -errno;
+		ks__count(&net->n_bytes_in, (uint64_t)n);
 		c->rlen += (size_t)n;
 		*more = (size_t)n == want;
 		conn_dispatch(c);
@@ -760,6 +797,7 @@ static ssize_t conn_read_some(ks_conn_t *c, int *more)
 	while (n < 0 && errno == EINTR);
 	if (n <= 0)
 		return n == 0 ? 0 : -errno;
+	ks__count(&net->n_bytes_in, (uint64_t)n);
 	*more = n == KS__IO_CHUNK;
 	c->dispatching++;
 	used = deliver(c, net->scratch, (size_t)n, ks__net_now_ms());
@@ -936,6 +974,7 @@ static void conn_start(ks_conn_t *c)
 		    conn_sock_read_cb, c);
 	c->last_ms = now;
 	c->state = C_OPEN;
+	ks__count(&c->net->n_opened, 1);
 	conn_update_read(c);
 	conn_arm_deadlines(c, now);
 }
@@ -1009,6 +1048,10 @@ static ks_conn_t *conn_new(ks_net_t *net, struct bufferevent *bev,
 	c->state = C_DIALING;
 	snprintf(c->peer, sizeof c->peer, "%s", peer);
 	bufferevent_setcb(bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	/* Counting only: a failure (no memory) costs the counts, not the
+	 * connection. Removed again in conn_close_now. */
+	evbuffer_add_cb(bufferevent_get_input(bev), count_in_cb, net);
+	evbuffer_add_cb(bufferevent_get_output(bev), count_out_cb, net);
 	bufferevent_set_max_single_read(bev, KS__IO_CHUNK);
 	bufferevent_set_max_single_write(bev, KS__IO_CHUNK);
 	/* the write callback runs when the output drains to half the cap */
@@ -1038,11 +1081,15 @@ static void conn_close_now(ks_conn_t *c, int err)
 		c->next->prev = c->prev;
 	if (c->accepted)
 		net->naccepted--;
+	if (was != C_DIALING)
+		ks__count(&net->n_closed, 1);
 	event_free(c->resume_ev);
 	event_free(c->timer_ev);
 	if (c->rd_ev)
 		event_free(c->rd_ev);
 	c->resume_ev = c->timer_ev = c->rd_ev = NULL;
+	evbuffer_remove_cb(bufferevent_get_input(c->bev), count_in_cb, net);
+	evbuffer_remove_cb(bufferevent_get_output(c->bev), count_out_cb, net);
 	/* Unsent send_ref data is released by libevent here (or at
 	 * event_base_free when libevent defers the finalizing). */
 	bufferevent_free(c->bev);
@@ -1208,6 +1255,7 @@ static void accept_fn(void *arg, struct bufferevent *bev, const char *peer)
 	}
 	c->accepted = 1;
 	net->naccepted++;
+	ks__count(&net->n_accepted, 1);
 	conn_start(c);
 	if (c->h.event)
 		c->h.event(c->h.arg, c, KS_CONN_OPEN, 0);

@@ -53,6 +53,21 @@ void ks__net_timer_link(ks_net_t *net, ks_timer_t *t);
 void ks__net_timer_unlink(ks_net_t *net, ks_timer_t *t);
 void ks__timer_free_all(ks_net_t *net);
 
+/*
+ * What a ks_net_t has counted since ks_net_new, for the server's metrics
+ * (any thread; each figure read once, relaxed). Connections count once
+ * open (accepted, or dialed and connected); bytes are those read from and
+ * written to the transport (TLS: the plaintext).
+ */
+typedef struct ks__net_stats {
+	uint64_t open;      /* open now: opened - closed */
+	uint64_t opened;
+	uint64_t accepted;  /* of them, accepted by a listener */
+	uint64_t closed;
+	uint64_t bytes_in, bytes_out;
+} ks__net_stats_t;
+void ks__net_stats(ks_net_t *net, ks__net_stats_t *st);
+
 struct ks_timer {
 	ks_net_t *net;
 	struct event *ev;

@@ -10,6 +10,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ctype.h>
+#include <time.h>
 
 const char *kst_cmd = "kstream";
 
@@ -127,6 +129,84 @@ int kst_parse_offset(const char *s, int64_t *off)
 	return kst_parse_int(s, 0, INT64_MAX, off);
 }
 
+int kst_bad_option(char **argv, int opt)
+{
+	const char *a = optind > 0 ? argv[optind - 1] : "";
+
+	if (opt == ':')
+		kst_err("option '%s' wants a value (%s --help)", a, kst_cmd);
+	else if (optopt > 0 && optopt < 256 && a[0] == '-' && a[1] != '-')
+		kst_err("unknown option '-%c' (%s --help)", optopt, kst_cmd);
+	else
+		kst_err("unknown option '%s' (%s --help)", a, kst_cmd);
+	return KST_EXIT_USAGE;
+}
+
+int kst_parse_time(const char *s, int64_t *ms)
+{
+	struct tm tm;
+	const char *p;
+	int64_t frac = 0, v;
+	long off = 0;
+	int n = 0, fd = 0, local = 1;
+	time_t secs;
+
+	if (kst_parse_int(s, 0, INT64_MAX, &v) == 0) {
+		*ms = v;
+		return 0;
+	}
+	memset(&tm, 0, sizeof tm);
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
+	        &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &n) != 5 || n != 16)
+		return -1;
+	p = s + n;
+	if (*p == ':') {
+		if (!isdigit((unsigned char)p[1]) ||
+		    !isdigit((unsigned char)p[2]))
+			return -1;
+		tm.tm_sec = (p[1] - '0') * 10 + (p[2] - '0');
+		p += 3;
+		if (*p == '.') {
+			for (p++; isdigit((unsigned char)*p); p++, fd++)
+				if (fd < 3)
+					frac = frac * 10 + (*p - '0');
+			if (fd == 0)
+				return -1;
+			for (; fd < 3; fd++)
+				frac *= 10;
+		}
+	}
+	if (*p == 'Z' && p[1] == '\0') {
+		local = 0;
+	} else if ((*p == '+' || *p == '-') && isdigit((unsigned char)p[1]) &&
+	    isdigit((unsigned char)p[2]) && p[3] == ':' &&
+	    isdigit((unsigned char)p[4]) && isdigit((unsigned char)p[5]) &&
+	    p[6] == '\0') {
+		local = 0;
+		off = ((p[1] - '0') * 10 + (p[2] - '0')) * 3600L +
+		    ((p[4] - '0') * 10 + (p[5] - '0')) * 60L;
+		if (*p == '-')
+			off = -off;
+	} else if (*p != '\0') {
+		return -1;
+	}
+	if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
+	    tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
+	    tm.tm_sec > 60 || tm.tm_year < 1970)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	tm.tm_isdst = -1;
+	secs = local ? mktime(&tm) : timegm(&tm);
+	if (secs == (time_t)-1)
+		return -1;
+	secs -= off;
+	if (secs < 0)
+		return -1;
+	*ms = (int64_t)secs * 1000 + frac;
+	return 0;
+}
+
 /* ---- the target ---------------------------------------------------------- */
 
 void kst_target_init(kst_target_t *t)
@@ -228,13 +308,38 @@ void kst_target_remote(kst_target_t *t, ks_remote_config_t *rc)
 #endif
 }
 
+/* While a store is being opened its messages are held: the one naming
+ * the lock holder is dropped when the tool says it in its own words. */
+static struct {
+	int holding;
+	char buf[2048];
+	size_t len;
+} held;
+
 static void quiet_log(void *opaque, int level, const char *msg)
 {
 	(void)opaque;
 	/* The tool prints its own one-line errors; the library's notes
 	 * about recovery and the like still matter to an operator. */
-	if (level <= KS_LOG_WARNING)
-		fprintf(stderr, "%s: %s\n", kst_cmd, msg);
+	if (level > KS_LOG_WARNING)
+		return;
+	if (held.holding) {
+		int n = snprintf(held.buf + held.len, sizeof held.buf -
+		    held.len, "%s: %s\n", kst_cmd, msg);
+		if (n > 0 && (size_t)n < sizeof held.buf - held.len)
+			held.len += (size_t)n;
+		return;
+	}
+	fprintf(stderr, "%s: %s\n", kst_cmd, msg);
+}
+
+static void held_end(int drop)
+{
+	if (!drop)
+		fputs(held.buf, stderr);
+	held.holding = 0;
+	held.len = 0;
+	held.buf[0] = '\0';
 }
 
 int kst_target_store(kst_target_t *t, int write)
@@ -247,7 +352,11 @@ int kst_target_store(kst_target_t *t, int write)
 	ks_store_config_init(&cfg);
 	cfg.cleaner_interval_ms = 0;
 	cfg.log_cb = quiet_log;
+	if (t->store_create)
+		cfg.flags |= KS_STORE_CREATE;
+	held.holding = 1;
 	rc = ks_store_open(t->store_dir, &cfg, &t->store);
+	held_end(rc == KS_ELOCKED);
 	if (rc == KS_ELOCKED && !write) {
 		cfg.flags |= KS_STORE_RDONLY;
 		rc = ks_store_open(t->store_dir, &cfg, &t->store);

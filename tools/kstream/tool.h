@@ -68,6 +68,8 @@ typedef struct kst_target {
 	ks_store_t *store;
 	int store_rdonly;           /* the store was opened read-only */
 	ks_admin_t *admin;
+	int store_create;           /* kst_target_store creates a missing
+	                               store directory (topics create) */
 } kst_target_t;
 
 /* The program's and subcommand's names, for messages ("kstream topics"). */
@@ -119,6 +121,21 @@ int kst_parse_offset(const char *s, int64_t *off);
 
 /* Parses a decimal integer in [min, max]; -1 if it is not one. */
 int kst_parse_int(const char *s, int64_t min, int64_t max, int64_t *v);
+
+/*
+ * kst_parse_time: a point in time as milliseconds since the epoch: a
+ * number of milliseconds, or ISO 8601 "YYYY-MM-DDTHH:MM[:SS[.sss]]"
+ * with an optional "Z" or "+HH:MM" / "-HH:MM" (none: local time, as
+ * kafka-consumer-groups.sh reads it). -1 if it is neither.
+ */
+int kst_parse_time(const char *s, int64_t *ms);
+
+/*
+ * kst_bad_option: the usage error for what getopt_long returned as
+ * opt ('?' unknown, ':' a value missing: optstring starts with ':'),
+ * naming the option and the subcommand's --help. Returns KST_EXIT_USAGE.
+ */
+int kst_bad_option(char **argv, int opt);
 
 /* The subcommands. */
 int kst_topics(int argc, char **argv);
