@@ -129,6 +129,11 @@ typedef struct ks_remote_config {
 	int32_t fetch_min_bytes;     /* fetch.min.bytes (1) */
 	int32_t fetch_max_bytes;     /* fetch.max.bytes (52428800) */
 	int32_t max_partition_fetch_bytes; /* (1048576) */
+	/* What the broker explains beyond an error code (the reason a
+	 * configuration was refused), and the client's own notes. NULL:
+	 * ks_log_stderr. */
+	ks_log_cb *log_cb;
+	void *log_opaque;
 } ks_remote_config_t;
 
 KS_API void ks_remote_config_init(ks_remote_config_t *cfg);

@@ -15,6 +15,7 @@
 #define KS__REMOTE(c, call) ((void)0)
 #endif
 #include "log/compress.h"
+#include "log/log_metrics.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -325,11 +326,17 @@ static int fetch(ks_consumer_t *c)
 		ks_record_t rec;
 		ks_message_t *m;
 		size_t before = c->nmsgs;
+		const uint8_t *batch = NULL; /* where the current batch began */
+		uint64_t done = 0;           /* bytes of the batches finished */
 		int r = 0;
 
 		if (p->paused)
 			continue;
-		rc = ks_log_read(p->log, p->pos, KS__FETCH_BYTES, &v);
+		/* A poll may use only part of the view and read the rest
+		 * again next time: it counts what it delivers itself (the
+		 * records, and the batches it finished), not the view. */
+		rc = ks__log_read_uncounted(p->log, p->pos, KS__FETCH_BYTES,
+		    &v);
 		if (rc == KS_EOFFSET) {
 			/* retention or truncation overtook us: Kafka's
 			 * out-of-range handling, by auto.offset.reset */
@@ -342,7 +349,8 @@ static int fetch(ks_consumer_t *c)
 			}
 			if ((rc = ks__consumer_resolve(c, p, to, &p->pos)) != 0)
 				goto fail;
-			rc = ks_log_read(p->log, p->pos, KS__FETCH_BYTES, &v);
+			rc = ks__log_read_uncounted(p->log, p->pos,
+			    KS__FETCH_BYTES, &v);
 		}
 		if (rc)
 			goto fail;
@@ -358,12 +366,15 @@ static int fetch(ks_consumer_t *c)
 		 * buffer, so all stay valid until the next poll. */
 		while (c->nmsgs < max) {
 			ks__zbuf_t *z = zbuf_next(c);
+			const uint8_t *at = bi._buf;
 			if (!z) {
 				r = KS_ENOMEM;
 				break;
 			}
 			if ((r = ks__batch_iter_next_z(&bi, &rec, z)) <= 0)
 				break;
+			if (bi._buf != at)
+				batch = at; /* a batch was loaded */
 			if (walks(&bi, z))
 				c->nz++;
 			m = &c->msgs[c->nmsgs++];
@@ -371,11 +382,15 @@ static int fetch(ks_consumer_t *c)
 			m->partition = p->partition;
 			m->rec = rec;
 			p->pos = rec.offset + 1;
+			if (bi._left == 0 && batch) /* its last record */
+				done += (uint64_t)(bi._buf - batch);
 		}
 		if (c->nmsgs == before && r == 0) {
 			/* a batch of control records only: step over it */
 			p->pos = v.next_offset;
+			done = v.len;
 		}
+		ks__log_count_out(p->log, c->nmsgs - before, done);
 		if (r < 0 && c->nmsgs == before) {
 			ks_log_view_release(&v);
 			rc = r;

@@ -64,16 +64,17 @@ static int ra_err(int16_t k)
  * side names a bad property through the store's log callback the same
  * way): only where it adds to the error code, which property or count.
  */
-static void ra_say(const char *what, const char *name, int16_t code,
-    kp_str_t msg)
+static void ra_say(const ks_remote_config_t *rc, const char *what,
+    const char *name, int16_t code, kp_str_t msg)
 {
 	if (code != KP_INVALID_CONFIG && code != KP_INVALID_PARTITIONS &&
 	    code != KP_INVALID_REQUEST && code != KP_POLICY_VIOLATION &&
 	    code != KP_INVALID_REPLICATION_FACTOR)
 		return;
 	if (msg.s && msg.len > 0)
-		ks__logf(ks_log_stderr, NULL, KS_LOG_WARNING, "%s %s: %s", what,
-		    name, msg.s);
+		ks__logf(rc->log_cb ? rc->log_cb : ks_log_stderr,
+		    rc->log_opaque, KS_LOG_WARNING, "%s %s: %.*s", what,
+		    name, (int)msg.len, msg.s);
 }
 
 static char *dup_or_null(const char *s, int *fail)
@@ -472,7 +473,7 @@ static int ra_describe_configs(struct kc_broker *b, const char *name,
 		size_t n = rs->n_configs > 0 ? (size_t)rs->n_configs : 0;
 
 		if (rs->error_code) {
-			ra_say("describe configs of", name, rs->error_code,
+			ra_say(&b->cl->rc, "describe configs of", name, rs->error_code,
 			    rs->error_message);
 			rc = ra_err(rs->error_code);
 			goto out;
@@ -603,7 +604,7 @@ int ks__ra_create_topic(struct ks__radmin *r, const char *name,
 		if (!res->name.s || strcmp(res->name.s, name) != 0)
 			continue;
 		if (res->error_code)
-			ra_say("create topic", name, res->error_code,
+			ra_say(&r->rc, "create topic", name, res->error_code,
 			    res->error_message);
 		rc = ra_err(res->error_code);
 		break;
@@ -645,7 +646,8 @@ int ks__ra_delete_topic(struct ks__radmin *r, const char *name)
 }
 
 /* The error of the one resource an (Incremental)AlterConfigs asked. */
-static int alter_result(const kp_alter_configs_resp_t *m, const char *name)
+static int alter_result(const ks_remote_config_t *rc,
+    const kp_alter_configs_resp_t *m, const char *name)
 {
 	int32_t i;
 
@@ -654,7 +656,7 @@ static int alter_result(const kp_alter_configs_resp_t *m, const char *name)
 		if (!res->resource_name.s || strcmp(res->resource_name.s, name))
 			continue;
 		if (res->error_code)
-			ra_say("alter topic", name, res->error_code,
+			ra_say(rc, "alter topic", name, res->error_code,
 			    res->error_message);
 		return ra_err(res->error_code);
 	}
@@ -704,7 +706,7 @@ int ks__ra_alter_topic(struct ks__radmin *r, const char *name,
 	rc = KC_RPC(b, KP_INCREMENTAL_ALTER_CONFIGS, &q, &m, &keep);
 	free(res.configs);
 	if (rc == 0)
-		rc = alter_result(&m, name);
+		rc = alter_result(&r->rc, &m, name);
 	kc_resp_free(&keep);
 	return rc;
 }
@@ -739,7 +741,7 @@ int ks__ra_add_partitions(struct ks__radmin *r, const char *name,
 		if (!res->name.s || strcmp(res->name.s, name) != 0)
 			continue;
 		if (res->error_code)
-			ra_say("add partitions to", name, res->error_code,
+			ra_say(&r->rc, "add partitions to", name, res->error_code,
 			    res->error_message);
 		rc = ra_err(res->error_code);
 		break;
@@ -953,7 +955,8 @@ int ks__ra_list_groups(struct ks__radmin *r, ks_group_listing_t **out,
 	if (rc)
 		goto out;
 	/* a group moving between coordinators may be listed twice */
-	qsort(l, n, sizeof *l, listing_cmp);
+	if (n)
+		qsort(l, n, sizeof *l, listing_cmp);
 	for (i = k = 0; i < n; i++)
 		if (k == 0 || strcmp(l[k - 1].group_id, l[i].group_id) != 0)
 			l[k++] = l[i];

@@ -985,4 +985,6 @@ void ks_remote_config_init(ks_remote_config_t *cfg)
 	cfg->fetch_min_bytes = 1;
 	cfg->fetch_max_bytes = 52428800;
 	cfg->max_partition_fetch_bytes = 1048576;
+	cfg->log_cb = ks_log_stderr;
+	cfg->log_opaque = NULL;
 }

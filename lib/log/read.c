@@ -33,11 +33,14 @@ struct ks_log_iter {
 /*
  * Records out (ks__log_metrics_t.recs_out, bytes_out) are counted where
  * every reader of the log passes: ks_log_read counts the records and bytes
- * of the views it returns (the local consumer's polls, the Kafka server's
- * Fetch), an iterator the records it returns and the bytes of the batches
- * it has walked. Those calls hand out each byte once per read; nothing
- * above them counts again. A reader that reads a region twice counts it
- * twice, as a broker counts bytes it sends twice.
+ * of the views it returns (the Kafka server's Fetch sends each view
+ * whole), an iterator the records it returns and the bytes of the batches
+ * it has walked; nothing above them counts again. A reader that reads a
+ * region twice counts it twice, as a broker counts bytes it sends twice.
+ * For a reader that uses only part of each view and reads the rest again
+ * later (the local consumer, which stops at max.poll.records),
+ * ks__log_read_uncounted and ks__log_count_out let it count what it
+ * consumed instead, once per delivery.
  */
 
 /* Adds what an iterator read since the last call to the log's counters. */
@@ -141,8 +144,10 @@ void ks__log_refresh(ks_log_t *log)
 
 /* ---- reading ---------------------------------------------------------- */
 
-int ks_log_read(ks_log_t *log, int64_t offset, size_t max_bytes,
-    ks_log_view_t *view)
+/* ks_log_read; count: whether the view's records and bytes count as read
+ * (the caller counts them otherwise, with ks__log_count_out). */
+static int read_view(ks_log_t *log, int64_t offset, size_t max_bytes,
+    ks_log_view_t *view, int count)
 {
 	ks__segment_t *s, *n;
 	int64_t end;
@@ -207,8 +212,8 @@ int ks_log_read(ks_log_t *log, int64_t offset, size_t max_bytes,
 			view->base_offset = (int64_t)ks__be64(b);
 			view->next_offset = last + 1;
 			view->_seg = s;
-			ks__count(&log->m.recs_out, recs);
-			ks__count(&log->m.bytes_out, view->len);
+			if (count)
+				ks__log_count_out(log, recs, view->len);
 			if (t0)
 				ks__hist_add(&log->m.read,
 				    (uint64_t)ks__monotonic_ns() - t0);
@@ -224,6 +229,26 @@ int ks_log_read(ks_log_t *log, int64_t offset, size_t max_bytes,
 	 * end, so that is where it continues. */
 	view->next_offset = end;
 	return 0;
+}
+
+int ks_log_read(ks_log_t *log, int64_t offset, size_t max_bytes,
+    ks_log_view_t *view)
+{
+	return read_view(log, offset, max_bytes, view, 1);
+}
+
+int ks__log_read_uncounted(ks_log_t *log, int64_t offset, size_t max_bytes,
+    ks_log_view_t *view)
+{
+	return read_view(log, offset, max_bytes, view, 0);
+}
+
+void ks__log_count_out(ks_log_t *log, uint64_t records, uint64_t bytes)
+{
+	if (records)
+		ks__count(&log->m.recs_out, records);
+	if (bytes)
+		ks__count(&log->m.bytes_out, bytes);
 }
 
 void ks_log_view_release(ks_log_view_t *view)

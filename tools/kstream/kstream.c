@@ -6,6 +6,7 @@
 #include "tool.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -82,6 +83,27 @@ void kst_err(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+/*
+ * What a broker explained about its last refusal ("alter topic t: bad
+ * value for retention.ms"), kept by the remote client's log callback so
+ * that kst_errk puts it on the error's one line. The client may log from
+ * its loop thread, hence the lock.
+ */
+static pthread_mutex_t note_mu = PTHREAD_MUTEX_INITIALIZER;
+static char broker_note[512];
+
+static void remote_log(void *opaque, int level, const char *msg)
+{
+	const char *p = strstr(msg, ": ");
+	(void)opaque;
+	if (level > KS_LOG_WARNING)
+		return;
+	pthread_mutex_lock(&note_mu);
+	/* "what NAME: explanation": topic names cannot hold ':' */
+	snprintf(broker_note, sizeof broker_note, "%s", p ? p + 2 : msg);
+	pthread_mutex_unlock(&note_mu);
+}
+
 void kst_errk(int err, const char *fmt, ...)
 {
 	va_list ap;
@@ -96,6 +118,11 @@ void kst_errk(int err, const char *fmt, ...)
 		if (k)
 			fprintf(stderr, " (%s)", ks_kafka_error_name(k));
 	}
+	pthread_mutex_lock(&note_mu);
+	if (broker_note[0])
+		fprintf(stderr, ": %s", broker_note);
+	broker_note[0] = 0;
+	pthread_mutex_unlock(&note_mu);
 #endif
 	fputc('\n', stderr);
 }
@@ -302,6 +329,7 @@ void kst_target_remote(kst_target_t *t, ks_remote_config_t *rc)
 	ks_remote_config_init(rc);
 	rc->request_timeout_ms = t->timeout_ms;
 	rc->tls = &t->tls;
+	rc->log_cb = remote_log;
 #else
 	(void)t;
 	(void)rc;

@@ -26,8 +26,8 @@
 /* getopt_long values of the target options: above any short option. */
 enum {
 	KST_OPT_STORE = 1000,   /* --store DIR */
-	KST_OPT_BROKER,         /* --broker URL (tcp://, tls+tcp://, unix://
-	                           or host:port, comma-separated list) */
+	KST_OPT_BROKER,         /* --broker URL (tcp://, tls+tcp:// or
+	                           host:port, comma-separated list) */
 	KST_OPT_CA,             /* --ca FILE: CA certificates (tls+tcp) */
 	KST_OPT_CERT,           /* --cert FILE: client certificate */
 	KST_OPT_KEY,            /* --key FILE: its private key */
@@ -51,8 +51,8 @@ enum {
 #define KST_TARGET_HELP                                                      \
 	"Target (one of):\n"                                                 \
 	"  --store DIR          a store directory on this machine\n"        \
-	"  --broker URL         a Kafka-protocol broker: host:port, tcp://,\n" \
-	"                       tls+tcp:// or unix:// (or $KSTREAM_BROKER)\n" \
+	"  --broker URL         a Kafka-protocol broker: host:port, tcp://\n" \
+	"                       or tls+tcp:// (or $KSTREAM_BROKER)\n"       \
 	"  --ca FILE            CA certificates to verify a TLS broker\n"   \
 	"  --cert FILE --key FILE  client certificate for mutual TLS\n"     \
 	"  --server-name NAME   host name to verify (default: the URL's)\n" \
