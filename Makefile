@@ -158,9 +158,9 @@ $(B)/kstream-broker: examples/broker.c $(STATIC)
 $(TOOL): $(TOOL_SRC) tools/kstream/tool.h $(STATIC)
 	$(CC) $(CFLAGS) $(SANFLAGS) -std=gnu11 $(WARN) -pthread -Iinclude $(filter -DKS_WITH_NET,$(KSFLAGS_OPT)) -o $@ $(TOOL_SRC) $(STATIC) $(LDLIBS)
 
-demo: deps $(B)/examples/demo $(BROKER)
+demo: deps $(B)/examples/demo $(BROKER) $(TOOL)
 	$(B)/examples/demo
-	$(if $(BROKER),sh scripts/demo-broker.sh $(BROKER))
+	$(if $(BROKER),sh scripts/demo-broker.sh $(BROKER) $(TOOL))
 
 $(B)/bench/bench_log: bench/bench_log.c bench/harness.h $(STATIC)
 	@mkdir -p $(dir $@)
@@ -174,10 +174,15 @@ $(B)/bench/bench_kafka: bench/bench_kafka.c bench/harness.h $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -O2 -std=gnu11 $(WARN) -pthread -Iinclude -o $@ $< $(STATIC) $(LDLIBS) -lrdkafka
 
-bench: deps-bench $(BROKER) $(B)/bench/bench_log $(B)/bench/bench_bus $(if $(filter 1,$(WITH_NET)),$(B)/bench/bench_kafka)
+$(B)/bench/bench_tool: bench/bench_tool.c bench/harness.h $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -O2 -std=gnu11 $(WARN) -pthread -Iinclude -o $@ $< $(STATIC) $(LDLIBS)
+
+bench: deps-bench $(BROKER) $(B)/bench/bench_log $(B)/bench/bench_bus $(if $(filter 1,$(WITH_NET)),$(B)/bench/bench_kafka $(TOOL) $(B)/bench/bench_tool)
 	$(B)/bench/bench_log
 	$(B)/bench/bench_bus
 	$(if $(filter 1,$(WITH_NET)),$(B)/bench/bench_kafka)
+	$(if $(filter 1,$(WITH_NET)),$(B)/bench/bench_tool)
 
 # --- fuzzing (clang's libFuzzer) ----------------------------------------------
 FUZZ_SECONDS ?= 60

@@ -354,6 +354,21 @@ struct ctx {
 	const char *filter;
 };
 
+/*
+ * Groups are the coordinator's, which a store makes on first use; made
+ * here (when groups ever committed, and the store is ours to write) so
+ * that their offsets and lag are reported. Never made otherwise: that
+ * would create __consumer_offsets in a store that has none.
+ */
+static void load_groups(ks_store_t *store)
+{
+	ks_topic_t *t;
+	if (ks_topic_open(store, "__consumer_offsets", &t) != 0)
+		return;
+	ks_topic_release(t);
+	(void)ks_store_coordinator(store);
+}
+
 /* The current snapshot; prints why it cannot and returns nonzero. */
 static int collect(struct ctx *c, ks_metrics_t **mp)
 {
@@ -717,6 +732,7 @@ int kst_stats(int argc, char **argv)
 			ret = KST_EXIT_FAIL;
 			goto out;
 		}
+		load_groups(c.t.store);
 	}
 
 	ret = KST_EXIT_OK;
