@@ -40,7 +40,8 @@ struct ppart {
 	struct prec *head, *tail;  /* queued */
 	size_t qbytes;
 	int64_t first_ns;          /* when the oldest queued record came */
-	int urgent;                /* a waiting call has records queued */
+	size_t nwait;              /* queued records a waiting call wants
+	                              delivered: send without lingering */
 	struct prec *fl;           /* the batch in flight (or to resend) */
 	size_t nfl;
 	uint8_t *batch;
@@ -362,9 +363,12 @@ static int batch_make(struct ks__rproducer *r, struct ppart *pp)
 	uint8_t *buf;
 	int rc;
 
+	size_t nw = 0;
+
 	for (p = pp->head; p && (n == 0 || bytes + p->size <= r->cfg.batch_bytes);
 	     p = p->next) {
 		bytes += p->size;
+		nw += p->w != NULL;
 		last = p;
 		n++;
 	}
@@ -402,9 +406,7 @@ static int batch_make(struct ks__rproducer *r, struct ppart *pp)
 		pp->tail = NULL;
 	pp->qbytes -= KS__MIN(pp->qbytes, bytes);
 	pp->first_ns = ks__monotonic_ns();
-	pp->urgent = 0;
-	for (p = pp->head; p && !pp->urgent; p = p->next)
-		pp->urgent = p->w != NULL;
+	pp->nwait -= nw;
 	pp->tries = 0;
 	return 0;
 }
@@ -510,7 +512,7 @@ static int due(struct ks__rproducer *r, struct ppart *pp, int64_t now,
 	}
 	if (!pp->head)
 		return 0;
-	if (pp->urgent || r->flushing || r->stop ||
+	if (pp->nwait || r->flushing || r->stop ||
 	    pp->qbytes >= r->cfg.batch_bytes)
 		return 1;
 	at = pp->first_ns + (int64_t)r->cfg.linger_ms * 1000000;
@@ -566,6 +568,7 @@ static void *sender(void *arg)
 				 * the first record fails alone, the others
 				 * try again */
 				struct prec *bad = pp->head;
+				pp->nwait -= bad->w != NULL;
 				pp->head = bad->next;
 				if (!pp->head)
 					pp->tail = NULL;
@@ -719,7 +722,7 @@ int ks__remote_produce(struct ks__rproducer *r, const char *topic,
 		if (waiting) {
 			p->w = &w;
 			p->idx = i;
-			pp->urgent = 1;
+			pp->nwait++;
 		}
 		if (!pp->head)
 			pp->first_ns = now;
@@ -799,6 +802,7 @@ void ks__remote_producer_free(struct ks__rproducer *r)
 			pp->fl = pp->head;
 			for (pp->nfl = 0; pp->head; pp->head = pp->head->next)
 				pp->nfl++;
+			pp->nwait = 0;
 			batch_complete(r, pp, -1, 0, KS_ETIMEDOUT, &rep, &nrep);
 		}
 		pthread_mutex_unlock(&r->mu);

@@ -89,6 +89,7 @@ void kst_err(const char *fmt, ...)
  * that kst_errk puts it on the error's one line. The client may log from
  * its loop thread, hence the lock.
  */
+#ifdef KS_WITH_NET
 static pthread_mutex_t note_mu = PTHREAD_MUTEX_INITIALIZER;
 static char broker_note[512];
 
@@ -103,6 +104,7 @@ static void remote_log(void *opaque, int level, const char *msg)
 	snprintf(broker_note, sizeof broker_note, "%s", p ? p + 2 : msg);
 	pthread_mutex_unlock(&note_mu);
 }
+#endif
 
 void kst_errk(int err, const char *fmt, ...)
 {

@@ -578,6 +578,10 @@ int kst_produce(int argc, char **argv)
 		kst_target_remote(&t, &rcfg);
 		pc.delivery_cb = delivered;
 		pc.delivery_opaque = &r.tally;
+		/* The remote producer keeps one batch per partition in
+		 * flight: a batch is what one round trip carries. Bulk loading
+		 * wants librdkafka's batch.size (1000000), not Java's 16 KiB. */
+		pc.batch_bytes = 1000000;
 		r.remote = 1;
 		rc = ks_producer_connect(t.broker, &pc, &rcfg, &r.prod);
 		if (rc) {
