@@ -132,7 +132,7 @@ test: check
 # The suites whose threads share a log, under ThreadSanitizer.
 check-threads:
 	$(MAKE) --no-print-directory SANITIZE=thread build/tsan/test/run
-	cd build/tsan/test && TSAN_OPTIONS=halt_on_error=1 KS_TEST_TMP=$${TMPDIR:-/tmp} ./run log multiproc wait compact coordinator client group bus metrics transport kserver kclient
+	cd build/tsan/test && TSAN_OPTIONS=halt_on_error=1 KS_TEST_TMP=$${TMPDIR:-/tmp} ./run log multiproc wait compact coordinator client group bus metrics transport kserver kclient kmetrics admin
 
 # Install into a scratch DESTDIR and build every example against it through
 # pkg-config, as a user would.
