@@ -1102,6 +1102,104 @@ START_TEST(mixed_group)
 }
 END_TEST
 
+/* ---- the kstream tool over TLS ------------------------------------------- */
+
+/* Runs build/<b>/kstream with args (NULL-terminated) and stdin in. */
+static void tool(struct kt_cmd_out *o, const char *in, ...)
+{
+	char *ed = kt_exe_dir(), *bin, *argv[24];
+	const char *a;
+	va_list ap;
+	int n = 0;
+
+	ck_assert_int_ge(asprintf(&bin, "%s/../kstream", ed), 0);
+	ck_assert_msg(access(bin, X_OK) == 0, "%s not built", bin);
+	argv[n++] = bin;
+	va_start(ap, in);
+	while ((a = va_arg(ap, const char *)) != NULL && n < 23)
+		argv[n++] = (char *)a;
+	va_end(ap);
+	argv[n] = NULL;
+	kt_run_cmd(argv, in, CMD_TIMEOUT_MS, o);
+	free(bin);
+	free(ed);
+}
+
+static int tool_exit(const struct kt_cmd_out *o)
+{
+	return o->status >= 0 && WIFEXITED(o->status) ?
+	    WEXITSTATUS(o->status) : -1;
+}
+
+/*
+ * The tool's --broker tls+tcp:// with --ca, --cert and --key, against a
+ * broker that asks for client certificates: refused without the CA or
+ * without the certificate (one line, exit 1), a round trip with both.
+ */
+START_TEST(tool_mutual_tls)
+{
+	char *certs = make_certs();
+	char *cert = kt_path(certs, "server.pem");
+	char *key = kt_path(certs, "server.key");
+	char *ca = kt_path(certs, "ca.pem");
+	char *ccert = kt_path(certs, "client.pem");
+	char *ckey = kt_path(certs, "client.key");
+	char url[300];
+	ks_tls_config_t tls;
+	struct kt_cmd_out o;
+
+	ks_tls_config_init(&tls, 1);
+	tls.cert_file = cert;
+	tls.key_file = key;
+	tls.ca_file = ca;
+	tls.verify_peer = 1;
+	serve("tls+tcp://127.0.0.1:0", &tls);
+	snprintf(url, sizeof url, "tls+tcp://127.0.0.1:%d", port);
+
+	/* the broker's certificate is not trusted without our CA */
+	tool(&o, NULL, "topics", "list", "--broker", url, "--timeout", "5000",
+	    NULL);
+	ck_assert_msg(tool_exit(&o) == 1 && strchr(o.err, '\n') ==
+	    o.err + o.err_len - 1, "no CA: exit %d\n%s", tool_exit(&o),
+	    o.err);
+	kt_cmd_out_free(&o);
+	/* trusted, but the broker wants our certificate */
+	tool(&o, NULL, "topics", "list", "--broker", url, "--ca", ca,
+	    "--timeout", "5000", NULL);
+	ck_assert_msg(tool_exit(&o) == 1, "no client certificate: exit %d\n%s",
+	    tool_exit(&o), o.err);
+	kt_cmd_out_free(&o);
+	/* a certificate without its key is a usage error */
+	tool(&o, NULL, "topics", "list", "--broker", url, "--ca", ca,
+	    "--cert", ccert, NULL);
+	ck_assert_msg(tool_exit(&o) == 2, "--cert alone: exit %d\n%s",
+	    tool_exit(&o), o.err);
+	kt_cmd_out_free(&o);
+
+	tool(&o, NULL, "topics", "create", "sealed", "--partitions", "1",
+	    "--broker", url, "--ca", ca, "--cert", ccert, "--key", ckey, NULL);
+	ck_assert_msg(kt_cmd_ok(&o), "create: %s", o.err);
+	kt_cmd_out_free(&o);
+	tool(&o, "k1:one\nk2:two\nk3:three\n", "produce", "sealed", "-K", ":",
+	    "--broker", url, "--ca", ca, "--cert", ccert, "--key", ckey, NULL);
+	ck_assert_msg(kt_cmd_ok(&o), "produce: %s", o.err);
+	kt_cmd_out_free(&o);
+	tool(&o, NULL, "consume", "sealed", "--offset", "beginning", "-f",
+	    "%o %k=%s\n", "--broker", url, "--ca", ca, "--cert", ccert,
+	    "--key", ckey, NULL);
+	ck_assert_msg(kt_cmd_ok(&o), "consume: %s", o.err);
+	ck_assert_str_eq(o.out, "0 k1=one\n1 k2=two\n2 k3=three\n");
+	kt_cmd_out_free(&o);
+
+	free(ckey);
+	free(ccert);
+	free(ca);
+	free(cert);
+	free(key);
+	free(certs);
+}
+END_TEST
+
 /* ---- the kstream-broker program ------------------------------------------ */
 
 START_TEST(broker_program)
@@ -1154,6 +1252,7 @@ Suite *kcompat_suite(void)
 	tcase_add_test(tk, kcat_ipv6);
 	tcase_add_test(tk, kcat_tls);
 	tcase_add_test(tk, kcat_mutual_tls);
+	tcase_add_test(tp, tool_mutual_tls);
 	suite_add_tcase(s, tk);
 
 	tcase_add_unchecked_fixture(tr, base_setup, base_teardown);

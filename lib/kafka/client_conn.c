@@ -925,7 +925,17 @@ int kc_cluster_new(const char *bootstrap, const ks_remote_config_t *rc,
 	}
 	if (r == 0 && cl->nboot == 0)
 		r = KS_EINVAL;
-	if (r == 0 && (r = ks_net_new(NULL, &cl->net)) == 0 &&
+	if (r == 0) {
+		/* a refused handshake is said through the client's log */
+		ks_net_config_t nc;
+		ks_net_config_init(&nc);
+		if (cl->rc.log_cb) {
+			nc.log_cb = cl->rc.log_cb;
+			nc.log_opaque = cl->rc.log_opaque;
+		}
+		r = ks_net_new(&nc, &cl->net);
+	}
+	if (r == 0 &&
 	    (r = ks_net_call(cl->net, loop_start, cl)) == 0) {
 		pthread_mutex_lock(&cl->mu);
 		while (!cl->started)
