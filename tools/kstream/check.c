@@ -90,46 +90,43 @@ static int is_partition_dir(const char *dir)
 	return 1;
 }
 
-static void check_usage(FILE *f)
-{
-	fprintf(f, "usage: kstream check [--repair] [--quiet] DIR\n"
-	    "       kstream check [--repair] [--quiet] --store DIR\n\n"
-	    "Verifies a store, or one partition directory, without opening\n"
-	    "it: every batch (length, magic, CRC-32C, offsets), every index\n"
-	    "entry, the topics' metadata and the log's own files. Each\n"
-	    "problem is printed as FILE:POSITION: offset N: what.\n"
-	    "The store must not be open for writing.\n\n"
-	    "  --store DIR    DIR is a store (else told from its contents)\n"
-	    "  -R, --repair   cut the damage as recovery would: the log ends\n"
-	    "                 at the first bad batch; rebuild the indexes;\n"
-	    "                 remove leftovers of interrupted operations\n"
-	    "  -q, --quiet    print nothing; the exit status tells\n"
-	    "  -h, --help     this text\n\n"
-	    "Exit status: 0 clean (or all repaired), 1 damage remains or the\n"
-	    "check failed, 2 usage error.\n");
-}
+static const char usage[] =
+    "usage: kstream check [--repair] [--quiet] DIR\n"
+    "       kstream check [--repair] [--quiet] --store DIR\n\n"
+    "Verifies a store, or one partition directory, without opening\n"
+    "it: every batch (length, magic, CRC-32C, offsets), every index\n"
+    "entry, the topics' metadata and the log's own files. Each\n"
+    "problem is printed as FILE:POSITION: offset N: what.\n"
+    "The store must not be open for writing.\n\n"
+    "  --store DIR    DIR is a store (else told from its contents)\n"
+    "  -R, --repair   cut the damage as recovery would: the log ends\n"
+    "                 at the first bad batch; rebuild the indexes;\n"
+    "                 remove leftovers of interrupted operations\n"
+    "  -q, --quiet    print nothing; the exit status tells\n"
+    "  -h, --help     this text\n\n"
+    "Exit status: 0 clean (or all repaired), 1 damage remains or the\n"
+    "check failed, 2 usage error.\n";
 
 int kst_check(int argc, char **argv)
 {
-	enum { OPT_STORE = KST_OPT_STORE };
 	static const struct option longopts[] = {
-		{ "store", required_argument, NULL, OPT_STORE },
+		{ "store", required_argument, NULL, KST_OPT_STORE },
 		{ "repair", no_argument, NULL, 'R' },
 		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
+		KST_LONGOPTS_END,
 	};
+	kst_args_t args = { argc, argv, ":Rqh", longopts, usage, NULL, 0 };
 	struct check_out o = { 0, 0 };
 	ks_check_stat_t st;
 	const char *dir = NULL;
 	struct stat sb;
 	int c, rc, store = 0;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "Rqh", longopts, NULL)) != -1) {
+	while ((c = kst_getopt(&args)) != -1) {
 		switch (c) {
-		case OPT_STORE:
+		case KST_OPT_EXIT:
+			return args.status;
+		case KST_OPT_STORE:
 			dir = optarg;
 			store = 1;
 			break;
@@ -139,16 +136,6 @@ int kst_check(int argc, char **argv)
 		case 'q':
 			o.quiet = 1;
 			break;
-		case 'h':
-			check_usage(stdout);
-			return KST_EXIT_OK;
-		case ':':
-			kst_err("option '%s' needs a value", argv[optind - 1]);
-			return KST_EXIT_USAGE;
-		default:
-			kst_err("unknown option '%s' (--help lists them)",
-			    argv[optind - 1]);
-			return KST_EXIT_USAGE;
 		}
 	}
 	if (optind < argc) {

@@ -17,7 +17,6 @@
 enum {
 	OPT_TIMESTAMP = KST_OPT_FIRST_FREE,
 	OPT_SINCE,
-	OPT_HELP,
 };
 
 static const struct option longopts[] = {
@@ -33,50 +32,46 @@ static const struct option longopts[] = {
 	{ "format", required_argument, NULL, 'f' },
 	{ "json", no_argument, NULL, 'J' },
 	{ "key-separator", required_argument, NULL, 'K' },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ NULL, 0, NULL, 0 },
+	KST_LONGOPTS_END,
 };
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-	    "usage: kstream consume TOPIC [OPTIONS]\n\n"
-	    "Prints the topic's records, by default from the beginning of "
-	    "every\npartition to the end each had when the command "
-	    "started.\n\n"
-	    "  -g, --group G          consume as a member of group G: from "
-	    "its committed\n"
-	    "                         offsets (else --offset beginning|end, "
-	    "default\n"
-	    "                         beginning), committing what was "
-	    "printed\n"
-	    "  -p, --partition P      only partition P (repeatable; default "
-	    "all)\n"
-	    "  -o, --offset O         beginning, end, an offset N, or -N: N "
-	    "records\n"
-	    "                         before each partition's end\n"
-	    "  --timestamp T, --since T\n"
-	    "                         from the first record at or after T: "
-	    "milliseconds\n"
-	    "                         since the epoch or ISO 8601 "
-	    "(2024-05-01T12:00:00Z)\n"
-	    "  -c, --count N          stop after N records\n"
-	    "  -e, --exit             stop at the end (the default)\n"
-	    "  -F, --follow           wait for new records until "
-	    "interrupted\n"
-	    "  -f, --format FMT       each record as FMT (default \"%%s\\n\"): "
-	    "%%t topic,\n"
-	    "                         %%p partition, %%o offset, %%k key, %%s "
-	    "value, %%K key\n"
-	    "                         size, %%S value size (-1: null), %%T "
-	    "timestamp (ms),\n"
-	    "                         %%h headers (k=v,...), %%%% a %%; \\n "
-	    "\\t \\r \\\\ escapes\n"
-	    "  -J, --json             each record as a JSON object on a "
-	    "line\n"
-	    "  -K, --key-separator S  print KEY S VALUE (without --format)\n\n"
-	    KST_TARGET_HELP);
-}
+static const char usage[] =
+    "usage: kstream consume TOPIC [OPTIONS]\n\n"
+    "Prints the topic's records, by default from the beginning of "
+    "every\npartition to the end each had when the command "
+    "started.\n\n"
+    "  -g, --group G          consume as a member of group G: from "
+    "its committed\n"
+    "                         offsets (else --offset beginning|end, "
+    "default\n"
+    "                         beginning), committing what was "
+    "printed\n"
+    "  -p, --partition P      only partition P (repeatable; default "
+    "all)\n"
+    "  -o, --offset O         beginning, end, an offset N, or -N: N "
+    "records\n"
+    "                         before each partition's end\n"
+    "  --timestamp T, --since T\n"
+    "                         from the first record at or after T: "
+    "milliseconds\n"
+    "                         since the epoch or ISO 8601 "
+    "(2024-05-01T12:00:00Z)\n"
+    "  -c, --count N          stop after N records\n"
+    "  -e, --exit             stop at the end (the default)\n"
+    "  -F, --follow           wait for new records until "
+    "interrupted\n"
+    "  -f, --format FMT       each record as FMT (default \"%s\\n\"): "
+    "%t topic,\n"
+    "                         %p partition, %o offset, %k key, %s "
+    "value, %K key\n"
+    "                         size, %S value size (-1: null), %T "
+    "timestamp (ms),\n"
+    "                         %h headers (k=v,...), %% a %; \\n "
+    "\\t \\r \\\\ escapes\n"
+    "  -J, --json             each record as a JSON object on a "
+    "line\n"
+    "  -K, --key-separator S  print KEY S VALUE (without --format)\n\n"
+    KST_TARGET_HELP;
 
 static volatile sig_atomic_t stop_signal;
 
@@ -91,38 +86,6 @@ static void put_bytes(FILE *o, const void *p, size_t n)
 {
 	if (n)
 		fwrite(p, 1, n, o);
-}
-
-/* The length of the well-formed UTF-8 sequence at p (at most n bytes
- * long), or 0 if there is none. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-	unsigned c = p[0];
-	size_t len, i;
-	uint32_t cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2, cp = c & 0x1f;
-	else if (c >= 0xe0 && c <= 0xef)
-		len = 3, cp = c & 0x0f;
-	else if (c >= 0xf0 && c <= 0xf4)
-		len = 4, cp = c & 0x07;
-	else
-		return 0;
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	/* overlong forms, surrogates, beyond U+10FFFF */
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return len;
 }
 
 /*
@@ -156,7 +119,7 @@ static void put_json_string(FILE *o, const void *data, size_t n)
 			p++;
 			continue;
 		}
-		if ((l = utf8_len(p, (size_t)(end - p))) == 0) {
+		if ((l = kst_utf8_len(p, (size_t)(end - p))) == 0) {
 			fprintf(o, "\\u%04x", *p);
 			p++;
 			continue;
@@ -389,6 +352,8 @@ static int at_end(struct run *r, int *err)
 int kst_consume(int argc, char **argv)
 {
 	kst_target_t t;
+	kst_args_t args = { argc, argv, ":g:p:o:c:eFf:JK:", longopts, usage,
+		&t, 0 };
 	struct run r;
 	ks_consumer_config_t cc;
 	ks_topic_info_t *ti = NULL;
@@ -398,7 +363,7 @@ int kst_consume(int argc, char **argv)
 	const char *fmt = NULL, *offset_arg = NULL;
 	char *ksep_fmt = NULL;
 	int64_t count = -1, printed = 0, v, ts = -1, offset = KS_OFFSET_BEGINNING;
-	int opt, ret = KST_EXIT_USAGE, x, rc = 0, json = 0, follow = 0;
+	int opt, ret = KST_EXIT_USAGE, rc = 0, json = 0, follow = 0;
 	int exit_flag = 0, negative = 0;
 	struct sigaction sa;
 	struct timespec last_commit;
@@ -407,17 +372,10 @@ int kst_consume(int argc, char **argv)
 	memset(&r, 0, sizeof r);
 	kst_target_init(&t);
 	ks_consumer_config_init(&cc);
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":g:p:o:c:eFf:JK:", longopts,
-	            NULL)) != -1) {
-		if ((x = kst_target_option(&t, opt, optarg)) < 0)
-			goto out;
-		if (x)
-			continue;
+	while ((opt = kst_getopt(&args)) != -1) {
 		switch (opt) {
-		case OPT_HELP:
-			usage(stdout);
-			ret = KST_EXIT_OK;
+		case KST_OPT_EXIT:
+			ret = args.status;
 			goto out;
 		case 'g':
 			if (!*optarg) {
@@ -428,11 +386,9 @@ int kst_consume(int argc, char **argv)
 			break;
 		case 'p': {
 			int32_t *nw;
-			if (kst_parse_int(optarg, 0, INT32_MAX, &v) != 0) {
-				kst_err("--partition: '%s' is not a partition "
-				    "number", optarg);
+			if (kst_opt_int("--partition", optarg, 0, INT32_MAX,
+			        "a partition number", &v) != 0)
 				goto out;
-			}
 			if (!(nw = realloc(want, (nwant + 1) * sizeof *nw))) {
 				kst_errk(KS_ENOMEM, "--partition");
 				ret = KST_EXIT_FAIL;
@@ -458,19 +414,14 @@ int kst_consume(int argc, char **argv)
 			break;
 		case OPT_TIMESTAMP:
 		case OPT_SINCE:
-			if (kst_parse_time(optarg, &ts) != 0) {
-				kst_err("%s: '%s' is neither milliseconds nor "
-				    "an ISO 8601 time", opt == OPT_SINCE ?
-				    "--since" : "--timestamp", optarg);
+			if (kst_opt_time(opt == OPT_SINCE ? "--since" :
+			        "--timestamp", optarg, &ts) != 0)
 				goto out;
-			}
 			break;
 		case 'c':
-			if (kst_parse_int(optarg, 1, INT64_MAX, &count) != 0) {
-				kst_err("--count: '%s' is not a count >= 1",
-				    optarg);
+			if (kst_opt_int("--count", optarg, 1, INT64_MAX,
+			        "a count >= 1", &count) != 0)
 				goto out;
-			}
 			break;
 		case 'e':
 			exit_flag = 1;
@@ -504,20 +455,10 @@ int kst_consume(int argc, char **argv)
 			memcpy(ksep_fmt + k, "%s\\n", 5);
 			break;
 		}
-		default:
-			ret = kst_bad_option(argv, opt);
-			goto out;
 		}
 	}
-	if (optind >= argc) {
-		kst_err("which topic? (kstream consume TOPIC)");
+	if (kst_operands(&args, NULL, "topic", &r.topic) < 0)
 		goto out;
-	}
-	r.topic = argv[optind++];
-	if (optind < argc) {
-		kst_err("unexpected argument '%s'", argv[optind]);
-		goto out;
-	}
 	if (exit_flag && follow) {
 		kst_err("--exit or --follow, not both");
 		goto out;
@@ -557,23 +498,10 @@ int kst_consume(int argc, char **argv)
 		    "group through --broker", t.store_dir);
 		goto out;
 	}
-	if (kst_target_admin(&t, r.group != NULL) != 0)
+	if (kst_target_topic(&t, r.group != NULL, r.topic, want, nwant,
+	        &ti) != 0)
 		goto out;
 	r.admin = t.admin;
-	if ((rc = ks_admin_describe_topic(t.admin, r.topic, &ti)) != 0) {
-		if (rc == KS_ETOPIC || rc == KS_ENAME)
-			kst_err("unknown topic %s", r.topic);
-		else
-			kst_errk(rc, "cannot describe %s", r.topic);
-		goto out;
-	}
-	for (i = 0; i < nwant; i++)
-		if (want[i] >= ti->partition_count) {
-			kst_err("topic %s has no partition %" PRId32
-			    " (it has %" PRId32 ")", r.topic, want[i],
-			    ti->partition_count);
-			goto out;
-		}
 
 	cc.group_id = r.group;
 	cc.client_id = "kstream";

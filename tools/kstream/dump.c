@@ -36,28 +36,14 @@ static uint64_t be64(const uint8_t *p)
 /* Whether p[0..n) is valid UTF-8 with no control characters. */
 static int printable_utf8(const uint8_t *p, size_t n)
 {
-	size_t i = 0;
+	size_t i = 0, l;
+
 	while (i < n) {
-		uint8_t c = p[i];
-		size_t k, extra;
-		if (c < 0x80) {
-			if (c < 0x20 || c == 0x7f)
-				return 0;
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf)
-			extra = 1;
-		else if (c >= 0xe0 && c <= 0xef)
-			extra = 2;
-		else if (c >= 0xf0 && c <= 0xf4)
-			extra = 3;
-		else
+		if (p[i] < 0x20 || p[i] == 0x7f)
 			return 0;
-		for (k = 1; k <= extra; k++)
-			if (i + k >= n || (p[i + k] & 0xc0) != 0x80)
-				return 0;
-		i += extra + 1;
+		if ((l = kst_utf8_len(p + i, n - i)) == 0)
+			return 0;
+		i += l;
 	}
 	return 1;
 }
@@ -380,55 +366,40 @@ static int dump_index(const char *path, int time)
 	return KST_EXIT_OK;
 }
 
-static int ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), k = strlen(suffix);
-	return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
-static void dump_usage(FILE *f)
-{
-	fprintf(f, "usage: kstream dump [-r] [--deep] FILE...\n\n"
-	    "Prints a segment file (.log) batch by batch, or an offset index\n"
-	    "(.index) or time index (.timeindex) entry by entry.\n\n"
-	    "  -r, --records   also print each record: offset, timestamp,\n"
-	    "                  key, value and headers (text as it is, other\n"
-	    "                  bytes as \\xHH)\n"
-	    "  -d, --deep      validate every record of every batch, not\n"
-	    "                  only its CRC (isvalid)\n"
-	    "  -h, --help      this text\n\n"
-	    "Exit status: 0 done, 1 a file could not be read or holds a bad\n"
-	    "batch, 2 usage error.\n");
-}
+static const char usage[] =
+    "usage: kstream dump [-r] [--deep] FILE...\n\n"
+    "Prints a segment file (.log) batch by batch, or an offset index\n"
+    "(.index) or time index (.timeindex) entry by entry.\n\n"
+    "  -r, --records   also print each record: offset, timestamp,\n"
+    "                  key, value and headers (text as it is, other\n"
+    "                  bytes as \\xHH)\n"
+    "  -d, --deep      validate every record of every batch, not\n"
+    "                  only its CRC (isvalid)\n"
+    "  -h, --help      this text\n\n"
+    "Exit status: 0 done, 1 a file could not be read or holds a bad\n"
+    "batch, 2 usage error.\n";
 
 int kst_dump(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "records", no_argument, NULL, 'r' },
 		{ "deep", no_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
+		KST_LONGOPTS_END,
 	};
+	kst_args_t args = { argc, argv, ":rdh", longopts, usage, NULL, 0 };
 	struct dump_opts o = { 0, 0 };
 	int c, i, status = KST_EXIT_OK;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "rdh", longopts, NULL)) != -1) {
+	while ((c = kst_getopt(&args)) != -1) {
 		switch (c) {
+		case KST_OPT_EXIT:
+			return args.status;
 		case 'r':
 			o.records = 1;
 			break;
 		case 'd':
 			o.deep = 1;
 			break;
-		case 'h':
-			dump_usage(stdout);
-			return KST_EXIT_OK;
-		default:
-			kst_err("unknown option '%s' (--help lists them)",
-			    argv[optind - 1]);
-			return KST_EXIT_USAGE;
 		}
 	}
 	if (optind >= argc) {
@@ -438,11 +409,11 @@ int kst_dump(int argc, char **argv)
 	for (i = optind; i < argc; i++) {
 		const char *f = argv[i];
 		int rc;
-		if (ends_with(f, ".log"))
+		if (kst_ends_with(f, ".log"))
 			rc = dump_log(f, &o);
-		else if (ends_with(f, ".timeindex"))
+		else if (kst_ends_with(f, ".timeindex"))
 			rc = dump_index(f, 1);
-		else if (ends_with(f, ".index"))
+		else if (kst_ends_with(f, ".index"))
 			rc = dump_index(f, 0);
 		else {
 			kst_err("%s: not a .log, .index or .timeindex file", f);

@@ -21,7 +21,6 @@ enum {
 	OPT_TO_DATETIME,
 	OPT_EXECUTE,
 	OPT_DRY_RUN,
-	OPT_HELP,
 };
 
 static const struct option longopts[] = {
@@ -36,40 +35,36 @@ static const struct option longopts[] = {
 	{ "to-datetime", required_argument, NULL, OPT_TO_DATETIME },
 	{ "execute", no_argument, NULL, OPT_EXECUTE },
 	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ NULL, 0, NULL, 0 },
+	KST_LONGOPTS_END,
 };
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-	    "usage: kstream groups list [-l]\n"
-	    "       kstream groups describe GROUP\n"
-	    "       kstream groups reset-offsets GROUP\n"
-	    "               (--topic T[:P[,P...]]... | --all-topics)\n"
-	    "               (--to-earliest | --to-latest | --to-offset N |\n"
-	    "                --shift-by N | --to-datetime T) [--execute]\n"
-	    "       kstream groups delete GROUP\n\n"
-	    "  -l, --long          list: with each group's state and "
-	    "protocol type\n"
-	    "  --topic T[:P,...]   reset-offsets: these partitions of T "
-	    "(default all)\n"
-	    "  --all-topics        reset-offsets: every partition the group "
-	    "committed\n"
-	    "  --to-earliest       to each partition's first offset\n"
-	    "  --to-latest         to each partition's end\n"
-	    "  --to-offset N       to offset N (kept within the log)\n"
-	    "  --shift-by N        N (may be negative) from the committed "
-	    "offset\n"
-	    "  --to-datetime T     to the first record at or after T "
-	    "(milliseconds\n"
-	    "                      or ISO 8601, such as "
-	    "2024-05-01T12:00:00Z)\n"
-	    "  --execute           commit the new offsets (without it: a dry "
-	    "run that\n"
-	    "                      prints the plan and changes nothing)\n\n"
-	    KST_TARGET_HELP);
-}
+static const char usage[] =
+    "usage: kstream groups list [-l]\n"
+    "       kstream groups describe GROUP\n"
+    "       kstream groups reset-offsets GROUP\n"
+    "               (--topic T[:P[,P...]]... | --all-topics)\n"
+    "               (--to-earliest | --to-latest | --to-offset N |\n"
+    "                --shift-by N | --to-datetime T) [--execute]\n"
+    "       kstream groups delete GROUP\n\n"
+    "  -l, --long          list: with each group's state and "
+    "protocol type\n"
+    "  --topic T[:P,...]   reset-offsets: these partitions of T "
+    "(default all)\n"
+    "  --all-topics        reset-offsets: every partition the group "
+    "committed\n"
+    "  --to-earliest       to each partition's first offset\n"
+    "  --to-latest         to each partition's end\n"
+    "  --to-offset N       to offset N (kept within the log)\n"
+    "  --shift-by N        N (may be negative) from the committed "
+    "offset\n"
+    "  --to-datetime T     to the first record at or after T "
+    "(milliseconds\n"
+    "                      or ISO 8601, such as "
+    "2024-05-01T12:00:00Z)\n"
+    "  --execute           commit the new offsets (without it: a dry "
+    "run that\n"
+    "                      prints the plan and changes nothing)\n\n"
+    KST_TARGET_HELP;
 
 static int list(kst_target_t *t, int lng)
 {
@@ -84,8 +79,7 @@ static int list(kst_target_t *t, int lng)
 		return KST_EXIT_FAIL;
 	}
 	for (i = 0; i < n; i++)
-		if ((int)strlen(gs[i].group_id) > w)
-			w = (int)strlen(gs[i].group_id);
+		w = kst_width(w, gs[i].group_id);
 	if (lng)
 		printf("%-*s  %-19s  %s\n", w, "GROUP", "STATE",
 		    "PROTOCOL-TYPE");
@@ -111,13 +105,19 @@ struct row {
 	const char *client_id, *host;
 };
 
+/* The order of the tables' rows: by topic, then partition. */
+static int tp_cmp(const char *ta, int32_t pa, const char *tb, int32_t pb)
+{
+	int c = strcmp(ta, tb);
+	if (c)
+		return c;
+	return (pa > pb) - (pa < pb);
+}
+
 static int row_cmp(const void *a, const void *b)
 {
 	const struct row *x = a, *y = b;
-	int c = strcmp(x->topic, y->topic);
-	if (c)
-		return c;
-	return (x->partition > y->partition) - (x->partition < y->partition);
+	return tp_cmp(x->topic, x->partition, y->topic, y->partition);
 }
 
 static struct row *row_find(struct row *rows, size_t n, const char *topic,
@@ -172,8 +172,7 @@ static int describe(kst_target_t *t, const char *group)
 	printf("\tMembers: %zu\n", gi->member_count);
 	for (i = 0; i < gi->member_count; i++) {
 		const ks_group_member_info_t *m = &gi->members[i];
-		if ((int)strlen(m->member_id) > wm)
-			wm = (int)strlen(m->member_id);
+		wm = kst_width(wm, m->member_id);
 		/* a consumer's assignment is ConsumerProtocol; others' are
 		 * not ours to read */
 		if (m->assignment_len && !strcmp(gi->protocol_type,
@@ -229,8 +228,7 @@ static int describe(kst_target_t *t, const char *group)
 	}
 	qsort(rows, nrows, sizeof *rows, row_cmp);
 	for (i = 0; i < nrows; i++)
-		if ((int)strlen(rows[i].topic) > wt)
-			wt = (int)strlen(rows[i].topic);
+		wt = kst_width(wt, rows[i].topic);
 	printf("\n%-*s  %9s  %14s  %14s  %10s  %s\n", wt, "TOPIC", "PARTITION",
 	    "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "MEMBER-ID");
 	for (i = 0; i < nrows; i++) {
@@ -356,10 +354,7 @@ static int plan_add(struct plan *pl, const char *topic, int32_t p)
 static int plan_cmp(const void *a, const void *b)
 {
 	const ks_topic_partition_t *x = a, *y = b;
-	int c = strcmp(x->topic, y->topic);
-	if (c)
-		return c;
-	return (x->partition > y->partition) - (x->partition < y->partition);
+	return tp_cmp(x->topic, x->partition, y->topic, y->partition);
 }
 
 static int reset(kst_target_t *t, const char *group, struct tsel *sel,
@@ -398,34 +393,16 @@ static int reset(kst_target_t *t, const char *group, struct tsel *sel,
 	}
 	for (i = 0; i < nsel; i++) {
 		ks_topic_info_t *ti;
-		if ((rc = ks_admin_describe_topic(t->admin, sel[i].topic,
-		         &ti)) != 0) {
-			if (rc == KS_ETOPIC || rc == KS_ENAME)
-				kst_err("unknown topic %s", sel[i].topic);
-			else
-				kst_errk(rc, "cannot describe %s",
-				    sel[i].topic);
+		size_t np;
+		if ((rc = kst_target_topic(t, execute, sel[i].topic,
+		         sel[i].parts, sel[i].nparts, &ti)) != 0)
 			goto out;
-		}
-		for (j = 0; j < sel[i].nparts; j++)
-			if (sel[i].parts[j] >= ti->partition_count) {
-				kst_err("topic %s has no partition %" PRId32
-				    " (it has %" PRId32 ")", sel[i].topic,
-				    sel[i].parts[j], ti->partition_count);
-				ks_admin_topics_free(ti);
-				goto out;
-			}
-		if (sel[i].parts) {
-			for (j = 0; j < sel[i].nparts; j++)
-				if (plan_add(&pl, sel[i].topic,
-				        sel[i].parts[j]) != 0)
-					rc = KS_ENOMEM;
-		} else {
-			for (j = 0; j < (size_t)ti->partition_count; j++)
-				if (plan_add(&pl, sel[i].topic,
-				        (int32_t)j) != 0)
-					rc = KS_ENOMEM;
-		}
+		/* the partitions named, else every one */
+		np = sel[i].parts ? sel[i].nparts : (size_t)ti->partition_count;
+		for (j = 0; j < np && rc == 0; j++)
+			if (plan_add(&pl, sel[i].topic, sel[i].parts ?
+			        sel[i].parts[j] : (int32_t)j) != 0)
+				rc = KS_ENOMEM;
 		ks_admin_topics_free(ti);
 		if (rc)
 			goto nomem;
@@ -481,8 +458,7 @@ static int reset(kst_target_t *t, const char *group, struct tsel *sel,
 		if (to_off > end)
 			to_off = end;
 		p->offset = to_off;
-		if ((int)strlen(p->topic) > wt)
-			wt = (int)strlen(p->topic);
+		wt = kst_width(wt, p->topic);
 	}
 	printf("%-*s  %9s  %14s  %10s\n", wt, "TOPIC", "PARTITION",
 	    "CURRENT-OFFSET", "NEW-OFFSET");
@@ -547,25 +523,20 @@ int kst_groups(int argc, char **argv)
 	static const char *const actions[] = { "list", "describe",
 		"reset-offsets", "delete", NULL };
 	kst_target_t t;
+	kst_args_t args = { argc, argv, ":l", longopts, usage, &t, 0 };
 	struct tsel *sel = NULL;
 	size_t nsel = 0, i;
 	int64_t arg = 0;
-	int opt, ret = KST_EXIT_USAGE, a, x, lng = 0, all_topics = 0;
+	int opt, ret = KST_EXIT_USAGE, a, lng = 0, all_topics = 0;
 	int to = TO_NONE, execute = 0, dry_run = 0;
-	const char *action, *group = NULL;
+	const char *group = NULL;
 
 	kst_target_init(&t);
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":l", longopts, NULL)) != -1) {
+	while ((opt = kst_getopt(&args)) != -1) {
 		int newto = TO_NONE;
-		if ((x = kst_target_option(&t, opt, optarg)) < 0)
-			goto out;
-		if (x)
-			continue;
 		switch (opt) {
-		case OPT_HELP:
-			usage(stdout);
-			ret = KST_EXIT_OK;
+		case KST_OPT_EXIT:
+			ret = args.status;
 			goto out;
 		case 'l':
 			lng = 1;
@@ -598,29 +569,20 @@ int kst_groups(int argc, char **argv)
 			newto = TO_LATEST;
 			break;
 		case OPT_TO_OFFSET:
-			if (kst_parse_int(optarg, 0, INT64_MAX, &arg) != 0) {
-				kst_err("--to-offset: '%s' is not an offset",
-				    optarg);
+			if (kst_opt_int("--to-offset", optarg, 0, INT64_MAX,
+			        "an offset", &arg) != 0)
 				goto out;
-			}
 			newto = TO_OFFSET;
 			break;
 		case OPT_SHIFT_BY:
-			if (kst_parse_int(optarg, INT64_MIN / 2, INT64_MAX / 2,
-			        &arg) != 0) {
-				kst_err("--shift-by: '%s' is not a number",
-				    optarg);
+			if (kst_opt_int("--shift-by", optarg, INT64_MIN / 2,
+			        INT64_MAX / 2, "a number", &arg) != 0)
 				goto out;
-			}
 			newto = TO_SHIFT;
 			break;
 		case OPT_TO_DATETIME:
-			if (kst_parse_time(optarg, &arg) != 0) {
-				kst_err("--to-datetime: '%s' is neither "
-				    "milliseconds nor an ISO 8601 time",
-				    optarg);
+			if (kst_opt_time("--to-datetime", optarg, &arg) != 0)
 				goto out;
-			}
 			newto = TO_TIME;
 			break;
 		case OPT_EXECUTE:
@@ -629,9 +591,6 @@ int kst_groups(int argc, char **argv)
 		case OPT_DRY_RUN:
 			dry_run = 1;
 			break;
-		default:
-			ret = kst_bad_option(argv, opt);
-			goto out;
 		}
 		if (newto != TO_NONE) {
 			if (to != TO_NONE) {
@@ -643,30 +602,8 @@ int kst_groups(int argc, char **argv)
 			to = newto;
 		}
 	}
-	if (optind >= argc) {
-		kst_err("which action? list, describe, reset-offsets or "
-		    "delete");
+	if ((a = kst_operands(&args, actions, "group", &group)) < 0)
 		goto out;
-	}
-	action = argv[optind++];
-	for (a = 0; actions[a] && strcmp(actions[a], action); a++)
-		;
-	if (!actions[a]) {
-		kst_err("unknown action '%s': list, describe, reset-offsets "
-		    "or delete", action);
-		goto out;
-	}
-	if (a != 0) {
-		if (optind >= argc) {
-			kst_err("%s: which group?", action);
-			goto out;
-		}
-		group = argv[optind++];
-	}
-	if (optind < argc) {
-		kst_err("%s: unexpected argument '%s'", action, argv[optind]);
-		goto out;
-	}
 	if (lng && a != 0) {
 		kst_err("-l goes with list");
 		goto out;

@@ -158,19 +158,6 @@ int kst_parse_offset(const char *s, int64_t *off)
 	return kst_parse_int(s, 0, INT64_MAX, off);
 }
 
-int kst_bad_option(char **argv, int opt)
-{
-	const char *a = optind > 0 ? argv[optind - 1] : "";
-
-	if (opt == ':')
-		kst_err("option '%s' wants a value (%s --help)", a, kst_cmd);
-	else if (optopt > 0 && optopt < 256 && a[0] == '-' && a[1] != '-')
-		kst_err("unknown option '-%c' (%s --help)", optopt, kst_cmd);
-	else
-		kst_err("unknown option '%s' (%s --help)", a, kst_cmd);
-	return KST_EXIT_USAGE;
-}
-
 int kst_parse_time(const char *s, int64_t *ms)
 {
 	struct tm tm;
@@ -236,6 +223,168 @@ int kst_parse_time(const char *s, int64_t *ms)
 	return 0;
 }
 
+/* ---- text --------------------------------------------------------------- */
+
+size_t kst_utf8_len(const unsigned char *p, size_t n)
+{
+	unsigned c = p[0];
+	size_t len, i;
+	uint32_t cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		len = 3, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		len = 4, cp = c & 0x07;
+	else
+		return 0;
+	if (n < len)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	/* overlong forms, surrogates, beyond U+10FFFF */
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return len;
+}
+
+int kst_width(int w, const char *s)
+{
+	int n = (int)strlen(s);
+
+	return n > w ? n : w;
+}
+
+int kst_ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+
+	return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* ---- the command line --------------------------------------------------- */
+
+/* The usage error for what getopt_long returned as opt ('?' unknown,
+ * ':' a value missing), naming the option and the subcommand's --help. */
+static int bad_option(char **argv, int opt)
+{
+	const char *a = optind > 0 ? argv[optind - 1] : "";
+
+	if (opt == ':')
+		kst_err("option '%s' wants a value (%s --help)", a, kst_cmd);
+	else if (optopt > 0 && optopt < 256 && a[0] == '-' && a[1] != '-')
+		kst_err("unknown option '-%c' (%s --help)", optopt, kst_cmd);
+	else
+		kst_err("unknown option '%s' (%s --help)", a, kst_cmd);
+	return KST_EXIT_USAGE;
+}
+
+int kst_getopt(kst_args_t *a)
+{
+	int opt, r;
+
+	opterr = 0;
+	while ((opt = getopt_long(a->argc, a->argv, a->shortopts, a->longopts,
+	            NULL)) != -1) {
+		if (opt == KST_OPT_HELP || opt == 'h') {
+			fputs(a->usage, stdout);
+			a->status = KST_EXIT_OK;
+			return KST_OPT_EXIT;
+		}
+		if (opt == '?' || opt == ':') {
+			a->status = bad_option(a->argv, opt);
+			return KST_OPT_EXIT;
+		}
+		r = a->target ? kst_target_option(a->target, opt, optarg) : 0;
+		if (r < 0) {
+			a->status = KST_EXIT_USAGE;
+			return KST_OPT_EXIT;
+		}
+		if (r == 0)
+			return opt;
+	}
+	return -1;
+}
+
+int kst_operands(kst_args_t *a, const char *const *actions,
+    const char *what, const char **name)
+{
+	const char *action = NULL, *colon = "";
+	char list[256], up[32];
+	size_t off = 0, k;
+	int i = 0;
+
+	if (actions) {
+		/* "list, create, ... or delete" */
+		list[0] = '\0';
+		for (k = 0; actions[k] && off < sizeof list; k++) {
+			int n = snprintf(list + off, sizeof list - off, "%s%s",
+			    !k ? "" : actions[k + 1] ? ", " : " or ",
+			    actions[k]);
+			if (n < 0)
+				break;
+			off += (size_t)n;
+		}
+		if (optind >= a->argc) {
+			kst_err("which action? %s", list);
+			return -1;
+		}
+		action = a->argv[optind++];
+		colon = ": ";
+		for (i = 0; actions[i] && strcmp(actions[i], action); i++)
+			;
+		if (!actions[i]) {
+			kst_err("unknown action '%s': %s", action, list);
+			return -1;
+		}
+	}
+	if (what && (!actions || i > 0)) {
+		if (optind < a->argc) {
+			*name = a->argv[optind++];
+		} else if (action) {
+			kst_err("%s: which %s?", action, what);
+			return -1;
+		} else {
+			for (k = 0; what[k] && k < sizeof up - 1; k++)
+				up[k] = (char)toupper((unsigned char)what[k]);
+			up[k] = '\0';
+			kst_err("which %s? (%s %s)", what, kst_cmd, up);
+			return -1;
+		}
+	}
+	if (optind < a->argc) {
+		kst_err("%s%sunexpected argument '%s'", action ? action : "",
+		    colon, a->argv[optind]);
+		return -1;
+	}
+	return i;
+}
+
+int kst_opt_int(const char *opt, const char *arg, int64_t min, int64_t max,
+    const char *what, int64_t *v)
+{
+	if (kst_parse_int(arg, min, max, v) == 0)
+		return 0;
+	kst_err("%s: '%s' is not %s", opt, arg, what);
+	return -1;
+}
+
+int kst_opt_time(const char *opt, const char *arg, int64_t *ms)
+{
+	if (kst_parse_time(arg, ms) == 0)
+		return 0;
+	kst_err("%s: '%s' is neither milliseconds nor an ISO 8601 time", opt,
+	    arg);
+	return -1;
+}
+
 /* ---- the target ---------------------------------------------------------- */
 
 void kst_target_init(kst_target_t *t)
@@ -253,52 +402,51 @@ void kst_target_init(kst_target_t *t)
 	t->timeout_ms = 30000;
 }
 
-static int from_env(kst_target_t *t, int opt)
-{
-	/* An option given names the target: the environment's other one
-	 * steps aside. */
-	if (opt == KST_OPT_STORE && t->broker == getenv("KSTREAM_BROKER"))
-		t->broker = NULL;
-	if (opt == KST_OPT_BROKER && t->store_dir == getenv("KSTREAM_STORE"))
-		t->store_dir = NULL;
-	return 1;
-}
-
 int kst_target_option(kst_target_t *t, int opt, const char *arg)
 {
 	int64_t v;
+
 	switch (opt) {
 	case KST_OPT_STORE:
-		t->store_dir = arg;
-		return from_env(t, opt);
 	case KST_OPT_BROKER:
-		t->broker = arg;
-		return from_env(t, opt);
+		/* An option given names the target: the environment's other
+		 * one steps aside. */
+		if (opt == KST_OPT_STORE) {
+			t->store_dir = arg;
+			if (t->broker == getenv("KSTREAM_BROKER"))
+				t->broker = NULL;
+		} else {
+			t->broker = arg;
+			if (t->store_dir == getenv("KSTREAM_STORE"))
+				t->store_dir = NULL;
+		}
+		t->named = 1;
+		break;
 	case KST_OPT_CA:
 		t->tls.ca_file = arg;
-		return 1;
+		break;
 	case KST_OPT_CERT:
 		t->tls.cert_file = arg;
-		return 1;
+		break;
 	case KST_OPT_KEY:
 		t->tls.key_file = arg;
-		return 1;
+		break;
 	case KST_OPT_SERVER_NAME:
 		t->tls.server_name = arg;
-		return 1;
+		break;
 	case KST_OPT_INSECURE:
 		t->tls.verify_peer = 0;
-		return 1;
+		break;
 	case KST_OPT_TIMEOUT:
-		if (kst_parse_int(arg, 1, INT32_MAX, &v) != 0) {
-			kst_err("--timeout: '%s' is not a number of "
-			    "milliseconds", arg);
+		if (kst_opt_int("--timeout", arg, 1, INT32_MAX,
+		        "a number of milliseconds", &v) != 0)
 			return -1;
-		}
 		t->timeout_ms = (int32_t)v;
-		return 1;
+		break;
+	default:
+		return 0;
 	}
-	return 0;
+	return 1;
 }
 
 int kst_target_check(kst_target_t *t)
@@ -426,6 +574,33 @@ int kst_target_admin(kst_target_t *t, int write)
 #else
 	return KS_EINVAL;
 #endif
+}
+
+int kst_target_topic(kst_target_t *t, int write, const char *topic,
+    const int32_t *parts, size_t nparts, ks_topic_info_t **ti)
+{
+	size_t i;
+	int rc;
+
+	*ti = NULL;
+	if ((rc = kst_target_admin(t, write)) != 0)
+		return rc;
+	if ((rc = ks_admin_describe_topic(t->admin, topic, ti)) != 0) {
+		if (rc == KS_ETOPIC || rc == KS_ENAME)
+			kst_err("unknown topic %s", topic);
+		else
+			kst_errk(rc, "cannot describe %s", topic);
+		return rc;
+	}
+	for (i = 0; i < nparts; i++)
+		if (parts[i] >= (*ti)->partition_count) {
+			kst_err("topic %s has no partition %" PRId32 " (it has %"
+			    PRId32 ")", topic, parts[i], (*ti)->partition_count);
+			ks_admin_topics_free(*ti);
+			*ti = NULL;
+			return KS_EPARTITION;
+		}
+	return 0;
 }
 
 void kst_target_close(kst_target_t *t)

@@ -21,7 +21,6 @@
 enum {
 	OPT_ACKS = KST_OPT_FIRST_FREE,
 	OPT_SYNC,
-	OPT_HELP,
 };
 
 static const struct option longopts[] = {
@@ -35,33 +34,29 @@ static const struct option longopts[] = {
 	{ "compression", required_argument, NULL, 'z' },
 	{ "sync", no_argument, NULL, OPT_SYNC },
 	{ "quiet", no_argument, NULL, 'q' },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ NULL, 0, NULL, 0 },
+	KST_LONGOPTS_END,
 };
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-	    "usage: kstream produce TOPIC [OPTIONS] < RECORDS\n\n"
-	    "Writes one record per line of stdin (or of --file).\n\n"
-	    "  -p, --partition P       every record to partition P (default: "
-	    "by key,\n"
-	    "                          keyless ones spread in batches)\n"
-	    "  -K, --key-separator S   each record is KEY S VALUE\n"
-	    "  -D, --delimiter D       records end with D, not a newline\n"
-	    "  -H, --header K=V        add this header to every record "
-	    "(repeatable)\n"
-	    "  -f, --file PATH         read PATH instead of stdin\n"
-	    "  --acks 0|1|all          acknowledgement a broker gives "
-	    "(default all)\n"
-	    "  -z, --compression C     none, gzip, snappy, lz4 or zstd\n"
-	    "  --sync                  send records one at a time, each "
-	    "acknowledged\n"
-	    "                          (on a store: durable) before the next\n"
-	    "  -q, --quiet             no progress bar, no summary\n"
-	    "S and D understand \\n \\t \\r \\0 \\\\ and \\xHH.\n\n"
-	    KST_TARGET_HELP);
-}
+static const char usage[] =
+    "usage: kstream produce TOPIC [OPTIONS] < RECORDS\n\n"
+    "Writes one record per line of stdin (or of --file).\n\n"
+    "  -p, --partition P       every record to partition P (default: "
+    "by key,\n"
+    "                          keyless ones spread in batches)\n"
+    "  -K, --key-separator S   each record is KEY S VALUE\n"
+    "  -D, --delimiter D       records end with D, not a newline\n"
+    "  -H, --header K=V        add this header to every record "
+    "(repeatable)\n"
+    "  -f, --file PATH         read PATH instead of stdin\n"
+    "  --acks 0|1|all          acknowledgement a broker gives "
+    "(default all)\n"
+    "  -z, --compression C     none, gzip, snappy, lz4 or zstd\n"
+    "  --sync                  send records one at a time, each "
+    "acknowledged\n"
+    "                          (on a store: durable) before the next\n"
+    "  -q, --quiet             no progress bar, no summary\n"
+    "S and D understand \\n \\t \\r \\0 \\\\ and \\xHH.\n\n"
+    KST_TARGET_HELP;
 
 /* Decodes \n \t \r \0 \\ \xHH in s into a malloc'd buffer. */
 static char *unescape(const char *s, size_t *lenp)
@@ -406,6 +401,8 @@ out:
 int kst_produce(int argc, char **argv)
 {
 	kst_target_t t;
+	kst_args_t args = { argc, argv, ":p:K:D:H:f:z:q", longopts, usage, &t,
+		0 };
 	struct run r;
 	ks_producer_config_t pc;
 	ks_header_t *hdrs = NULL;
@@ -413,7 +410,7 @@ int kst_produce(int argc, char **argv)
 	const char *file = NULL, *delim_arg = "\\n";
 	size_t dlen = 0, nh = 0;
 	int64_t v;
-	int opt, ret = KST_EXIT_USAGE, rc, fd = 0, x;
+	int opt, ret = KST_EXIT_USAGE, rc, fd = 0;
 	double el;
 
 	memset(&r, 0, sizeof r);
@@ -422,24 +419,15 @@ int kst_produce(int argc, char **argv)
 	r.partition = KS_PARTITION_ANY;
 	kst_target_init(&t);
 	ks_producer_config_init(&pc);
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":p:K:D:H:f:z:q", longopts,
-	            NULL)) != -1) {
-		if ((x = kst_target_option(&t, opt, optarg)) < 0)
-			goto out;
-		if (x)
-			continue;
+	while ((opt = kst_getopt(&args)) != -1) {
 		switch (opt) {
-		case OPT_HELP:
-			usage(stdout);
-			ret = KST_EXIT_OK;
+		case KST_OPT_EXIT:
+			ret = args.status;
 			goto out;
 		case 'p':
-			if (kst_parse_int(optarg, 0, INT32_MAX, &v) != 0) {
-				kst_err("--partition: '%s' is not a partition "
-				    "number", optarg);
+			if (kst_opt_int("--partition", optarg, 0, INT32_MAX,
+			        "a partition number", &v) != 0)
 				goto out;
-			}
 			r.partition = (int32_t)v;
 			break;
 		case 'K':
@@ -509,20 +497,10 @@ int kst_produce(int argc, char **argv)
 		case 'q':
 			r.quiet = 1;
 			break;
-		default:
-			ret = kst_bad_option(argv, opt);
-			goto out;
 		}
 	}
-	if (optind >= argc) {
-		kst_err("which topic? (kstream produce TOPIC)");
+	if (kst_operands(&args, NULL, "topic", &r.topic) < 0)
 		goto out;
-	}
-	r.topic = argv[optind++];
-	if (optind < argc) {
-		kst_err("unexpected argument '%s'", argv[optind]);
-		goto out;
-	}
 	if (!(delim = unescape(delim_arg, &dlen)) || !dlen) {
 		kst_err("--delimiter must not be empty");
 		goto out;

@@ -26,7 +26,6 @@ enum {
 	OPT_FILTER,
 	OPT_INTERVAL,
 	OPT_COUNT,
-	OPT_HELP,
 };
 
 static const struct option longopts[] = {
@@ -36,8 +35,7 @@ static const struct option longopts[] = {
 	{ "filter", required_argument, NULL, OPT_FILTER },
 	{ "interval", required_argument, NULL, OPT_INTERVAL },
 	{ "count", required_argument, NULL, OPT_COUNT },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ NULL, 0, NULL, 0 },
+	KST_LONGOPTS_END,
 };
 
 #define FMT_TABLE -1 /* beside KS_METRICS_PROMETHEUS and KS_METRICS_JSON */
@@ -45,28 +43,25 @@ static const struct option longopts[] = {
 /* A response bigger than this is not a metrics page. */
 #define MAX_RESPONSE (64 * 1024 * 1024)
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-	    "usage: kstream stats --store DIR [options]\n"
-	    "       kstream stats --metrics URL [options]\n\n"
-	    "Prints a store's metrics, or a broker's from its HTTP endpoint\n"
-	    "(kstream-broker --metrics URL; Kafka's protocol carries none).\n\n"
-	    "  --metrics URL        http://HOST:PORT/PATH of a broker's "
-	    "metrics\n"
-	    "  --format F           table (default), prometheus or json\n"
-	    "  --filter TEXT        only metrics whose name contains TEXT\n"
-	    "  --interval SEC       print again every SEC seconds; the table "
-	    "then\n"
-	    "                       shows counters as rates per second\n"
-	    "  --count N            with --interval: stop after N prints\n"
-	    "  --timeout MS         --metrics: give up after MS (30000)\n"
-	    "  --store DIR          a store directory on this machine (opened "
-	    "read-only\n"
-	    "                       if a broker holds it: then only what this "
-	    "process\n"
-	    "                       sees, such as sizes and offsets)\n");
-}
+static const char usage[] =
+    "usage: kstream stats --store DIR [options]\n"
+    "       kstream stats --metrics URL [options]\n\n"
+    "Prints a store's metrics, or a broker's from its HTTP endpoint\n"
+    "(kstream-broker --metrics URL; Kafka's protocol carries none).\n\n"
+    "  --metrics URL        http://HOST:PORT/PATH of a broker's "
+    "metrics\n"
+    "  --format F           table (default), prometheus or json\n"
+    "  --filter TEXT        only metrics whose name contains TEXT\n"
+    "  --interval SEC       print again every SEC seconds; the table "
+    "then\n"
+    "                       shows counters as rates per second\n"
+    "  --count N            with --interval: stop after N prints\n"
+    "  --timeout MS         --metrics: give up after MS (30000)\n"
+    "  --store DIR          a store directory on this machine (opened "
+    "read-only\n"
+    "                       if a broker holds it: then only what this "
+    "process\n"
+    "                       sees, such as sizes and offsets)\n";
 
 /* ---- fetching over HTTP ---------------------------------------------------- */
 
@@ -156,6 +151,26 @@ static int wait_fd(int fd, short ev, int64_t deadline)
 		if (r < 0 && errno != EINTR)
 			return -errno;
 	}
+}
+
+/*
+ * After a send or recv on the non-blocking fd that moved nothing (n <= 0):
+ * 1 to try again (interrupted, or fd became ready for ev before the
+ * deadline); else 0 with the error in *err (0 bytes sent: EPIPE).
+ */
+static int io_again(int fd, ssize_t n, short ev, int64_t deadline, int *err)
+{
+	int rc;
+
+	*err = n < 0 ? errno : EPIPE;
+	if (*err == EINTR)
+		return 1;
+	if (*err == EAGAIN || *err == EWOULDBLOCK) {
+		if ((rc = wait_fd(fd, ev, deadline)) == 0)
+			return 1;
+		*err = -rc;
+	}
+	return 0;
 }
 
 /* A connected non-blocking socket to u, or -errno. */
@@ -264,14 +279,8 @@ static int http_get(const struct http_url *u, int timeout_ms, char **bodyp,
 			off += (size_t)n;
 			continue;
 		}
-		err = n < 0 ? errno : EPIPE;
-		if (err == EINTR)
+		if (io_again(fd, n, POLLOUT, deadline, &err))
 			continue;
-		if (err == EAGAIN || err == EWOULDBLOCK) {
-			if ((rc = wait_fd(fd, POLLOUT, deadline)) == 0)
-				continue;
-			err = -rc;
-		}
 		snprintf(why, wlen, "sending the request: %s", strerror(err));
 		goto out;
 	}
@@ -296,14 +305,8 @@ static int http_get(const struct http_url *u, int timeout_ms, char **bodyp,
 		}
 		if (n == 0)
 			break;
-		err = errno;
-		if (err == EINTR)
+		if (io_again(fd, n, POLLIN, deadline, &err))
 			continue;
-		if (err == EAGAIN || err == EWOULDBLOCK) {
-			if ((rc = wait_fd(fd, POLLIN, deadline)) == 0)
-				continue;
-			err = -rc;
-		}
 		snprintf(why, wlen, "reading the answer: %s", strerror(err));
 		goto out;
 	}
@@ -451,13 +454,6 @@ static void labels_text(const ks_metric_t *s, char *buf, size_t len)
 		snprintf(buf, len, "-");
 }
 
-static int ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), m = strlen(suffix);
-
-	return n >= m && strcmp(s + n - m, suffix) == 0;
-}
-
 static void num_text(double v, int seconds, char *buf, size_t len)
 {
 	double a = v < 0 ? -v : v;
@@ -508,7 +504,7 @@ static double quantile(double q, const double *bounds, const uint64_t *b,
 static void hist_text(const ks_metric_t *s, const ks_metric_t *prev,
     double secs, char *buf, size_t len)
 {
-	int seconds = ends_with(s->name, "_seconds"), i, over50, over99;
+	int seconds = kst_ends_with(s->name, "_seconds"), i, over50, over99;
 	uint64_t count = s->count, *b = NULL;
 	double sum = s->value, p50, p99;
 	char mean_t[32], p50_t[32], p99_t[32], cnt_t[48];
@@ -551,20 +547,16 @@ static void print_table(const struct ctx *c, const ks_metrics_t *m,
     const ks_metrics_t *prev, double secs)
 {
 	size_t i, n = ks_metrics_count(m);
-	int wname = 4, wlab = 6, w;
+	int wname = 4, wlab = 6;
 	char lab[512], val[256];
 
 	for (i = 0; i < n; i++) {
 		const ks_metric_t *s = ks_metrics_at(m, i);
 		if (!wanted(c, s))
 			continue;
-		w = (int)strlen(s->name);
-		if (w > wname)
-			wname = w;
+		wname = kst_width(wname, s->name);
 		labels_text(s, lab, sizeof lab);
-		w = (int)strlen(lab);
-		if (w > wlab)
-			wlab = w;
+		wlab = kst_width(wlab, lab);
 	}
 	printf("%-*s  %-*s  %s\n", wname, "NAME", wlab, "LABELS",
 	    prev ? "VALUE (counters per second)" : "VALUE");
@@ -583,8 +575,8 @@ static void print_table(const struct ctx *c, const ks_metrics_t *m,
 				d = s->value;
 			snprintf(val, sizeof val, "%.4g/s", d / secs);
 		} else {
-			num_text(s->value, ends_with(s->name, "_seconds"), val,
-			    sizeof val);
+			num_text(s->value, kst_ends_with(s->name, "_seconds"),
+			    val, sizeof val);
 		}
 		printf("%-*s  %-*s  %s\n", wname, s->name, wlab, lab, val);
 	}
@@ -630,29 +622,20 @@ static void sleep_ms(int64_t ms)
 int kst_stats(int argc, char **argv)
 {
 	struct ctx c;
+	kst_args_t args = { argc, argv, ":h", longopts, usage, &c.t, 0 };
 	ks_metrics_t *m = NULL, *prev = NULL;
-	int64_t interval_ms = 0, count = 0, v, t_prev = 0, t_now, printed = 0;
-	int opt, r, ret = KST_EXIT_USAGE, target_given = 0;
+	int64_t interval_ms = 0, count = 0, t_prev = 0, t_now, printed = 0;
+	int opt, ret = KST_EXIT_USAGE;
 	double d;
 	char *end;
 
 	memset(&c, 0, sizeof c);
 	kst_target_init(&c.t);
 	c.format = FMT_TABLE;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		if (opt == KST_OPT_STORE || opt == KST_OPT_BROKER)
-			target_given = 1;
-		r = kst_target_option(&c.t, opt, optarg);
-		if (r < 0)
-			goto out;
-		if (r > 0)
-			continue;
+	while ((opt = kst_getopt(&args)) != -1) {
 		switch (opt) {
-		case 'h':
-		case OPT_HELP:
-			usage(stdout);
-			ret = KST_EXIT_OK;
+		case KST_OPT_EXIT:
+			ret = args.status;
 			goto out;
 		case OPT_METRICS:
 			c.url_text = optarg;
@@ -685,28 +668,20 @@ int kst_stats(int argc, char **argv)
 			interval_ms = (int64_t)(d * 1000 + 0.5);
 			break;
 		case OPT_COUNT:
-			if (kst_parse_int(optarg, 1, INT64_MAX, &v) != 0) {
-				kst_err("--count: '%s' is not a number above 0",
-				    optarg);
+			if (kst_opt_int("--count", optarg, 1, INT64_MAX,
+			        "a number above 0", &count) != 0)
 				goto out;
-			}
-			count = v;
 			break;
-		default:
-			ret = kst_bad_option(argv, opt);
-			goto out;
 		}
 	}
-	if (optind < argc) {
-		kst_err("unexpected argument '%s'", argv[optind]);
+	if (kst_operands(&args, NULL, NULL, NULL) < 0)
 		goto out;
-	}
 	if (count && !interval_ms) {
 		kst_err("--count goes with --interval");
 		goto out;
 	}
 	if (c.url_text) {
-		if (target_given) {
+		if (c.t.named) {
 			kst_err("give --metrics URL or --store DIR, not both");
 			goto out;
 		}

@@ -4,9 +4,9 @@
  * producer or consumer on that target, and error reporting.
  *
  * Each subcommand is one file with one entry point, kst_<name>(argc,
- * argv), argv[0] being the subcommand's name; it parses its own options
- * with getopt_long (KST_TARGET_LONGOPTS in its table, kst_target_option()
- * in its switch) and returns the process's exit status:
+ * argv), argv[0] being the subcommand's name; it walks its options with
+ * kst_getopt (KST_TARGET_LONGOPTS and KST_LONGOPTS_END in its table), its
+ * operands with kst_operands, and returns the process's exit status:
  *   0 done; 1 the operation failed (one line on stderr says why);
  *   2 usage error (bad or missing arguments; says which).
  * kstream check returns 1 when damage remains.
@@ -34,6 +34,7 @@ enum {
 	KST_OPT_SERVER_NAME,    /* --server-name NAME: name to verify */
 	KST_OPT_INSECURE,       /* --insecure: no certificate verification */
 	KST_OPT_TIMEOUT,        /* --timeout MS: request timeout (30000) */
+	KST_OPT_HELP,           /* --help (KST_LONGOPTS_END) */
 	KST_OPT_FIRST_FREE      /* subcommands number their own from here */
 };
 
@@ -46,6 +47,11 @@ enum {
 	{ "server-name", required_argument, NULL, KST_OPT_SERVER_NAME },     \
 	{ "insecure", no_argument, NULL, KST_OPT_INSECURE },                 \
 	{ "timeout", required_argument, NULL, KST_OPT_TIMEOUT }
+
+/* Every subcommand's table ends with --help and the terminator. */
+#define KST_LONGOPTS_END                                                     \
+	{ "help", no_argument, NULL, KST_OPT_HELP },                         \
+	{ NULL, 0, NULL, 0 }
 
 /* The text --help prints for the target options. */
 #define KST_TARGET_HELP                                                      \
@@ -70,6 +76,8 @@ typedef struct kst_target {
 	ks_admin_t *admin;
 	int store_create;           /* kst_target_store creates a missing
 	                               store directory (topics create) */
+	int named;                  /* --store or --broker was given (not
+	                               only the environment) */
 } kst_target_t;
 
 /* The program's and subcommand's names, for messages ("kstream topics"). */
@@ -116,6 +124,76 @@ int kst_target_admin(kst_target_t *t, int write);
 /* Closes whatever was opened. */
 void kst_target_close(kst_target_t *t);
 
+/* A subcommand's command line, as kst_getopt and kst_operands walk it. */
+typedef struct kst_args {
+	int argc;
+	char **argv;
+	const char *shortopts;          /* getopt_long's; starts with ':' */
+	const struct option *longopts;  /* ends with KST_LONGOPTS_END */
+	const char *usage;              /* what --help prints */
+	kst_target_t *target;           /* NULL: no target options */
+	int status;                     /* after KST_OPT_EXIT: the exit status */
+} kst_args_t;
+
+/* What kst_getopt returns when the subcommand is to return a->status. */
+#define KST_OPT_EXIT (-2)
+
+/*
+ * kst_getopt: the next of the subcommand's own options (getopt_long's
+ * value; optarg holds its argument), or -1 when the options end (optind
+ * is then at the first operand). It takes the target options into
+ * a->target itself, and ends the run with KST_OPT_EXIT after --help (and
+ * -h, where shortopts has it: a->usage on stdout, KST_EXIT_OK), or after
+ * a usage error it has said (an unknown option, a missing value, a bad
+ * target option: KST_EXIT_USAGE).
+ */
+int kst_getopt(kst_args_t *a);
+
+/*
+ * kst_operands: the operands after the options. With actions (NULL
+ * terminated: topics and groups), an action, then the name of a `what`
+ * ("topic") unless the action is actions[0] (list); without actions, the
+ * name of a `what` (consume and produce), or nothing if what is NULL
+ * (stats). Nothing more may follow. Returns the action's index (0
+ * without actions) with the name in *name, or -1 after saying what is
+ * missing or unexpected (exit KST_EXIT_USAGE).
+ */
+int kst_operands(kst_args_t *a, const char *const *actions,
+    const char *what, const char **name);
+
+/*
+ * kst_opt_int: an option's value as a decimal integer in [min, max] in
+ * *v; otherwise says "OPT: 'ARG' is not WHAT" and returns -1.
+ */
+int kst_opt_int(const char *opt, const char *arg, int64_t min, int64_t max,
+    const char *what, int64_t *v);
+
+/* kst_opt_time: an option's value by kst_parse_time; says why not, -1. */
+int kst_opt_time(const char *opt, const char *arg, int64_t *ms);
+
+/*
+ * kst_target_topic: describes topic through the admin handle (opened
+ * first as kst_target_admin(t, write) would) and checks that it has each
+ * of parts[0..nparts). Says "unknown topic T", "topic T has no partition
+ * P" or the error, and returns it; else 0 with *ti for
+ * ks_admin_topics_free.
+ */
+int kst_target_topic(kst_target_t *t, int write, const char *topic,
+    const int32_t *parts, size_t nparts, ks_topic_info_t **ti);
+
+/*
+ * kst_utf8_len: the length of the well-formed UTF-8 sequence at p (at
+ * most n bytes long, n >= 1): 1 to 4, or 0 if there is none (a stray
+ * byte, an overlong form, a surrogate, beyond U+10FFFF).
+ */
+size_t kst_utf8_len(const unsigned char *p, size_t n);
+
+/* A table column's width w, widened to hold s. */
+int kst_width(int w, const char *s);
+
+/* Whether s ends with suffix. */
+int kst_ends_with(const char *s, const char *suffix);
+
 /* Parses "beginning", "end" or an offset into KS_OFFSET_* or >= 0. */
 int kst_parse_offset(const char *s, int64_t *off);
 
@@ -129,13 +207,6 @@ int kst_parse_int(const char *s, int64_t min, int64_t max, int64_t *v);
  * kafka-consumer-groups.sh reads it). -1 if it is neither.
  */
 int kst_parse_time(const char *s, int64_t *ms);
-
-/*
- * kst_bad_option: the usage error for what getopt_long returned as
- * opt ('?' unknown, ':' a value missing: optstring starts with ':'),
- * naming the option and the subcommand's --help. Returns KST_EXIT_USAGE.
- */
-int kst_bad_option(char **argv, int opt);
 
 /* The subcommands. */
 int kst_topics(int argc, char **argv);

@@ -15,7 +15,6 @@ enum {
 	OPT_CONFIG,
 	OPT_DELETE_CONFIG,
 	OPT_INTERNAL,
-	OPT_HELP,
 };
 
 static const struct option longopts[] = {
@@ -25,32 +24,28 @@ static const struct option longopts[] = {
 	{ "delete-config", required_argument, NULL, OPT_DELETE_CONFIG },
 	{ "internal", no_argument, NULL, OPT_INTERNAL },
 	{ "long", no_argument, NULL, 'l' },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ NULL, 0, NULL, 0 },
+	KST_LONGOPTS_END,
 };
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-	    "usage: kstream topics list [-l] [--internal]\n"
-	    "       kstream topics create NAME [--partitions N] "
-	    "[--config K=V]...\n"
-	    "       kstream topics describe NAME\n"
-	    "       kstream topics alter NAME [--config K=V]... "
-	    "[--delete-config K]...\n"
-	    "                            [--partitions N]\n"
-	    "       kstream topics delete NAME\n\n"
-	    "  -l, --long           list: with each topic's partition count\n"
-	    "  --internal           list: include internal topics "
-	    "(__consumer_offsets)\n"
-	    "  --partitions N       create: N partitions (default: the "
-	    "target's);\n"
-	    "                       alter: grow the topic to N partitions\n"
-	    "  --config K=V         a topic property by Kafka's name "
-	    "(retention.ms=...)\n"
-	    "  --delete-config K    alter: return K to its default\n\n"
-	    KST_TARGET_HELP);
-}
+static const char usage[] =
+    "usage: kstream topics list [-l] [--internal]\n"
+    "       kstream topics create NAME [--partitions N] "
+    "[--config K=V]...\n"
+    "       kstream topics describe NAME\n"
+    "       kstream topics alter NAME [--config K=V]... "
+    "[--delete-config K]...\n"
+    "                            [--partitions N]\n"
+    "       kstream topics delete NAME\n\n"
+    "  -l, --long           list: with each topic's partition count\n"
+    "  --internal           list: include internal topics "
+    "(__consumer_offsets)\n"
+    "  --partitions N       create: N partitions (default: the "
+    "target's);\n"
+    "                       alter: grow the topic to N partitions\n"
+    "  --config K=V         a topic property by Kafka's name "
+    "(retention.ms=...)\n"
+    "  --delete-config K    alter: return K to its default\n\n"
+    KST_TARGET_HELP;
 
 /* The --config arguments as the NULL-terminated pairs admin.h takes. */
 struct pairs {
@@ -99,8 +94,7 @@ static int list(kst_target_t *t, int lng, int internal)
 		return KST_EXIT_FAIL;
 	}
 	for (i = 0; i < n; i++)
-		if ((int)strlen(ts[i].name) > w)
-			w = (int)strlen(ts[i].name);
+		w = kst_width(w, ts[i].name);
 	if (lng)
 		printf("%-*s  %s\n", w, "TOPIC", "PARTITIONS");
 	for (i = 0; i < n; i++) {
@@ -224,22 +218,17 @@ int kst_topics(int argc, char **argv)
 	static const char *const actions[] = { "list", "create", "describe",
 		"alter", "delete", NULL };
 	kst_target_t t;
+	kst_args_t args = { argc, argv, ":l", longopts, usage, &t, 0 };
 	struct pairs cfg = { NULL, 0 };
 	int64_t partitions = 0;
-	int opt, lng = 0, internal = 0, ret = KST_EXIT_USAGE, a, r;
-	const char *action, *name = NULL, *eq;
+	int opt, lng = 0, internal = 0, ret = KST_EXIT_USAGE, a;
+	const char *name = NULL, *eq;
 
 	kst_target_init(&t);
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":l", longopts, NULL)) != -1) {
-		if ((r = kst_target_option(&t, opt, optarg)) < 0)
-			goto out;
-		if (r)
-			continue;
+	while ((opt = kst_getopt(&args)) != -1) {
 		switch (opt) {
-		case OPT_HELP:
-			usage(stdout);
-			ret = KST_EXIT_OK;
+		case KST_OPT_EXIT:
+			ret = args.status;
 			goto out;
 		case 'l':
 			lng = 1;
@@ -248,12 +237,9 @@ int kst_topics(int argc, char **argv)
 			internal = 1;
 			break;
 		case OPT_PARTITIONS:
-			if (kst_parse_int(optarg, 1, INT32_MAX,
-			        &partitions) != 0) {
-				kst_err("--partitions: '%s' is not a count "
-				    ">= 1", optarg);
+			if (kst_opt_int("--partitions", optarg, 1, INT32_MAX,
+			        "a count >= 1", &partitions) != 0)
 				goto out;
-			}
 			break;
 		case OPT_CONFIG:
 			if (!(eq = strchr(optarg, '=')) || eq == optarg) {
@@ -277,35 +263,10 @@ int kst_topics(int argc, char **argv)
 				goto out;
 			}
 			break;
-		default:
-			ret = kst_bad_option(argv, opt);
-			goto out;
 		}
 	}
-	if (optind >= argc) {
-		kst_err("which action? list, create, describe, alter or "
-		    "delete");
+	if ((a = kst_operands(&args, actions, "topic", &name)) < 0)
 		goto out;
-	}
-	action = argv[optind++];
-	for (a = 0; actions[a] && strcmp(actions[a], action); a++)
-		;
-	if (!actions[a]) {
-		kst_err("unknown action '%s': list, create, describe, alter "
-		    "or delete", action);
-		goto out;
-	}
-	if (a != 0) {
-		if (optind >= argc) {
-			kst_err("%s: which topic?", action);
-			goto out;
-		}
-		name = argv[optind++];
-	}
-	if (optind < argc) {
-		kst_err("%s: unexpected argument '%s'", action, argv[optind]);
-		goto out;
-	}
 	if ((lng || internal) && a != 0) {
 		kst_err("-l and --internal go with list");
 		goto out;
