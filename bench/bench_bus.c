@@ -47,8 +47,6 @@
 #include "harness.h"
 #include <zmq.h>
 
-#define GIB (1024.0 * 1024.0 * 1024.0)
-
 #define VALUE_LEN 100       /* bytes per record value, every row */
 #define BATCH_RECS 1000     /* records per ks_produce, rows 1 and 1b */
 #define NPARTS 4            /* partitions = consumer threads, rows 1, 1b */
@@ -57,7 +55,6 @@
 #define LAT_SETTLE_US 200000 /* rows 2, 3: pause after the first record */
 #define ZMQ_HWM 100000      /* ZeroMQ SNDHWM and RCVHWM, row 1's peer */
 #define SETTLE_SECS 15.0    /* a consumer group must settle within this */
-#define MAX_RUNS 101
 
 /* ------------------------------------------------------------------ */
 /* Options, sizes, scratch directory                                   */
@@ -65,10 +62,8 @@
 static struct {
 	int runs;
 	int quick;
-	int verbose;
 	const char *base;
 	char scratch[PATH_MAX];
-	pid_t owner;            /* the process that removes scratch at exit */
 } opt = { .runs = 5 };
 
 static struct {
@@ -88,44 +83,12 @@ static void set_sizes(int quick)
 	sz.lat_warm = quick ? 200 : 1000;
 }
 
-static void cleanup(void)
-{
-	if (opt.scratch[0] != '\0' && getpid() == opt.owner) {
-		rm_rf(opt.scratch);
-		opt.scratch[0] = '\0';
-	}
-}
-
 #define ZMQ_TRY(expr)                                                         \
 	do {                                                                  \
 		if ((expr) < 0)                                               \
 			die("%s:%d: %s: %s", __FILE__, __LINE__, #expr,       \
 			    zmq_strerror(zmq_errno()));                       \
 	} while (0)
-
-/* Write back what earlier rows left dirty, so no row pays for another. */
-static void settle(void)
-{
-	int fd = open(opt.scratch, O_RDONLY | O_DIRECTORY);
-
-	if (fd >= 0) {
-		syncfs(fd);
-		close(fd);
-	}
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static double now_s(void)
-{
-	return (double)now_ns() * 1e-9;
-}
 
 static inline void cpu_relax(void)
 {
@@ -143,210 +106,42 @@ static atomic_ulong sink;
 /* Samples, medians, the table                                         */
 
 enum unit { U_RATE, U_NS };
+enum col { C_KS, C_ZMQ };
 
-typedef struct {
-	const char *id;
-	char what[64];
-	enum unit unit;
-	double ks, zq;          /* medians; < 0: not measured */
-	const char *target;     /* "" for informational rows */
-	double target_val;
-	int lower_better;
-} row_t;
+static const bench_unit_t units[] = {
+	[U_RATE] = BENCH_UNIT_RATE,
+	[U_NS] = { { { 1e6, 1e6, "%.2f ms" }, { 0, 1e3, "%.2f us" } }, 1 },
+};
 
-#define MAX_ROWS 16
-static row_t table[MAX_ROWS];
-static int nrows;
-
-static row_t *add_row(const char *id, enum unit unit, const char *target,
-    double target_val, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-static row_t *add_row(const char *id, enum unit unit, const char *target,
-    double target_val, const char *fmt, ...)
-{
-	row_t *r;
-	va_list ap;
-
-	if (nrows == MAX_ROWS)
-		die("too many rows");
-	r = &table[nrows++];
-	memset(r, 0, sizeof(*r));
-	r->id = id;
-	r->unit = unit;
-	r->ks = r->zq = -1;
-	r->target = target;
-	r->target_val = target_val;
-	r->lower_better = unit == U_NS;
-	va_start(ap, fmt);
-	vsnprintf(r->what, sizeof(r->what), fmt, ap);
-	va_end(ap);
-	return r;
-}
-
-static const char *fmt_val(char *buf, size_t cap, enum unit u, double v)
-{
-	if (v < 0)
-		snprintf(buf, cap, "-");
-	else if (u == U_NS && v >= 1e6)
-		snprintf(buf, cap, "%.2f ms", v / 1e6);
-	else if (u == U_NS)
-		snprintf(buf, cap, "%.2f us", v / 1e3);
-	else if (v >= 1e6)
-		snprintf(buf, cap, "%.2f M/s", v / 1e6);
-	else
-		snprintf(buf, cap, "%.1f k/s", v / 1e3);
-	return buf;
-}
-
-/* How many times better kstream did: a rate over the peer's, or the peer's
- * latency over kstream's. Above 1, kstream is faster. */
-static const char *fmt_ratio(char *buf, size_t cap, const row_t *r)
-{
-	double x;
-
-	if (r->ks <= 0 || r->zq <= 0) {
-		snprintf(buf, cap, "-");
-		return buf;
-	}
-	x = r->lower_better ? r->zq / r->ks : r->ks / r->zq;
-	if (x >= 10)
-		snprintf(buf, cap, "%.0fx", x);
-	else
-		snprintf(buf, cap, "%.2fx", x);
-	return buf;
-}
-
-/* Records a run's sample and echoes it when -v. */
-static void sample(samples_t *s, const char *what, enum unit u, double v)
-{
-	char b[32];
-
-	s->v[s->n++] = v;
-	if (opt.verbose)
-		progress("    %-34s run %d: %s\n", what, s->n,
-		    fmt_val(b, sizeof(b), u, v));
-}
-
-static void done_msg(const char *what, enum unit u, const samples_t *s)
-{
-	char b[32];
-
-	progress("  %-38s median %s\n", what, fmt_val(b, sizeof(b), u,
-	    median(s)));
-}
-
-static void print_table(void)
-{
-	char a[32], b[32], c[32];
-	int i;
-
-	printf("\n %-3s %-44s %12s %12s %10s  %-11s %s\n", "#", "workload",
-	    "kstream", "ZeroMQ", "ks/ZeroMQ", "target", "");
-	for (i = 0; i < 104; i++)
-		putchar('-');
-	putchar('\n');
-	for (i = 0; i < nrows; i++) {
-		const row_t *r = &table[i];
-		const char *status = "";
-
-		if (r->target[0] != '\0' && r->ks >= 0) {
-			int met = r->lower_better ? r->ks < r->target_val :
-			    r->ks >= r->target_val;
-			status = met ? "met" : "not met";
-		}
-		printf(" %-3s %-44s %12s %12s %10s  %-11s %s\n", r->id,
-		    r->what, fmt_val(a, sizeof(a), r->unit, r->ks),
-		    fmt_val(b, sizeof(b), r->unit, r->zq),
-		    fmt_ratio(c, sizeof(c), r),
-		    r->target[0] ? r->target : "(info)", status);
-	}
-	printf("\nNotes:\n");
-	for (i = 0; i < nnotes; i++)
-		print_wrapped(notes[i]);
-}
+static const bench_layout_t layout = {
+	.units = units, .cols = { "kstream", "ZeroMQ" },
+	.what_w = 44, .val_w = 12, .ratio_w = 10, .target_w = 11, .rule = 104,
+	.none = "-",
+};
 
 /* ------------------------------------------------------------------ */
 /* Machine context                                                     */
 
 static void print_context(void)
 {
-	char cpu[256], fstype[64], source[256], clk[64];
+	char fstype[64], clk[64], kextra[80];
 	int zmaj, zmin, zpat;
-	double load[3];
-	struct utsname u;
-	double ram = (double)sysconf(_SC_PHYS_PAGES) *
-	    (double)sysconf(_SC_PAGESIZE);
 
-	read_field("/proc/cpuinfo", "model name", cpu, sizeof(cpu));
 	read_field("/sys/devices/system/clocksource/clocksource0/"
 	    "current_clocksource", NULL, clk, sizeof(clk));
-	fs_of(opt.scratch, fstype, sizeof(fstype), source, sizeof(source));
-	if (uname(&u) < 0)
-		memset(&u, 0, sizeof(u));
+	snprintf(kextra, sizeof(kextra), ", clocksource %s", clk);
 	zmq_version(&zmaj, &zmin, &zpat);
 	printf("kstream %s in-process bus benchmark: medians of %d run%s%s\n",
 	    ks_version_string(), opt.runs, opt.runs == 1 ? "" : "s",
 	    opt.quick ? " (quick sizes)" : "");
-	printf("machine: %ld CPUs online, %s, %.1f GiB RAM\n",
-	    sysconf(_SC_NPROCESSORS_ONLN), cpu, ram / GIB);
-	printf("kernel:  %s %s %s, clocksource %s\n", u.sysname, u.release,
-	    u.machine, clk);
-	printf("scratch: %s on %s (%s)\n", opt.scratch, source, fstype);
+	print_machine(kextra, fstype);
 	printf("peer:    ZeroMQ %d.%d.%d, inproc transport\n", zmaj, zmin,
 	    zpat);
-	if (getloadavg(load, 3) == 3)
-		printf("load:    %.2f %.2f %.2f at start (other work on the "
-		    "machine skews every figure)\n", load[0], load[1], load[2]);
-	printf("built:   gcc %s, %s\n", __VERSION__,
-#ifdef __OPTIMIZE__
-	    "optimised"
-#else
-	    "NOT optimised"
-#endif
-	    );
-	fflush(stdout);
+	print_context_end();
 }
 
 /* ------------------------------------------------------------------ */
-/* Records and the store                                               */
-
-typedef struct {
-	ks_record_t *recs;
-	uint8_t *values;
-	size_t n;
-} recset_t;
-
-/* n records with distinct pseudo-random 100-byte values, null keys, no
- * headers, timestamp -1 ("now"). */
-static void recset_init(recset_t *rs, size_t n)
-{
-	uint64_t x = 0x9e3779b97f4a7c15ULL;
-	size_t i;
-
-	rs->n = n;
-	rs->recs = calloc(n, sizeof(ks_record_t));
-	rs->values = malloc(n * VALUE_LEN);
-	if (!rs->recs || !rs->values)
-		die("out of memory");
-	for (i = 0; i < n * VALUE_LEN; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		rs->values[i] = (uint8_t)x;
-	}
-	for (i = 0; i < n; i++) {
-		rs->recs[i].timestamp = -1;
-		rs->recs[i].value = rs->values + i * VALUE_LEN;
-		rs->recs[i].value_len = VALUE_LEN;
-	}
-}
-
-static void recset_free(recset_t *rs)
-{
-	free(rs->recs);
-	free(rs->values);
-}
+/* The store                                                           */
 
 static ks_store_t *store;
 
@@ -767,7 +562,7 @@ static void rows_tput(const recset_t *rs)
 		kp.v[kp.n++] = prod_rate;
 		sp_max = spread > sp_max ? spread : sp_max;
 	}
-	done_msg("kstream, sticky partitioner", U_RATE, &ks);
+	done_msg("kstream, sticky partitioner", U_RATE, median(&ks));
 	for (i = 0; i < opt.runs; i++) {
 		v = ks_tput_run(i + 1, 1, rs, cmode == CM_GROUP, sz.tput_n,
 		    &prod_rate, &spread);
@@ -778,20 +573,20 @@ static void rows_tput(const recset_t *rs)
 		krp.v[krp.n++] = prod_rate;
 		rr_sp_max = spread > rr_sp_max ? spread : rr_sp_max;
 	}
-	done_msg("kstream, round-robin", U_RATE, &krr);
+	done_msg("kstream, round-robin", U_RATE, median(&krr));
 	for (i = 0; i < opt.runs; i++)
 		sample(&zq, "ZeroMQ PUSH/PULL", U_RATE,
 		    zmq_tput_run(i, rs, &sent));
-	done_msg("ZeroMQ PUSH/PULL", U_RATE, &zq);
+	done_msg("ZeroMQ PUSH/PULL", U_RATE, median(&zq));
 
 	r = add_row("1", U_RATE, ">= 10 M/s", 10e6,
 	    "1 prod -> %d parts -> %d cons, sticky, rec/s", NPARTS, NPARTS);
-	r->ks = median(&ks);
-	r->zq = median(&zq);
+	r->v[C_KS] = median(&ks);
+	r->v[C_ZMQ] = median(&zq);
 	r = add_row("1b", U_RATE, ">= 10 M/s", 10e6,
 	    "1 prod -> %d parts -> %d cons, round-robin", NPARTS, NPARTS);
-	r->ks = median(&krr);
-	r->zq = median(&zq);
+	r->v[C_KS] = median(&krr);
+	r->v[C_ZMQ] = median(&zq);
 	note("1: end to end, from the first ks_produce to the last record "
 	    "polled: %ld records of %d B per run, keyless, %d per ks_produce; "
 	    "consumers %s, max_poll_records %d, ks_consumer_poll with a 20 ms "
@@ -951,23 +746,6 @@ static double lat_produce(lat_t *l, ks_producer_t *prod, void *zs)
 	return (double)(ru1.ru_minflt - ru0.ru_minflt) / (double)l->n;
 }
 
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile q/1000 of sorted a[0..n). */
-static double pct(const int64_t *a, long n, long q)
-{
-	long k = (n * q + 999) / 1000;
-
-	if (k < 1)
-		k = 1;
-	return (double)a[k - 1];
-}
-
 typedef struct {
 	samples_t p50, p99, p999;
 	int64_t max;
@@ -1080,11 +858,11 @@ static void rows_latency(void)
 		for (i = 0; i < opt.runs; i++)
 			ks_lat_run(i, busy, ks);
 		done_msg(busy ? "kstream busy poll p50" :
-		    "kstream blocking p50", U_NS, &ks->p50);
+		    "kstream blocking p50", U_NS, median(&ks->p50));
 		for (i = 0; i < opt.runs; i++)
 			zmq_lat_run(i, busy, zq);
 		done_msg(busy ? "ZeroMQ busy poll p50" : "ZeroMQ blocking p50",
-		    U_NS, &zq->p50);
+		    U_NS, median(&zq->p50));
 		for (k = 0; k < 3; k++) {
 			const samples_t *ksm = k == 0 ? &ks->p50 :
 			    k == 1 ? &ks->p99 : &ks->p999;
@@ -1094,8 +872,8 @@ static void rows_latency(void)
 			r = add_row(ids[busy][k], U_NS,
 			    k != 0 ? "" : busy ? "< 1 us" : "< 5 us",
 			    busy ? 1e3 : 5e3, "latency %s, %s", names[k], how);
-			r->ks = median(ksm);
-			r->zq = median(zsm);
+			r->v[C_KS] = median(ksm);
+			r->v[C_ZMQ] = median(zsm);
 		}
 	}
 	note("2: one producer thread produces one record at a time (ks_produce "
@@ -1130,66 +908,21 @@ static void rows_latency(void)
 
 /* ------------------------------------------------------------------ */
 
-static void usage(void)
-{
-	fprintf(stderr, "usage: bench_bus [-q] [-r RUNS] [-d DIR] [-v]\n"
-	    "  -q       quick run with smaller sizes\n"
-	    "  -r RUNS  runs per measurement, medians reported (default 5)\n"
-	    "  -d DIR   scratch directory (default $TMPDIR or /tmp)\n"
-	    "  -v       print every sample\n");
-	exit(2);
-}
-
 int main(int argc, char **argv)
 {
-	char tmpl[PATH_MAX];
 	recset_t rs;
-	double t0, load[1];
-	int c;
+	double t0;
 
+	bench_prog = "bench_bus";
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((c = getopt(argc, argv, "qr:d:vh")) != -1) {
-		switch (c) {
-		case 'q':
-			opt.quick = 1;
-			break;
-		case 'r':
-			opt.runs = atoi(optarg);
-			if (opt.runs < 1 || opt.runs > MAX_RUNS)
-				die("-r: between 1 and %d", MAX_RUNS);
-			break;
-		case 'd':
-			opt.base = optarg;
-			break;
-		case 'v':
-			opt.verbose = 1;
-			break;
-		default:
-			usage();
-		}
-	}
-	if (optind != argc)
-		usage();
-	if (!opt.base)
-		opt.base = getenv("TMPDIR");
-	if (!opt.base || !*opt.base)
-		opt.base = "/tmp";
+	common_args(argc, argv, &opt.quick, &opt.runs, &opt.base);
 	set_sizes(opt.quick);
 
-	if (snprintf(tmpl, sizeof(tmpl), "%s/kstream-bench-XXXXXX", opt.base)
-	    >= (int)sizeof(tmpl))
-		die("-d: path too long");
-	if (!mkdtemp(tmpl))
-		die("mkdtemp %s: %s", tmpl, strerror(errno));
-	snprintf(opt.scratch, sizeof(opt.scratch), "%s", tmpl);
-	opt.owner = getpid();
-	atexit(cleanup);
-	bench_prog = "bench_bus";
-	bench_cleanup = cleanup;
-	bench_catch_signals();
+	make_scratch(opt.base, opt.scratch);
+	bench_layout = &layout;
 
 	print_context();
-	recset_init(&rs, BATCH_RECS);
+	recset_init(&rs, BATCH_RECS, VALUE_LEN);
 	store_open();
 	t0 = now_s();
 
@@ -1202,10 +935,7 @@ int main(int argc, char **argv)
 	    "other conditions):\n"
 	    " - Chronicle Queue, 40 B messages, busy-polling reader: "
 	    "p99 0.78 us\n");
-	if (getloadavg(load, 1) == 1)
-		printf("\nLoad average at the end: %.2f (1 min).", load[0]);
-	printf("\nTotal time %.0f s. Targets are printed, never asserted.\n",
-	    now_s() - t0);
+	print_end(t0);
 	recset_free(&rs);
 	return 0;
 }

@@ -63,12 +63,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_RUNS 101
 #define MAX_NOTES 32
 #define NOTE_LEN 1400
 #include "harness.h"
-
-#define GIB (1024.0 * 1024.0 * 1024.0)
 
 #define TOPIC "bench"          /* one partition, in a fresh server per run */
 #define VALUE_LEN 100          /* bytes per message value, every row */
@@ -94,89 +91,13 @@
 static struct {
 	int runs;
 	int quick;
-	int verbose;
 	long n;                 /* messages per throughput run */
 	int lat_secs;
 	const char *base;
 	char scratch[PATH_MAX];
 	char self[PATH_MAX];    /* this program, run again for children */
 	char broker[PATH_MAX];  /* kstream-broker, or "" for the fallback */
-	pid_t owner;            /* the process that cleans up at exit */
 } opt = { .runs = 3 };
-
-#define MAX_KIDS 16
-static pid_t kids[MAX_KIDS];
-
-static void kid_add(pid_t pid)
-{
-	int i;
-
-	for (i = 0; i < MAX_KIDS; i++)
-		if (kids[i] == 0) {
-			kids[i] = pid;
-			return;
-		}
-}
-
-static void kid_del(pid_t pid)
-{
-	int i;
-
-	for (i = 0; i < MAX_KIDS; i++)
-		if (kids[i] == pid)
-			kids[i] = 0;
-}
-
-/* SIGTERM, up to 5 s for a clean exit, then SIGKILL; always reaped. */
-static int kid_stop(pid_t pid)
-{
-	int st = 0, i;
-
-	if (pid <= 0)
-		return 0;
-	kill(pid, SIGTERM);
-	for (i = 0; i < 500; i++) {
-		if (waitpid(pid, &st, WNOHANG) == pid)
-			goto done;
-		usleep(10000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &st, 0);
-done:
-	kid_del(pid);
-	return st;
-}
-
-static void cleanup(void)
-{
-	int i;
-
-	if (getpid() != opt.owner)
-		return;
-	for (i = 0; i < MAX_KIDS; i++)
-		if (kids[i] > 0) {
-			kill(kids[i], SIGKILL);
-			waitpid(kids[i], NULL, 0);
-			kids[i] = 0;
-		}
-	if (opt.scratch[0] != '\0') {
-		rm_rf(opt.scratch);
-		opt.scratch[0] = '\0';
-	}
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static double now_s(void)
-{
-	return (double)now_ns() * 1e-9;
-}
 
 /* ------------------------------------------------------------------ */
 /* Samples, medians, the table                                         */
@@ -186,139 +107,19 @@ enum peer { P_KS, P_MOCK, P_REDIS, NPEERS };
 
 static const char *peer_name[NPEERS] = { "kstream", "mock", "Redis" };
 
-typedef struct {
-	const char *id;
-	char what[64];
-	enum unit unit;
-	double v[NPEERS];       /* medians; < 0: not measured */
-	const char *target;     /* "" for informational rows */
-	double target_val;
-	int lower_better;
-} row_t;
+static const bench_unit_t units[] = {
+	[U_RATE] = BENCH_UNIT_RATE,
+	[U_NS] = { { { 1e6, 1e6, "%.2f ms" }, { 0, 1e3, "%.0f us" } }, 1 },
+	[U_BYTES] = { { { 1e6, 1e6, "%.2f MB" }, { 1e4, 1e3, "%.1f kB" },
+	    { 0, 1, "%.0f B" } }, 1 },
+};
 
-#define MAX_ROWS 16
-static row_t table[MAX_ROWS];
-static int nrows;
-
-static row_t *add_row(const char *id, enum unit unit, const char *target,
-    double target_val, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-static row_t *add_row(const char *id, enum unit unit, const char *target,
-    double target_val, const char *fmt, ...)
-{
-	row_t *r;
-	va_list ap;
-	int i;
-
-	if (nrows == MAX_ROWS)
-		die("too many rows");
-	r = &table[nrows++];
-	memset(r, 0, sizeof(*r));
-	r->id = id;
-	r->unit = unit;
-	for (i = 0; i < NPEERS; i++)
-		r->v[i] = -1;
-	r->target = target;
-	r->target_val = target_val;
-	r->lower_better = unit != U_RATE;
-	va_start(ap, fmt);
-	vsnprintf(r->what, sizeof(r->what), fmt, ap);
-	va_end(ap);
-	return r;
-}
-
-static const char *fmt_val(char *buf, size_t cap, enum unit u, double v)
-{
-	if (v < 0)
-		snprintf(buf, cap, "-");
-	else if (u == U_NS && v >= 1e6)
-		snprintf(buf, cap, "%.2f ms", v / 1e6);
-	else if (u == U_NS)
-		snprintf(buf, cap, "%.0f us", v / 1e3);
-	else if (u == U_BYTES && v >= 1e6)
-		snprintf(buf, cap, "%.2f MB", v / 1e6);
-	else if (u == U_BYTES && v >= 1e4)
-		snprintf(buf, cap, "%.1f kB", v / 1e3);
-	else if (u == U_BYTES)
-		snprintf(buf, cap, "%.0f B", v);
-	else if (v >= 1e6)
-		snprintf(buf, cap, "%.2f M/s", v / 1e6);
-	else
-		snprintf(buf, cap, "%.1f k/s", v / 1e3);
-	return buf;
-}
-
-/* How many times better kstream did than peer p: a rate over the peer's,
- * or the peer's latency or memory over kstream's. Above 1, kstream wins. */
-static const char *fmt_ratio(char *buf, size_t cap, const row_t *r,
-    enum peer p)
-{
-	double ks = r->v[P_KS], x;
-
-	if (ks <= 0 || r->v[p] <= 0) {
-		snprintf(buf, cap, "-");
-		return buf;
-	}
-	x = r->lower_better ? r->v[p] / ks : ks / r->v[p];
-	if (x >= 10)
-		snprintf(buf, cap, "%.0fx", x);
-	else
-		snprintf(buf, cap, "%.2fx", x);
-	return buf;
-}
-
-/* Records a run's sample and echoes it when -v. */
-static void sample(samples_t *s, const char *what, enum unit u, double v)
-{
-	char b[32];
-
-	s->v[s->n++] = v;
-	if (opt.verbose)
-		progress("    %-34s run %d: %s\n", what, s->n,
-		    fmt_val(b, sizeof(b), u, v));
-}
-
-static void done_msg(const char *what, enum unit u, double v)
-{
-	char b[32];
-
-	progress("  %-38s median %s\n", what, fmt_val(b, sizeof(b), u, v));
-}
-
-static void print_table(void)
-{
-	char a[32], b[32], c[32], d[32], e[32];
-	int i;
-
-	printf("\n %-3s %-40s %10s %10s %8s %10s %8s  %-10s %s\n", "#",
-	    "workload", "kstream", "mock", "ks/mock", "Redis", "ks/Redis",
-	    "target", "");
-	for (i = 0; i < 114; i++)
-		putchar('-');
-	putchar('\n');
-	for (i = 0; i < nrows; i++) {
-		const row_t *r = &table[i];
-		const char *status = "";
-
-		if (r->target[0] != '\0' && r->v[P_KS] >= 0) {
-			int met = r->lower_better ?
-			    r->v[P_KS] <= r->target_val :
-			    r->v[P_KS] >= r->target_val;
-			status = met ? "met" : "not met";
-		}
-		printf(" %-3s %-40s %10s %10s %8s %10s %8s  %-10s %s\n", r->id,
-		    r->what, fmt_val(a, sizeof(a), r->unit, r->v[P_KS]),
-		    fmt_val(b, sizeof(b), r->unit, r->v[P_MOCK]),
-		    fmt_ratio(c, sizeof(c), r, P_MOCK),
-		    fmt_val(d, sizeof(d), r->unit, r->v[P_REDIS]),
-		    fmt_ratio(e, sizeof(e), r, P_REDIS),
-		    r->target[0] ? r->target : "(info)", status);
-	}
-	printf("\nNotes:\n");
-	for (i = 0; i < nnotes; i++)
-		print_wrapped(notes[i]);
-}
+/* The columns in enum peer's order. */
+static const bench_layout_t layout = {
+	.units = units, .cols = { "kstream", "mock", "Redis" },
+	.what_w = 40, .val_w = 10, .ratio_w = 8, .target_w = 10, .rule = 114,
+	.none = "-",
+};
 
 /* ------------------------------------------------------------------ */
 /* Machine context                                                     */
@@ -345,25 +146,14 @@ static int have_redis;          /* redis-server runs: its rows are measured */
 
 static void print_context(void)
 {
-	char cpu[256], fstype[64], source[256];
-	double load[3];
-	struct utsname u;
-	double ram = (double)sysconf(_SC_PHYS_PAGES) *
-	    (double)sysconf(_SC_PAGESIZE);
+	char fstype[64];
 
-	read_field("/proc/cpuinfo", "model name", cpu, sizeof(cpu));
-	fs_of(opt.scratch, fstype, sizeof(fstype), source, sizeof(source));
-	if (uname(&u) < 0)
-		memset(&u, 0, sizeof(u));
 	redis_version(redis_ver, sizeof(redis_ver));
 	have_redis = strcmp(redis_ver, "not installed") != 0;
 	printf("kstream %s Kafka-protocol benchmark over loopback: medians of "
 	    "%d run%s%s\n", ks_version_string(), opt.runs,
 	    opt.runs == 1 ? "" : "s", opt.quick ? " (quick sizes)" : "");
-	printf("machine: %ld CPUs online, %s, %.1f GiB RAM\n",
-	    sysconf(_SC_NPROCESSORS_ONLN), cpu, ram / GIB);
-	printf("kernel:  %s %s %s\n", u.sysname, u.release, u.machine);
-	printf("scratch: %s on %s (%s)\n", opt.scratch, source, fstype);
+	print_machine("", fstype);
 	printf("broker:  %s\n", opt.broker[0] ? opt.broker :
 	    "ks_kafka_server_new in a child process (no kstream-broker "
 	    "program found)");
@@ -371,17 +161,7 @@ static void print_context(void)
 	    rd_kafka_version_str());
 	printf("peer:    redis-server %s%s\n", redis_ver, have_redis ? "" :
 	    " (its columns stay empty)");
-	if (getloadavg(load, 3) == 3)
-		printf("load:    %.2f %.2f %.2f at start (other work on the "
-		    "machine skews every figure)\n", load[0], load[1], load[2]);
-	printf("built:   gcc %s, %s\n", __VERSION__,
-#ifdef __OPTIMIZE__
-	    "optimised"
-#else
-	    "NOT optimised"
-#endif
-	    );
-	fflush(stdout);
+	print_context_end();
 }
 
 /* ------------------------------------------------------------------ */
@@ -575,27 +355,6 @@ typedef struct {
 
 static int server_seq;
 
-/* The last lines of a server's log on stderr, to say why it failed. */
-static void log_tail(const server_t *s)
-{
-	char buf[4096];
-	ssize_t n;
-	off_t sz;
-	int fd = open(s->log, O_RDONLY);
-
-	if (fd < 0)
-		return;
-	sz = lseek(fd, 0, SEEK_END);
-	lseek(fd, sz > (off_t)sizeof(buf) - 1 ? sz - (off_t)sizeof(buf) + 1 :
-	    0, SEEK_SET);
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n > 0) {
-		buf[n] = '\0';
-		fprintf(stderr, "--- the end of %s:\n%s---\n", s->log, buf);
-	}
-}
-
 static void server_die(const server_t *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn));
 
@@ -607,93 +366,38 @@ static void server_die(const server_t *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	log_tail(s);
+	log_tail(s->log);
 	die("%s server: %s", peer_name[s->kind], msg);
 }
 
-/* Forks and execs argv with stdout on out_fd and stderr on s->log. The
- * child dies with this process (PR_SET_PDEATHSIG). */
-static void spawn(server_t *s, char *const argv[], int out_fd, int close_fd)
+/* A line "listening on [tcp://]HOST:PORT", which kstream-broker and our
+ * own children print once they accept: the server's address. */
+static int listening_line(char *line, void *arg)
 {
-	int logfd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0644);
-	pid_t pid;
+	server_t *s = arg;
+	char *p, *colon;
 
-	if (logfd < 0)
-		die("%s: %s", s->log, strerror(errno));
-	fflush(stdout);
-	fflush(stderr);
-	if ((pid = fork()) < 0)
-		die("fork: %s", strerror(errno));
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != opt.owner)
-			_exit(127);
-		if (close_fd >= 0)
-			close(close_fd);
-		if (dup2(out_fd, 1) < 0 || dup2(logfd, 2) < 0)
-			_exit(127);
-		execvp(argv[0], argv);
-		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	close(logfd);
-	s->pid = pid;
-	kid_add(pid);
+	if (!(p = strstr(line, "listening on ")))
+		return 0;
+	p += strlen("listening on ");
+	if (strncmp(p, "tcp://", 6) == 0)
+		p += 6;
+	p[strcspn(p, " \r\t")] = '\0';
+	colon = strrchr(p, ':');
+	if (!colon || (s->port = atoi(colon + 1)) <= 0)
+		server_die(s, "cannot parse \"%s\"", p);
+	snprintf(s->bootstrap, sizeof(s->bootstrap), "%s", p);
+	return 1;
 }
 
-/* Reads the child's stdout until a line "listening on [tcp://]HOST:PORT",
- * which kstream-broker and our own children print once they accept. */
+/* Reads the child's stdout until its "listening on" line. */
 static void await_listening(server_t *s)
 {
-	char buf[4096];
-	size_t len = 0;
-	double dl = now_s() + SPAWN_SECS;
+	char who[64];
 
-	for (;;) {
-		struct pollfd pfd = { .fd = s->out, .events = POLLIN };
-		char *nl, *p, *colon;
-		ssize_t n;
-		int st;
-
-		if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
-			kid_del(s->pid);
-			s->pid = 0;
-			server_die(s, "exited (status %d) before listening",
-			    WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st));
-		}
-		if (now_s() > dl)
-			server_die(s, "no \"listening on\" line on its stdout "
-			    "within %d s", SPAWN_SECS);
-		if (poll(&pfd, 1, 100) <= 0)
-			continue;
-		n = read(s->out, buf + len, sizeof(buf) - 1 - len);
-		if (n <= 0) {
-			usleep(10000);
-			continue;
-		}
-		len += (size_t)n;
-		buf[len] = '\0';
-		while ((nl = strchr(buf, '\n'))) {
-			*nl = '\0';
-			if ((p = strstr(buf, "listening on "))) {
-				p += strlen("listening on ");
-				if (strncmp(p, "tcp://", 6) == 0)
-					p += 6;
-				p[strcspn(p, " \r\t")] = '\0';
-				colon = strrchr(p, ':');
-				if (!colon || (s->port = atoi(colon + 1)) <= 0)
-					server_die(s, "cannot parse \"%s\"", p);
-				snprintf(s->bootstrap, sizeof(s->bootstrap),
-				    "%s", p);
-				return;
-			}
-			memmove(buf, nl + 1, len - (size_t)(nl + 1 - buf) + 1);
-			len -= (size_t)(nl + 1 - buf);
-		}
-		if (len == sizeof(buf) - 1)
-			len = 0;
-	}
+	snprintf(who, sizeof(who), "%s server", peer_name[s->kind]);
+	await_lines(s->pid, s->out, s->log, who, SPAWN_SECS, listening_line,
+	    s);
 }
 
 /* A fresh kstream broker on 127.0.0.1, any port, with a fresh store. */
@@ -712,11 +416,11 @@ static void start_kstream(server_t *s)
 		char *argv[] = { opt.broker, "--dir", s->dir, "--listen",
 		    "tcp://127.0.0.1:0", NULL };
 
-		spawn(s, argv, p[1], p[0]);
+		s->pid = spawn(argv, p[1], s->log);
 	} else {
 		char *argv[] = { opt.self, "--serve-kstream", s->dir, NULL };
 
-		spawn(s, argv, p[1], p[0]);
+		s->pid = spawn(argv, p[1], s->log);
 	}
 	close(p[1]);
 	s->out = p[0];
@@ -736,7 +440,7 @@ static void start_mock(server_t *s)
 	    ++server_seq);
 	if (pipe2(p, O_CLOEXEC) < 0)
 		die("pipe: %s", strerror(errno));
-	spawn(s, argv, p[1], p[0]);
+	s->pid = spawn(argv, p[1], s->log);
 	close(p[1]);
 	s->out = p[0];
 	await_listening(s);
@@ -933,7 +637,7 @@ static void start_redis(server_t *s)
 	if ((outfd = open(s->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
 	    0644)) < 0)
 		die("%s: %s", s->log, strerror(errno));
-	spawn(s, argv, outfd, -1);
+	s->pid = spawn(argv, outfd, s->log);
 	close(outfd);
 	for (;;) {
 		int fd, st;
@@ -1677,23 +1381,6 @@ static void *lat_consumer(void *arg)
 	return NULL;
 }
 
-static int cmp_i64(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile q/1000 of sorted a[0..n). */
-static double pct(const int64_t *a, long n, long q)
-{
-	long k = (n * q + 999) / 1000;
-
-	if (k < 1)
-		k = 1;
-	return (double)a[k - 1];
-}
-
 typedef struct {
 	double p50, p99, p999, max;
 	double behind_ms;       /* worst lag of the producer behind schedule */
@@ -1828,13 +1515,13 @@ static void rows_latency(void)
 	    opt.lat_secs);
 	lat_run(P_KS, &k);
 	done_msg("kstream-broker p50", U_NS, k.p50);
-	if (opt.verbose)
+	if (bench_verbose)
 		progress("    kstream p99 %s, max %s\n",
 		    fmt_val(b1, sizeof(b1), U_NS, k.p99),
 		    fmt_val(b2, sizeof(b2), U_NS, k.max));
 	lat_run(P_MOCK, &m);
 	done_msg("mock cluster p50", U_NS, m.p50);
-	if (opt.verbose)
+	if (bench_verbose)
 		progress("    mock p99 %s, max %s\n",
 		    fmt_val(b1, sizeof(b1), U_NS, m.p99),
 		    fmt_val(b2, sizeof(b2), U_NS, m.max));
@@ -2032,36 +1719,20 @@ static void usage(void)
  * where make puts it), else $KSTREAM_BROKER; "" if none is executable. */
 static void find_broker(const char *arg)
 {
-	char path[PATH_MAX + 32], *slash;
-	const char *env = getenv("KSTREAM_BROKER");
-
-	opt.broker[0] = '\0';
-	if (arg) {
-		if (access(arg, X_OK) != 0)
-			die("-b %s: %s", arg, strerror(errno));
-		if (!realpath(arg, opt.broker))
-			die("-b %s: %s", arg, strerror(errno));
+	if (!arg) {
+		find_program(opt.self, "kstream-broker", "KSTREAM_BROKER",
+		    opt.broker);
 		return;
 	}
-	snprintf(path, sizeof(path), "%s", opt.self);
-	if ((slash = strrchr(path, '/'))) {
-		strcpy(slash, "/../kstream-broker");
-		if (access(path, X_OK) == 0 && realpath(path, opt.broker))
-			return;
-	}
-	opt.broker[0] = '\0';
-	if (env && *env && access(env, X_OK) == 0 &&
-	    realpath(env, opt.broker))
-		return;
-	opt.broker[0] = '\0';
+	if (access(arg, X_OK) != 0 || !realpath(arg, opt.broker))
+		die("-b %s: %s", arg, strerror(errno));
 }
 
 int main(int argc, char **argv)
 {
 	const char *barg = NULL, *env;
-	char tmpl[PATH_MAX];
 	struct rlimit rl;
-	double t0, load[1];
+	double t0;
 	ssize_t sl;
 	int c;
 
@@ -2075,15 +1746,9 @@ int main(int argc, char **argv)
 	if ((env = getenv("BENCH_KAFKA_N")) && *env)
 		opt.n = atol(env);
 	while ((c = getopt(argc, argv, "qr:n:t:d:b:vh")) != -1) {
+		if (common_opt(c, &opt.quick, &opt.runs, &opt.base))
+			continue;
 		switch (c) {
-		case 'q':
-			opt.quick = 1;
-			break;
-		case 'r':
-			opt.runs = atoi(optarg);
-			if (opt.runs < 1 || opt.runs > MAX_RUNS)
-				die("-r: between 1 and %d", MAX_RUNS);
-			break;
 		case 'n':
 			opt.n = atol(optarg);
 			if (opt.n < 1)
@@ -2094,14 +1759,8 @@ int main(int argc, char **argv)
 			if (opt.lat_secs < 1 || opt.lat_secs > 600)
 				die("-t: between 1 and 600");
 			break;
-		case 'd':
-			opt.base = optarg;
-			break;
 		case 'b':
 			barg = optarg;
-			break;
-		case 'v':
-			opt.verbose = 1;
 			break;
 		default:
 			usage();
@@ -2113,10 +1772,6 @@ int main(int argc, char **argv)
 		opt.n = opt.quick ? 200000 : 2000000;
 	if (opt.lat_secs < 1)
 		opt.lat_secs = opt.quick ? 1 : 5;
-	if (!opt.base)
-		opt.base = getenv("TMPDIR");
-	if (!opt.base || !*opt.base)
-		opt.base = "/tmp";
 	if ((sl = readlink("/proc/self/exe", opt.self, sizeof(opt.self) - 1))
 	    <= 0)
 		die("/proc/self/exe: %s", strerror(errno));
@@ -2134,17 +1789,9 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 
-	if (snprintf(tmpl, sizeof(tmpl), "%s/kstream-bench-XXXXXX", opt.base)
-	    >= (int)sizeof(tmpl))
-		die("-d: path too long");
-	if (!mkdtemp(tmpl))
-		die("mkdtemp %s: %s", tmpl, strerror(errno));
-	snprintf(opt.scratch, sizeof(opt.scratch), "%s", tmpl);
-	opt.owner = getpid();
-	atexit(cleanup);
 	bench_prog = "bench_kafka";
-	bench_cleanup = cleanup;
-	bench_catch_signals();
+	make_scratch(opt.base, opt.scratch);
+	bench_layout = &layout;
 
 	print_context();
 	t0 = now_s();
@@ -2159,9 +1806,6 @@ int main(int argc, char **argv)
 	    " - Redis Streams with pipelining: \"half a million to one "
 	    "million items per second\"\n"
 	    " - Kafka end-to-end latency: 2 ms p50, 3 ms p99\n");
-	if (getloadavg(load, 1) == 1)
-		printf("\nLoad average at the end: %.2f (1 min).", load[0]);
-	printf("\nTotal time %.0f s. Targets are printed, never asserted.\n",
-	    now_s() - t0);
+	print_end(t0);
 	return 0;
 }

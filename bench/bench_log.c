@@ -52,7 +52,6 @@
 #define BATCH_RECS 1000    /* records per call / per peer transaction, row 1 */
 #define FLUSH_BATCH 100    /* records per durable append, row 6 */
 #define FLUSH_THREADS 4
-#define MAX_RUNS 101
 
 /* ------------------------------------------------------------------ */
 /* Options, sizes, scratch directory                                   */
@@ -60,10 +59,8 @@
 static struct {
 	int runs;
 	int quick;
-	int verbose;
 	const char *base;
 	char scratch[PATH_MAX];
-	pid_t owner;            /* the process that removes scratch at exit */
 } opt = { .runs = 5 };
 
 static struct {
@@ -92,14 +89,6 @@ static void set_sizes(int quick)
 	/* below the default 1 GiB segment.bytes: one segment, no roll */
 	sz.crash_bytes = quick ? 256 * MIB : 992 * MIB;
 	sz.flush_secs = quick ? 0.5 : 2.0;
-}
-
-static void cleanup(void)
-{
-	if (opt.scratch[0] != '\0' && getpid() == opt.owner) {
-		rm_rf(opt.scratch);
-		opt.scratch[0] = '\0';
-	}
 }
 
 #define MDB_TRY(expr)                                                         \
@@ -137,25 +126,6 @@ static void mkdir_p1(const char *path)
 		die("mkdir %s: %s", path, strerror(errno));
 }
 
-/* Write back what earlier rows left dirty, so no row pays for another. */
-static void settle(void)
-{
-	int fd = open(opt.scratch, O_RDONLY | O_DIRECTORY);
-
-	if (fd >= 0) {
-		syncfs(fd);
-		close(fd);
-	}
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Keeps the compiler from dropping reads whose results are otherwise unused. */
 static volatile uint64_t sink;
 
@@ -163,93 +133,19 @@ static volatile uint64_t sink;
 /* Samples, medians, the table                                         */
 
 enum unit { U_RATE, U_BYTES, U_MS };
+enum col { C_KS, C_SQLITE, C_LMDB };
 
-typedef struct {
-	const char *id;
-	char what[64];
-	enum unit unit;
-	double ks, sq, lm;      /* medians; < 0: not measured */
-	const char *sq_label;   /* peer variant, when not row 1's */
-	const char *lm_label;
-	const char *target;     /* "" for informational rows */
-	double target_val;
-	int lower_better;
-} row_t;
+static const bench_unit_t units[] = {
+	[U_RATE] = BENCH_UNIT_RATE,
+	[U_BYTES] = { { { 0, 1e9, "%.2f GB/s" } }, 0 },
+	[U_MS] = { { { 0, 1e-3, "%.2f ms" } }, 1 },
+};
 
-#define MAX_ROWS 16
-static row_t table[MAX_ROWS];
-static int nrows;
-
-static row_t *add_row(const char *id, enum unit unit, const char *target,
-    double target_val, int lower_better, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
-
-static row_t *add_row(const char *id, enum unit unit, const char *target,
-    double target_val, int lower_better, const char *fmt, ...)
-{
-	row_t *r;
-	va_list ap;
-
-	if (nrows == MAX_ROWS)
-		die("too many rows");
-	r = &table[nrows++];
-	memset(r, 0, sizeof(*r));
-	r->id = id;
-	r->unit = unit;
-	r->ks = r->sq = r->lm = -1;
-	r->target = target;
-	r->target_val = target_val;
-	r->lower_better = lower_better;
-	va_start(ap, fmt);
-	vsnprintf(r->what, sizeof(r->what), fmt, ap);
-	va_end(ap);
-	return r;
-}
-
-static const char *fmt_val(char *buf, size_t cap, enum unit u, double v)
-{
-	if (v < 0)
-		snprintf(buf, cap, "-");
-	else if (u == U_MS)
-		snprintf(buf, cap, "%.2f ms", v * 1e3);
-	else if (u == U_BYTES)
-		snprintf(buf, cap, "%.2f GB/s", v / 1e9);
-	else if (v >= 1e6)
-		snprintf(buf, cap, "%.2f M/s", v / 1e6);
-	else
-		snprintf(buf, cap, "%.1f k/s", v / 1e3);
-	return buf;
-}
-
-static const char *fmt_ratio(char *buf, size_t cap, double ks, double peer)
-{
-	if (ks <= 0 || peer <= 0)
-		snprintf(buf, cap, "-");
-	else if (ks / peer >= 10)
-		snprintf(buf, cap, "%.0fx", ks / peer);
-	else
-		snprintf(buf, cap, "%.2fx", ks / peer);
-	return buf;
-}
-
-/* Records a run's sample and echoes it when -v. */
-static void sample(samples_t *s, const char *what, enum unit u, double v)
-{
-	char b[32];
-
-	s->v[s->n++] = v;
-	if (opt.verbose)
-		progress("    %-34s run %d: %s\n", what, s->n,
-		    fmt_val(b, sizeof(b), u, v));
-}
-
-static void done_msg(const char *what, enum unit u, const samples_t *s)
-{
-	char b[32];
-
-	progress("  %-38s median %s\n", what, fmt_val(b, sizeof(b), u,
-	    median(s)));
-}
+static const bench_layout_t layout = {
+	.units = units, .cols = { "kstream", "SQLite", "LMDB" },
+	.what_w = 42, .val_w = 12, .ratio_w = 9, .target_w = 11, .rule = 120,
+	.none = "-",
+};
 
 /* Rows run in whatever order suits the data they share; they are shown
  * in this one. */
@@ -291,146 +187,27 @@ static void sort_output(void)
 	}
 }
 
-static void print_table(void)
-{
-	char a[32], b[32], c[32], d[32], e[32];
-	int i;
-
-	sort_output();
-
-	printf("\n %-3s %-42s %12s %12s %9s %12s %9s  %-11s %s\n", "#",
-	    "workload", "kstream", "SQLite", "ks/SQLite", "LMDB", "ks/LMDB",
-	    "target", "");
-	for (i = 0; i < 120; i++)
-		putchar('-');
-	putchar('\n');
-	for (i = 0; i < nrows; i++) {
-		const row_t *r = &table[i];
-		const char *status = "";
-
-		if (r->target[0] != '\0' && r->ks >= 0) {
-			int met = r->lower_better ? r->ks < r->target_val :
-			    r->ks >= r->target_val;
-			status = met ? "met" : "not met";
-		}
-		printf(" %-3s %-42s %12s %12s %9s %12s %9s  %-11s %s\n",
-		    r->id, r->what,
-		    fmt_val(a, sizeof(a), r->unit, r->ks),
-		    fmt_val(b, sizeof(b), r->unit, r->sq),
-		    fmt_ratio(c, sizeof(c), r->ks, r->sq),
-		    fmt_val(d, sizeof(d), r->unit, r->lm),
-		    fmt_ratio(e, sizeof(e), r->ks, r->lm),
-		    r->target[0] ? r->target : "(info)", status);
-	}
-	printf("\nNotes:\n");
-	for (i = 0; i < nnotes; i++)
-		print_wrapped(notes[i]);
-}
-
 /* ------------------------------------------------------------------ */
 /* Machine context                                                     */
 
-static void cpu_model(char *buf, size_t cap)
-{
-	FILE *f = fopen("/proc/cpuinfo", "r");
-	char line[512];
-
-	snprintf(buf, cap, "unknown CPU");
-	if (f == NULL)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		char *p;
-
-		if (strncmp(line, "model name", 10) != 0 ||
-		    !(p = strchr(line, ':')))
-			continue;
-		p++;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		p[strcspn(p, "\n")] = '\0';
-		snprintf(buf, cap, "%s", p);
-		break;
-	}
-	fclose(f);
-}
-
 static void print_context(int *tmpfs)
 {
-	char cpu[256], fstype[64], source[256];
+	char fstype[64];
 	const char *lmdb;
-	double load[3];
-	struct utsname u;
-	double ram = (double)sysconf(_SC_PHYS_PAGES) *
-	    (double)sysconf(_SC_PAGESIZE);
 
-	cpu_model(cpu, sizeof(cpu));
-	fs_of(opt.scratch, fstype, sizeof(fstype), source, sizeof(source));
-	if (uname(&u) < 0)
-		memset(&u, 0, sizeof(u));
-	*tmpfs = strcmp(fstype, "tmpfs") == 0;
 	printf("kstream %s log benchmark: medians of %d run%s%s\n",
 	    ks_version_string(), opt.runs, opt.runs == 1 ? "" : "s",
 	    opt.quick ? " (quick sizes)" : "");
-	printf("machine: %ld CPUs online, %s, %.1f GiB RAM\n",
-	    sysconf(_SC_NPROCESSORS_ONLN), cpu, ram / (double)GIB);
-	printf("kernel:  %s %s %s\n", u.sysname, u.release, u.machine);
-	printf("scratch: %s on %s (%s)\n", opt.scratch, source, fstype);
+	print_machine("", fstype);
+	*tmpfs = strcmp(fstype, "tmpfs") == 0;
 	lmdb = mdb_version(NULL, NULL, NULL);
 	printf("peers:   SQLite %s, %.*s\n", sqlite3_libversion(),
 	    (int)strcspn(lmdb, ":"), lmdb);
-	if (getloadavg(load, 3) == 3)
-		printf("load:    %.2f %.2f %.2f at start (other work on the "
-		    "machine skews every figure)\n", load[0], load[1], load[2]);
-	printf("built:   gcc %s, %s\n", __VERSION__,
-#ifdef __OPTIMIZE__
-	    "optimised"
-#else
-	    "NOT optimised"
-#endif
-	    );
-	fflush(stdout);
+	print_context_end();
 }
 
 /* ------------------------------------------------------------------ */
-/* Records                                                             */
-
-typedef struct {
-	ks_record_t *recs;
-	uint8_t *values;
-	size_t n;
-} recset_t;
-
-/* n records with distinct pseudo-random 100-byte values, null keys, no
- * headers, timestamp -1 ("now"). */
-static void recset_init(recset_t *rs, size_t n)
-{
-	uint64_t x = 0x9e3779b97f4a7c15ULL;
-	size_t i;
-
-	rs->n = n;
-	rs->recs = calloc(n, sizeof(ks_record_t));
-	rs->values = malloc(n * VALUE_LEN);
-	if (!rs->recs || !rs->values)
-		die("out of memory");
-	for (i = 0; i < n * VALUE_LEN; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		rs->values[i] = (uint8_t)x;
-	}
-	for (i = 0; i < n; i++) {
-		rs->recs[i].timestamp = -1;
-		rs->recs[i].key = NULL;
-		rs->recs[i].value = rs->values + i * VALUE_LEN;
-		rs->recs[i].value_len = VALUE_LEN;
-	}
-}
-
-static void recset_free(recset_t *rs)
-{
-	free(rs->recs);
-	free(rs->values);
-}
+/* Logs                                                                */
 
 static void ks_cfg(ks_log_config_t *cfg)
 {
@@ -754,23 +531,23 @@ static void rows_append_batch_and_read(const recset_t *rs)
 	for (i = 0; i < opt.runs; i++)
 		sample(&ks, "kstream", U_RATE,
 		    ks_append_run(ksdir, rs, BATCH_RECS, sz.append_n));
-	done_msg("kstream", U_RATE, &ks);
+	done_msg("kstream", U_RATE, median(&ks));
 	for (i = 0; i < opt.runs; i++)
 		sample(&sq, "SQLite", U_RATE, sq_append_run(sqpath, rs,
 		    BATCH_RECS, sz.peer_append_cap, sz.peer_secs, "OFF",
 		    &sq_rows));
-	done_msg("SQLite", U_RATE, &sq);
+	done_msg("SQLite", U_RATE, median(&sq));
 	for (i = 0; i < opt.runs; i++)
 		sample(&lm, "LMDB", U_RATE, lm_append_run(lmdir, rs,
 		    BATCH_RECS, sz.peer_append_cap, sz.peer_secs, MDB_NOSYNC,
 		    &lm_recs));
-	done_msg("LMDB", U_RATE, &lm);
+	done_msg("LMDB", U_RATE, median(&lm));
 
-	r = add_row("1", U_RATE, ">= 20 M/s", 20e6, 0,
+	r = add_row("1", U_RATE, ">= 20 M/s", 20e6,
 	    "append %dx%d B per call, rec/s", BATCH_RECS, VALUE_LEN);
-	r->ks = median(&ks);
-	r->sq = median(&sq);
-	r->lm = median(&lm);
+	r->v[C_KS] = median(&ks);
+	r->v[C_SQLITE] = median(&sq);
+	r->v[C_LMDB] = median(&lm);
 	note("1: one writer, no fsync in the timed loop (flush.messages=0, "
 	    "flush.ms=0; open and the flushing close not timed). kstream "
 	    "appends %ld records per run; peers stop at %ld records or %.0f s "
@@ -791,7 +568,7 @@ static void rows_append_batch_and_read(const recset_t *rs)
 	for (i = 0; i < opt.runs; i++)
 		sample(&ki, "kstream iterator", U_RATE,
 		    ks_iter_run(log, st.end_offset));
-	done_msg("kstream iterator", U_RATE, &ki);
+	done_msg("kstream iterator", U_RATE, median(&ki));
 	for (i = 0; i < opt.runs; i++) {
 		double bps, rps;
 
@@ -799,27 +576,27 @@ static void rows_append_batch_and_read(const recset_t *rs)
 		sample(&kvb, "kstream ks_log_read bytes", U_BYTES, bps);
 		sample(&kvr, "kstream ks_log_read records", U_RATE, rps);
 	}
-	done_msg("kstream ks_log_read", U_BYTES, &kvb);
+	done_msg("kstream ks_log_read", U_BYTES, median(&kvb));
 	KS_TRY(ks_log_close(log));
 	for (i = 0; i < opt.runs; i++)
 		sample(&si, "SQLite SELECT", U_RATE,
 		    sq_read_run(sqpath, sq_rows));
-	done_msg("SQLite SELECT", U_RATE, &si);
+	done_msg("SQLite SELECT", U_RATE, median(&si));
 	for (i = 0; i < opt.runs; i++)
 		sample(&li, "LMDB cursor", U_RATE, lm_read_run(lmdir, lm_recs));
-	done_msg("LMDB cursor", U_RATE, &li);
+	done_msg("LMDB cursor", U_RATE, median(&li));
 
-	r = add_row("3", U_RATE, ">= 30 M/s", 30e6, 0,
+	r = add_row("3", U_RATE, ">= 30 M/s", 30e6,
 	    "read: record iterator, rec/s");
-	r->ks = median(&ki);
-	r->sq = median(&si);
-	r->lm = median(&li);
-	r = add_row("3b", U_BYTES, "", 0, 0,
+	r->v[C_KS] = median(&ki);
+	r->v[C_SQLITE] = median(&si);
+	r->v[C_LMDB] = median(&li);
+	r = add_row("3b", U_BYTES, "", 0,
 	    "read: ks_log_read 1 MiB views, bytes/s *");
-	r->ks = median(&kvb);
-	r = add_row("3c", U_RATE, "", 0, 0,
+	r->v[C_KS] = median(&kvb);
+	r = add_row("3c", U_RATE, "", 0,
 	    "read: ks_log_read 1 MiB views, rec/s *");
-	r->ks = median(&kvr);
+	r->v[C_KS] = median(&kvr);
 	note("3: warm page cache. kstream walks all %lld records (%.2f GB, "
 	    "%u segment%s) from offset 0, touching each record's lengths and "
 	    "first value byte; SQLite steps \"SELECT v FROM log ORDER BY off\" "
@@ -863,27 +640,27 @@ static void row_append_single(const recset_t *rs)
 	for (i = 0; i < opt.runs; i++)
 		sample(&ks, "kstream", U_RATE,
 		    ks_append_run(ksdir, rs, 1, sz.single_n));
-	done_msg("kstream", U_RATE, &ks);
+	done_msg("kstream", U_RATE, median(&ks));
 	rm_rf(ksdir);
 	settle();
 	for (i = 0; i < opt.runs; i++)
 		sample(&sq, "SQLite, 1 row per txn", U_RATE,
 		    sq_append_run(sqpath, rs, 1, sz.sqlite_single_cap,
 		    sz.peer_secs, "OFF", &sq_rows));
-	done_msg("SQLite, 1 row per txn", U_RATE, &sq);
+	done_msg("SQLite, 1 row per txn", U_RATE, median(&sq));
 	sq_remove(sqpath);
 	for (i = 0; i < opt.runs; i++)
 		sample(&lm, "LMDB, 1 put per txn", U_RATE,
 		    lm_append_run(lmdir, rs, 1, sz.lmdb_single_cap,
 		    sz.peer_secs, MDB_NOSYNC, &lm_recs));
-	done_msg("LMDB, 1 put per txn", U_RATE, &lm);
+	done_msg("LMDB, 1 put per txn", U_RATE, median(&lm));
 	rm_rf(lmdir);
 
-	r = add_row("2", U_RATE, ">= 5 M/s", 5e6, 0,
+	r = add_row("2", U_RATE, ">= 5 M/s", 5e6,
 	    "append 1x%d B per call, rec/s", VALUE_LEN);
-	r->ks = median(&ks);
-	r->sq = median(&sq);
-	r->lm = median(&lm);
+	r->v[C_KS] = median(&ks);
+	r->v[C_SQLITE] = median(&sq);
+	r->v[C_LMDB] = median(&lm);
 	note("2: one record per ks_log_append (one batch each), %ld per run, "
 	    "no fsync. Peers commit one transaction per record, no fsync "
 	    "(SQLite WAL synchronous=OFF, capped at %ld rows; LMDB MDB_NOSYNC, "
@@ -939,11 +716,11 @@ static void open_clean(const recset_t *rs, uint64_t seg_bytes)
 		KS_TRY(ks_log_close(log));
 		sample(&t, "kstream open", U_MS, t1 - t0);
 	}
-	done_msg("kstream open", U_MS, &t);
+	done_msg("kstream open", U_MS, median(&t));
 	r = add_row(seg_bytes == sz.open_small_seg ? "4b" : "4", U_MS,
-	    "< 10 ms", 10e-3, 1, "open after clean close, %llu MiB segs",
+	    "< 10 ms", 10e-3, "open after clean close, %llu MiB segs",
 	    (unsigned long long)(seg_bytes / MIB));
-	r->ks = median(&t);
+	r->v[C_KS] = median(&t);
 	note("%s: %.2f GB log, %lld records, %u segment%s of at most %llu MiB; "
 	    "clean_open=1 in %d of %d opens (each open followed by a close); "
 	    "warm page cache.", r->id, (double)st.size_bytes / 1e9,
@@ -1054,12 +831,12 @@ static void row_open_crash(const recset_t *rs)
 		rm_rf(dir);
 		settle();
 	}
-	done_msg("kstream recovery scan", U_BYTES, &rate);
-	r = add_row("5", U_BYTES, ">= 1 GB/s", 1e9, 0,
+	done_msg("kstream recovery scan", U_BYTES, median(&rate));
+	r = add_row("5", U_BYTES, ">= 1 GB/s", 1e9,
 	    "open after kill -9: scanned bytes/s");
-	r->ks = median(&rate);
-	r = add_row("5b", U_MS, "", 0, 0, "open after kill -9: open time");
-	r->ks = median(&t);
+	r->v[C_KS] = median(&rate);
+	r = add_row("5b", U_MS, "", 0, "open after kill -9: open time");
+	r->v[C_KS] = median(&t);
 	note("5: the child opened a fresh log (flush.messages=0, so no "
 	    "recovery point past the start), appended %llu MiB in %d-record "
 	    "batches, signalled through a pipe and was SIGKILLed. Last run: "
@@ -1168,7 +945,7 @@ static void rows_flush(const recset_t *rs, int tmpfs)
 		k1a.v[k1a.n++] = aps;
 		k1f.v[k1f.n++] = fpa;
 	}
-	done_msg("kstream 1 thread", U_RATE, &k1);
+	done_msg("kstream 1 thread", U_RATE, median(&k1));
 	for (i = 0; i < opt.runs; i++) {
 		double aps, fpa;
 
@@ -1177,30 +954,30 @@ static void rows_flush(const recset_t *rs, int tmpfs)
 		k4a.v[k4a.n++] = aps;
 		k4f.v[k4f.n++] = fpa;
 	}
-	done_msg("kstream 4 threads", U_RATE, &k4);
+	done_msg("kstream 4 threads", U_RATE, median(&k4));
 	for (i = 0; i < opt.runs; i++)
 		sample(&sq, "SQLite synchronous=FULL", U_RATE,
 		    sq_append_run(sqpath, rs, FLUSH_BATCH, LONG_MAX,
 		    sz.flush_secs, "FULL", &rows_done));
-	done_msg("SQLite synchronous=FULL", U_RATE, &sq);
+	done_msg("SQLite synchronous=FULL", U_RATE, median(&sq));
 	sq_remove(sqpath);
 	for (i = 0; i < opt.runs; i++)
 		sample(&lm, "LMDB synced commits", U_RATE,
 		    lm_append_run(lmdir, rs, FLUSH_BATCH, LONG_MAX,
 		    sz.flush_secs, 0, &rows_done));
-	done_msg("LMDB synced commits", U_RATE, &lm);
+	done_msg("LMDB synced commits", U_RATE, median(&lm));
 	rm_rf(lmdir);
 
-	r = add_row("6", U_RATE, "", 0, 0,
+	r = add_row("6", U_RATE, "", 0,
 	    "durable append %dx%d B, 1 thread, rec/s", FLUSH_BATCH,
 	    VALUE_LEN);
-	r->ks = median(&k1);
-	r->sq = median(&sq);
-	r->lm = median(&lm);
-	r = add_row("6b", U_RATE, "", 0, 0,
+	r->v[C_KS] = median(&k1);
+	r->v[C_SQLITE] = median(&sq);
+	r->v[C_LMDB] = median(&lm);
+	r = add_row("6b", U_RATE, "", 0,
 	    "durable append %dx%d B, %d threads, rec/s", FLUSH_BATCH,
 	    VALUE_LEN, FLUSH_THREADS);
-	r->ks = median(&k4);
+	r->v[C_KS] = median(&k4);
 	note("6: every append returns only once durable; %.1f s per run. "
 	    "1 thread: %.0f appends/s, %.3f fsyncs per append; %d threads "
 	    "sharing one log (group commit): %.0f appends/s, %.3f fsyncs per "
@@ -1218,66 +995,22 @@ static void rows_flush(const recset_t *rs, int tmpfs)
 
 /* ------------------------------------------------------------------ */
 
-static void usage(void)
-{
-	fprintf(stderr, "usage: bench_log [-q] [-r RUNS] [-d DIR] [-v]\n"
-	    "  -q       quick run with smaller sizes\n"
-	    "  -r RUNS  runs per measurement, medians reported (default 5)\n"
-	    "  -d DIR   scratch directory (default $TMPDIR or /tmp)\n"
-	    "  -v       print every sample\n");
-	exit(2);
-}
-
 int main(int argc, char **argv)
 {
-	char tmpl[PATH_MAX];
 	recset_t rs;
-	double t0, load[1];
-	int c, tmpfs;
+	double t0;
+	int tmpfs;
 
+	bench_prog = "bench_log";
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((c = getopt(argc, argv, "qr:d:vh")) != -1) {
-		switch (c) {
-		case 'q':
-			opt.quick = 1;
-			break;
-		case 'r':
-			opt.runs = atoi(optarg);
-			if (opt.runs < 1 || opt.runs > MAX_RUNS)
-				die("-r: between 1 and %d", MAX_RUNS);
-			break;
-		case 'd':
-			opt.base = optarg;
-			break;
-		case 'v':
-			opt.verbose = 1;
-			break;
-		default:
-			usage();
-		}
-	}
-	if (optind != argc)
-		usage();
-	if (!opt.base)
-		opt.base = getenv("TMPDIR");
-	if (!opt.base || !*opt.base)
-		opt.base = "/tmp";
+	common_args(argc, argv, &opt.quick, &opt.runs, &opt.base);
 	set_sizes(opt.quick);
 
-	if (snprintf(tmpl, sizeof(tmpl), "%s/kstream-bench-XXXXXX", opt.base)
-	    >= (int)sizeof(tmpl))
-		die("-d: path too long");
-	if (!mkdtemp(tmpl))
-		die("mkdtemp %s: %s", tmpl, strerror(errno));
-	snprintf(opt.scratch, sizeof(opt.scratch), "%s", tmpl);
-	opt.owner = getpid();
-	atexit(cleanup);
-	bench_prog = "bench_log";
-	bench_cleanup = cleanup;
-	bench_catch_signals();
+	make_scratch(opt.base, opt.scratch);
+	bench_layout = &layout;
 
 	print_context(&tmpfs);
-	recset_init(&rs, BATCH_RECS);
+	recset_init(&rs, BATCH_RECS, VALUE_LEN);
 	t0 = now_s();
 
 	rows_append_batch_and_read(&rs);
@@ -1286,16 +1019,14 @@ int main(int argc, char **argv)
 	row_open_crash(&rs);
 	rows_flush(&rs, tmpfs);
 
+	sort_output();
 	print_table();
 	printf("\nPublished figures to beat (context only: other machines, "
 	    "other conditions):\n"
 	    " - Kafka, single producer, 100 B records: 0.82 M records/s\n"
 	    " - Chronicle Queue, 200 B messages: 8.8 M writes/s, "
 	    "15.5 M reads/s\n");
-	if (getloadavg(load, 1) == 1)
-		printf("\nLoad average at the end: %.2f (1 min).", load[0]);
-	printf("\nTotal time %.0f s. Targets are printed, never asserted.\n",
-	    now_s() - t0);
+	print_end(t0);
 	recset_free(&rs);
 	return 0;
 }

@@ -57,12 +57,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_RUNS 101
 #define MAX_NOTES 24
 #define NOTE_LEN 1400
 #include "harness.h"
-
-#define GIB (1024.0 * 1024.0 * 1024.0)
 
 #define VALUE_LEN 100          /* bytes per record value (a line without
                                   its newline) */
@@ -86,7 +83,6 @@
 static struct {
 	int runs;
 	int quick;
-	int verbose;
 	long n;                 /* records in the input file */
 	double check_bytes;     /* row 4: the store's size to aim at */
 	const char *base;
@@ -95,91 +91,7 @@ static struct {
 	char broker[PATH_MAX];  /* kstream-broker */
 	char input[PATH_MAX + 32];  /* N lines of VALUE_LEN bytes */
 	double input_bytes;
-	pid_t owner;            /* the process that cleans up at exit */
 } opt = { .runs = 3 };
-
-#define MAX_KIDS 8
-static pid_t kids[MAX_KIDS];
-
-static void kid_add(pid_t pid)
-{
-	int i;
-
-	for (i = 0; i < MAX_KIDS; i++)
-		if (kids[i] == 0) {
-			kids[i] = pid;
-			return;
-		}
-}
-
-static void kid_del(pid_t pid)
-{
-	int i;
-
-	for (i = 0; i < MAX_KIDS; i++)
-		if (kids[i] == pid)
-			kids[i] = 0;
-}
-
-static void cleanup(void)
-{
-	int i;
-
-	if (getpid() != opt.owner)
-		return;
-	for (i = 0; i < MAX_KIDS; i++)
-		if (kids[i] > 0) {
-			kill(kids[i], SIGKILL);
-			waitpid(kids[i], NULL, 0);
-			kids[i] = 0;
-		}
-	if (opt.scratch[0] != '\0') {
-		rm_rf(opt.scratch);
-		opt.scratch[0] = '\0';
-	}
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* Writes back what earlier phases left dirty, so that no figure pays
- * for another's writeback. */
-static void sync_scratch(void)
-{
-	int fd = open(opt.scratch, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd >= 0) {
-		syncfs(fd);
-		close(fd);
-	}
-}
-
-/* The last lines of a child's stderr log on our stderr. */
-static void log_tail(const char *log)
-{
-	char buf[2048];
-	ssize_t n;
-	off_t sz;
-	int fd = open(log, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return;
-	sz = lseek(fd, 0, SEEK_END);
-	lseek(fd, sz > (off_t)sizeof(buf) - 1 ? sz - (off_t)sizeof(buf) + 1 :
-	    0, SEEK_SET);
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n > 0) {
-		buf[n] = '\0';
-		fprintf(stderr, "--- the end of %s:\n%s%s---\n", log, buf,
-		    buf[n - 1] == '\n' ? "" : "\n");
-	}
-}
 
 /* "kstream produce t --broker ..." for messages. */
 static void cmdline(char *const argv[], char *buf, size_t cap)
@@ -196,37 +108,6 @@ static void cmdline(char *const argv[], char *buf, size_t cap)
 		off += (size_t)snprintf(buf + off, cap - off, "%s%s",
 		    i ? " " : "", a);
 	}
-}
-
-/* Forks and execs argv with stdin from /dev/null, stdout on out_fd and
- * stderr appended to log. The child dies with this process. */
-static pid_t spawn(char *const argv[], int out_fd, const char *log)
-{
-	int logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
-	pid_t pid;
-
-	if (logfd < 0 || nul < 0)
-		die("%s: %s", logfd < 0 ? log : "/dev/null", strerror(errno));
-	fflush(stdout);
-	fflush(stderr);
-	if ((pid = fork()) < 0)
-		die("fork: %s", strerror(errno));
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != opt.owner)
-			_exit(127);
-		if (dup2(nul, 0) < 0 || dup2(out_fd < 0 ? nul : out_fd, 1) < 0 ||
-		    dup2(logfd, 2) < 0)
-			_exit(127);
-		execvp(argv[0], argv);
-		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	close(logfd);
-	close(nul);
-	kid_add(pid);
-	return pid;
 }
 
 /* ------------------------------------------------------------------ */
@@ -359,6 +240,7 @@ typedef struct {
 	char bootstrap[64];      /* "127.0.0.1:PORT" */
 	char metrics[128];       /* "http://127.0.0.1:PORT/metrics" or "" */
 	int mport;
+	int with_metrics;        /* started with --metrics */
 	char dir[PATH_MAX + 32]; /* its store */
 	char log[PATH_MAX + 32]; /* its stderr */
 	ks_admin_t *admin;       /* ks_admin_connect, for checking counts */
@@ -376,16 +258,34 @@ static int port_of(const char *url)
 	return c ? atoi(c + 1) : -1;
 }
 
+/* Its stdout: "listening on URL" and, with --metrics, "metrics on URL"
+ * once each is bound; done when it has printed every one it will. */
+static int broker_line(char *line, void *arg)
+{
+	broker_t *b = arg;
+	char *s;
+
+	if ((s = strstr(line, "listening on "))) {
+		s += strlen("listening on ");
+		s[strcspn(s, " \r\t")] = '\0';
+		b->port = port_of(s);
+	} else if ((s = strstr(line, "metrics on "))) {
+		s += strlen("metrics on ");
+		s[strcspn(s, " \r\t")] = '\0';
+		snprintf(b->metrics, sizeof(b->metrics), "%s", s);
+		b->mport = port_of(s);
+	}
+	return b->port > 0 && (!b->with_metrics || b->mport > 0);
+}
+
 /* A fresh broker on 127.0.0.1, any port, on a fresh store; with its
  * metrics endpoint on another port if metrics. */
 static void broker_start(broker_t *b, int metrics)
 {
-	char buf[4096];
-	size_t len = 0;
-	double dl = now_s() + SPAWN_SECS;
 	int p[2], k = ++broker_seq, rc;
 
 	memset(b, 0, sizeof(*b));
+	b->with_metrics = metrics;
 	snprintf(b->dir, sizeof(b->dir), "%s/broker-%d", opt.scratch, k);
 	snprintf(b->log, sizeof(b->log), "%s/broker-%d.log", opt.scratch, k);
 	if (pipe2(p, O_CLOEXEC) < 0)
@@ -399,53 +299,8 @@ static void broker_start(broker_t *b, int metrics)
 	}
 	close(p[1]);
 	b->out = p[0];
-	/* Its stdout: "listening on URL" and, with --metrics, "metrics on
-	 * URL" once each is bound. */
-	while (b->port <= 0 || (metrics && b->mport <= 0)) {
-		struct pollfd pf = { .fd = b->out, .events = POLLIN };
-		char *nl;
-		ssize_t n;
-		int st;
-
-		if (waitpid(b->pid, &st, WNOHANG) == b->pid) {
-			kid_del(b->pid);
-			log_tail(b->log);
-			die("kstream-broker exited before listening");
-		}
-		if (now_s() > dl) {
-			log_tail(b->log);
-			die("kstream-broker: not listening after %d s",
-			    SPAWN_SECS);
-		}
-		if (poll(&pf, 1, 100) <= 0)
-			continue;
-		if ((n = read(b->out, buf + len, sizeof(buf) - 1 - len)) <= 0) {
-			usleep(10000);
-			continue;
-		}
-		len += (size_t)n;
-		buf[len] = '\0';
-		while ((nl = strchr(buf, '\n'))) {
-			char *s;
-
-			*nl = '\0';
-			if ((s = strstr(buf, "listening on "))) {
-				s += strlen("listening on ");
-				s[strcspn(s, " \r\t")] = '\0';
-				b->port = port_of(s);
-			} else if ((s = strstr(buf, "metrics on "))) {
-				s += strlen("metrics on ");
-				s[strcspn(s, " \r\t")] = '\0';
-				snprintf(b->metrics, sizeof(b->metrics), "%s",
-				    s);
-				b->mport = port_of(s);
-			}
-			len -= (size_t)(nl + 1 - buf);
-			memmove(buf, nl + 1, len + 1);
-		}
-		if (len == sizeof(buf) - 1)
-			len = 0;
-	}
+	await_lines(b->pid, b->out, b->log, "kstream-broker", SPAWN_SECS,
+	    broker_line, b);
 	snprintf(b->bootstrap, sizeof(b->bootstrap), "127.0.0.1:%d", b->port);
 	if ((rc = ks_admin_connect(b->bootstrap, NULL, &b->admin)) < 0)
 		die("ks_admin_connect %s: %s", b->bootstrap, ks_strerror(rc));
@@ -453,22 +308,10 @@ static void broker_start(broker_t *b, int metrics)
 
 static void broker_stop(broker_t *b)
 {
-	int st, i;
-
 	ks_admin_free(b->admin);
 	b->admin = NULL;
-	if (b->pid > 0) {
-		kill(b->pid, SIGTERM);
-		for (i = 0; i < 1000 && waitpid(b->pid, &st, WNOHANG) != b->pid;
-		    i++)
-			usleep(10000);
-		if (i == 1000) {
-			kill(b->pid, SIGKILL);
-			waitpid(b->pid, &st, 0);
-		}
-		kid_del(b->pid);
-		b->pid = 0;
-	}
+	kid_stop(b->pid);
+	b->pid = 0;
 	if (b->out >= 0)
 		close(b->out);
 	b->out = -1;
@@ -618,131 +461,32 @@ static double http_get(int port, const char *path, char **body, size_t *len)
 /* The table                                                           */
 
 enum unit { U_RATE, U_MBS, U_MS, U_BYTES };
+enum col { C_KS, C_PEER };
 
-typedef struct {
-	const char *id;
-	char what[48];
-	enum unit unit;
-	double ks, peer;        /* medians; < 0: none */
-	const char *peer_name;  /* "kcat", "broker", "cat", "-" */
-	const char *target;     /* "" for informational rows */
-	double target_val;
-} row_t;
+static const bench_unit_t units[] = {
+	[U_RATE] = BENCH_UNIT_RATE,
+	[U_MBS] = { { { 0, 1e6, "%.0f MB/s" } }, 0 },
+	[U_MS] = { { { 10, 1e-3, "%.1f ms" }, { 0, 1e-3, "%.2f ms" } }, 1 },
+	[U_BYTES] = { { { 1e6, 1e6, "%.2f MB" }, { 0, 1e3, "%.1f kB" } }, 1 },
+};
 
-#define MAX_ROWS 12
-static row_t table[MAX_ROWS];
-static int nrows;
+/* One peer a row, named in the "peer is" column: kcat, cat, or the same
+ * tool through a broker; "-" for none. */
+static const bench_layout_t layout = {
+	.units = units, .cols = { "kstream", "peer" },
+	.what_w = 46, .val_w = 11, .ratio_w = 7, .target_w = 9, .rule = 108,
+	.peer_is_w = 7, .none = "n/a",
+};
 
-static row_t *add_row(const char *id, enum unit unit, const char *peer_name,
-    const char *target, double target_val, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
-
-static row_t *add_row(const char *id, enum unit unit, const char *peer_name,
-    const char *target, double target_val, const char *fmt, ...)
+/* A row of kstream's figure against peer's. */
+static void peer_row(const char *id, enum unit unit, const char *what,
+    double ks, const char *peer, double peer_v)
 {
-	row_t *r;
-	va_list ap;
+	row_t *r = add_row(id, unit, "", 0, "%s", what);
 
-	if (nrows == MAX_ROWS)
-		die("too many rows");
-	r = &table[nrows++];
-	memset(r, 0, sizeof(*r));
-	r->id = id;
-	r->unit = unit;
-	r->ks = r->peer = -1;
-	r->peer_name = peer_name;
-	r->target = target;
-	r->target_val = target_val;
-	va_start(ap, fmt);
-	vsnprintf(r->what, sizeof(r->what), fmt, ap);
-	va_end(ap);
-	return r;
-}
-
-static int lower_better(enum unit u)
-{
-	return u == U_MS || u == U_BYTES;
-}
-
-static const char *fmt_val(char *buf, size_t cap, enum unit u, double v)
-{
-	if (v < 0)
-		snprintf(buf, cap, "-");
-	else if (u == U_MS)
-		snprintf(buf, cap, v < 10 ? "%.2f ms" : "%.1f ms", v * 1e3);
-	else if (u == U_MBS)
-		snprintf(buf, cap, "%.0f MB/s", v / 1e6);
-	else if (u == U_BYTES && v >= 1e6)
-		snprintf(buf, cap, "%.2f MB", v / 1e6);
-	else if (u == U_BYTES)
-		snprintf(buf, cap, "%.1f kB", v / 1e3);
-	else if (v >= 1e6)
-		snprintf(buf, cap, "%.2f M/s", v / 1e6);
-	else
-		snprintf(buf, cap, "%.1f k/s", v / 1e3);
-	return buf;
-}
-
-/* kstream's figure over the peer's (the peer's over kstream's for times):
- * above 1, kstream did better. */
-static const char *fmt_ratio(char *buf, size_t cap, const row_t *r)
-{
-	double x;
-
-	if (r->ks <= 0 || r->peer <= 0) {
-		snprintf(buf, cap, "n/a");
-		return buf;
-	}
-	x = lower_better(r->unit) ? r->peer / r->ks : r->ks / r->peer;
-	snprintf(buf, cap, x >= 10 ? "%.0fx" : "%.2fx", x);
-	return buf;
-}
-
-static void sample(samples_t *s, const char *what, enum unit u, double v)
-{
-	char b[32];
-
-	s->v[s->n++] = v;
-	if (opt.verbose)
-		progress("    %-36s run %d: %s\n", what, s->n,
-		    fmt_val(b, sizeof(b), u, v));
-}
-
-static void done_msg(const char *what, enum unit u, double v)
-{
-	char b[32];
-
-	progress("  %-40s median %s\n", what, fmt_val(b, sizeof(b), u, v));
-}
-
-static void print_table(void)
-{
-	char a[32], b[32], c[32];
-	int i;
-
-	printf("\n %-3s %-46s %11s %-7s %11s %7s  %-9s %s\n", "#", "workload",
-	    "kstream", "peer is", "peer", "ks/peer", "target", "");
-	for (i = 0; i < 108; i++)
-		putchar('-');
-	putchar('\n');
-	for (i = 0; i < nrows; i++) {
-		const row_t *r = &table[i];
-		const char *status = "";
-
-		if (r->target[0] != '\0' && r->ks >= 0)
-			status = (lower_better(r->unit) ?
-			    r->ks <= r->target_val : r->ks >= r->target_val) ?
-			    "met" : "not met";
-		printf(" %-3s %-46s %11s %-7s %11s %7s  %-9s %s\n", r->id,
-		    r->what, fmt_val(a, sizeof(a), r->unit, r->ks),
-		    r->peer_name, r->peer < 0 ? "n/a" :
-		    fmt_val(b, sizeof(b), r->unit, r->peer),
-		    fmt_ratio(c, sizeof(c), r),
-		    r->target[0] ? r->target : "(info)", status);
-	}
-	printf("\nNotes:\n");
-	for (i = 0; i < nnotes; i++)
-		print_wrapped(notes[i]);
+	r->v[C_KS] = ks;
+	r->peer_name = peer;
+	r->v[C_PEER] = peer_v;
 }
 
 /* ------------------------------------------------------------------ */
@@ -775,40 +519,19 @@ static void kcat_version(char *buf, size_t cap)
 
 static void print_context(void)
 {
-	char cpu[256], fstype[64], source[256], kv[256];
-	double load[3];
-	struct utsname u;
-	double ram = (double)sysconf(_SC_PHYS_PAGES) *
-	    (double)sysconf(_SC_PAGESIZE);
+	char fstype[64], kv[256];
 
-	read_field("/proc/cpuinfo", "model name", cpu, sizeof(cpu));
-	fs_of(opt.scratch, fstype, sizeof(fstype), source, sizeof(source));
-	if (uname(&u) < 0)
-		memset(&u, 0, sizeof(u));
 	kcat_version(kv, sizeof(kv));
 	if (strcmp(kv, "not found") == 0)
 		die("kcat is not in PATH (the peer of rows 1 and 2)");
 	printf("kstream %s command-line tool benchmark: medians of %d run%s%s\n",
 	    ks_version_string(), opt.runs, opt.runs == 1 ? "" : "s",
 	    opt.quick ? " (quick sizes)" : "");
-	printf("machine: %ld CPUs online, %s, %.1f GiB RAM\n",
-	    sysconf(_SC_NPROCESSORS_ONLN), cpu, ram / GIB);
-	printf("kernel:  %s %s %s\n", u.sysname, u.release, u.machine);
-	printf("scratch: %s on %s (%s)\n", opt.scratch, source, fstype);
+	print_machine("", fstype);
 	printf("tool:    %s\n", opt.tool);
 	printf("broker:  %s\n", opt.broker);
 	printf("peer:    kcat %s\n", kv);
-	if (getloadavg(load, 3) == 3)
-		printf("load:    %.2f %.2f %.2f at start (other work on the "
-		    "machine skews every figure)\n", load[0], load[1], load[2]);
-	printf("built:   gcc %s, %s\n", __VERSION__,
-#ifdef __OPTIMIZE__
-	    "optimised"
-#else
-	    "NOT optimised"
-#endif
-	    );
-	fflush(stdout);
+	print_context_end();
 }
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
@@ -907,24 +630,62 @@ static void topic_create(const char *name, const char *target_opt,
 	run(argv, OUT_NULL, &r);
 }
 
+/* One client's figures over the runs of rows 1 and 2. */
+typedef struct {
+	samples_t rate;         /* records/s */
+	samples_t cpu;          /* its CPU time, seconds */
+	samples_t bcpu;         /* the broker's CPU time meanwhile */
+	samples_t req;          /* Produce requests the broker served */
+} client_t;
+
+/* Row 1's run of argv (who in messages), producing the input file into
+ * topic on b: checked by the topic's end offset. */
+static void produce_run(broker_t *b, char *const argv[], const char *topic,
+    const char *who, client_t *c)
+{
+	double c0, q0, v;
+	run_t r;
+
+	settle();
+	c0 = broker_cpu(b);
+	q0 = produce_requests(b);
+	run(argv, OUT_NULL, &r);
+	if ((v = (double)end_offset(b, topic)) != (double)opt.n)
+		die("%s: topic %s ends at offset %.0f, not %ld", who, topic, v,
+		    opt.n);
+	sample(&c->rate, who, U_RATE, (double)opt.n / r.secs);
+	c->cpu.v[c->cpu.n++] = r.cpu;
+	c->bcpu.v[c->bcpu.n++] = broker_cpu(b) - c0;
+	c->req.v[c->req.n++] = produce_requests(b) - q0;
+}
+
+/* Row 2's run of argv (who in messages), consuming from b: checked by
+ * its output. */
+static void consume_run(broker_t *b, char *const argv[], const char *who,
+    client_t *c)
+{
+	double c0 = broker_cpu(b);
+	run_t r;
+
+	run(argv, OUT_COUNT, &r);
+	check_output(&r, who);
+	sample(&c->rate, who, U_RATE, (double)opt.n / r.secs);
+	c->cpu.v[c->cpu.n++] = r.cpu;
+	c->bcpu.v[c->bcpu.n++] = broker_cpu(b) - c0;
+}
+
 static void rows_produce_consume(broker_t *b)
 {
-	samples_t s_kp = { .n = 0 }, s_cp = { .n = 0 }, s_kc = { .n = 0 },
-	    s_cc = { .n = 0 }, s_sp = { .n = 0 }, s_sc = { .n = 0 };
-	samples_t cpu_kp = { .n = 0 }, cpu_cp = { .n = 0 },
-	    cpu_kc = { .n = 0 }, cpu_cc = { .n = 0 }, bcpu_kp = { .n = 0 },
-	    bcpu_cp = { .n = 0 }, bcpu_kc = { .n = 0 }, bcpu_cc = { .n = 0 },
-	    req_kp = { .n = 0 }, req_cp = { .n = 0 };
-	char n_str[32];
-	row_t *rw;
+	/* k: kstream, c: kcat; p: produce, c: consume */
+	client_t kp = { .rate.n = 0 }, cp = { .rate.n = 0 },
+	    kc = { .rate.n = 0 }, cc = { .rate.n = 0 };
+	samples_t s_sp = { .n = 0 }, s_sc = { .n = 0 };
 	int i;
 
-	snprintf(n_str, sizeof(n_str), "%ld", opt.n);
 	progress("[1-3] %ld lines of %d bytes, %d run%s\n", opt.n, VALUE_LEN,
 	    opt.runs, opt.runs == 1 ? "" : "s");
 	for (i = 0; i < opt.runs; i++) {
 		char kt[32], ct[32], sdir[PATH_MAX + 32];
-		double c0, q0, v;
 		run_t r;
 
 		snprintf(kt, sizeof(kt), "ks-%d", i);
@@ -934,66 +695,26 @@ static void rows_produce_consume(broker_t *b)
 
 		/* 1: kstream produce, then kcat -P, each to its own topic. */
 		{
-			char *argv[] = { opt.tool, "produce", kt, "--broker",
+			char *ka[] = { opt.tool, "produce", kt, "--broker",
 			    b->bootstrap, "-f", opt.input, "-q", NULL };
-
-			sync_scratch();
-			c0 = broker_cpu(b);
-			q0 = produce_requests(b);
-			run(argv, OUT_NULL, &r);
-			if ((v = (double)end_offset(b, kt)) != (double)opt.n)
-				die("kstream produce: topic %s ends at offset "
-				    "%.0f, not %ld", kt, v, opt.n);
-			sample(&s_kp, "kstream produce --broker", U_RATE,
-			    (double)opt.n / r.secs);
-			cpu_kp.v[cpu_kp.n++] = r.cpu;
-			bcpu_kp.v[bcpu_kp.n++] = broker_cpu(b) - c0;
-			req_kp.v[req_kp.n++] = produce_requests(b) - q0;
-		}
-		{
-			char *argv[] = { "kcat", "-P", "-b", b->bootstrap,
+			char *ca[] = { "kcat", "-P", "-b", b->bootstrap,
 			    "-t", ct, "-l", opt.input, NULL };
 
-			sync_scratch();
-			c0 = broker_cpu(b);
-			q0 = produce_requests(b);
-			run(argv, OUT_NULL, &r);
-			if ((v = (double)end_offset(b, ct)) != (double)opt.n)
-				die("kcat -P: topic %s ends at offset %.0f, "
-				    "not %ld", ct, v, opt.n);
-			sample(&s_cp, "kcat -P", U_RATE,
-			    (double)opt.n / r.secs);
-			cpu_cp.v[cpu_cp.n++] = r.cpu;
-			bcpu_cp.v[bcpu_cp.n++] = broker_cpu(b) - c0;
-			req_cp.v[req_cp.n++] = produce_requests(b) - q0;
+			produce_run(b, ka, kt, "kstream produce --broker", &kp);
+			produce_run(b, ca, ct, "kcat -P", &cp);
 		}
 
 		/* 2: both consume the topic kstream produce wrote. */
 		{
-			char *argv[] = { opt.tool, "consume", kt, "--broker",
+			char *ka[] = { opt.tool, "consume", kt, "--broker",
 			    b->bootstrap, "--partition", "0", "--offset",
 			    "beginning", NULL };
-
-			c0 = broker_cpu(b);
-			run(argv, OUT_COUNT, &r);
-			check_output(&r, "kstream consume --broker");
-			sample(&s_kc, "kstream consume --broker", U_RATE,
-			    (double)opt.n / r.secs);
-			cpu_kc.v[cpu_kc.n++] = r.cpu;
-			bcpu_kc.v[bcpu_kc.n++] = broker_cpu(b) - c0;
-		}
-		{
-			char *argv[] = { "kcat", "-C", "-b", b->bootstrap,
+			char *ca[] = { "kcat", "-C", "-b", b->bootstrap,
 			    "-t", kt, "-p", "0", "-o", "beginning", "-e", "-q",
 			    NULL };
 
-			c0 = broker_cpu(b);
-			run(argv, OUT_COUNT, &r);
-			check_output(&r, "kcat -C");
-			sample(&s_cc, "kcat -C", U_RATE,
-			    (double)opt.n / r.secs);
-			cpu_cc.v[cpu_cc.n++] = r.cpu;
-			bcpu_cc.v[bcpu_cc.n++] = broker_cpu(b) - c0;
+			consume_run(b, ka, "kstream consume --broker", &kc);
+			consume_run(b, ca, "kcat -C", &cc);
 		}
 		{
 			char *d1[] = { opt.tool, "topics", "delete", kt,
@@ -1014,7 +735,7 @@ static void rows_produce_consume(broker_t *b)
 			char *argv[] = { opt.tool, "produce", "t", "--store",
 			    sdir, "-f", opt.input, "-q", NULL };
 
-			sync_scratch();
+			settle();
 			run(argv, OUT_NULL, &r);
 			sample(&s_sp, "kstream produce --store", U_RATE,
 			    (double)opt.n / r.secs);
@@ -1031,28 +752,21 @@ static void rows_produce_consume(broker_t *b)
 		}
 		rm_rf(sdir);
 	}
-	done_msg("kstream produce --broker", U_RATE, median(&s_kp));
-	done_msg("kcat -P", U_RATE, median(&s_cp));
-	done_msg("kstream consume --broker", U_RATE, median(&s_kc));
-	done_msg("kcat -C", U_RATE, median(&s_cc));
+	done_msg("kstream produce --broker", U_RATE, median(&kp.rate));
+	done_msg("kcat -P", U_RATE, median(&cp.rate));
+	done_msg("kstream consume --broker", U_RATE, median(&kc.rate));
+	done_msg("kcat -C", U_RATE, median(&cc.rate));
 	done_msg("kstream produce --store", U_RATE, median(&s_sp));
 	done_msg("kstream consume --store", U_RATE, median(&s_sc));
 
-	rw = add_row("1", U_RATE, "kcat", "", 0, "produce --broker, records/s");
-	rw->ks = median(&s_kp);
-	rw->peer = median(&s_cp);
-	rw = add_row("2", U_RATE, "kcat", "", 0, "consume --broker to the "
-	    "end, records/s");
-	rw->ks = median(&s_kc);
-	rw->peer = median(&s_cc);
-	rw = add_row("3", U_RATE, "broker", "", 0, "produce --store, "
-	    "records/s");
-	rw->ks = median(&s_sp);
-	rw->peer = median(&s_kp);
-	rw = add_row("3b", U_RATE, "broker", "", 0, "consume --store to the "
-	    "end, records/s");
-	rw->ks = median(&s_sc);
-	rw->peer = median(&s_kc);
+	peer_row("1", U_RATE, "produce --broker, records/s", median(&kp.rate),
+	    "kcat", median(&cp.rate));
+	peer_row("2", U_RATE, "consume --broker to the end, records/s",
+	    median(&kc.rate), "kcat", median(&cc.rate));
+	peer_row("3", U_RATE, "produce --store, records/s", median(&s_sp),
+	    "broker", median(&kp.rate));
+	peer_row("3b", U_RATE, "consume --store to the end, records/s",
+	    median(&s_sc), "broker", median(&kc.rate));
 
 	note("1: a file of %ld lines of %d bytes plus a newline (%.1f MB) "
 	    "produced into a fresh topic of one partition (created before "
@@ -1065,11 +779,11 @@ static void rows_produce_consume(broker_t *b)
 	    "(medians): kstream %.2f s, its broker %.2f s; kcat %.2f s, its "
 	    "broker %.2f s. Produce requests per run: kstream %.0f (%.0f "
 	    "records each), kcat %.0f (%.0f each).", opt.n, VALUE_LEN,
-	    opt.input_bytes / 1e6, opt.n, median(&cpu_kp), median(&bcpu_kp),
-	    median(&cpu_cp), median(&bcpu_cp), median(&req_kp),
-	    median(&req_kp) > 0 ? (double)opt.n / median(&req_kp) : 0,
-	    median(&req_cp),
-	    median(&req_cp) > 0 ? (double)opt.n / median(&req_cp) : 0);
+	    opt.input_bytes / 1e6, opt.n, median(&kp.cpu), median(&kp.bcpu),
+	    median(&cp.cpu), median(&cp.bcpu), median(&kp.req),
+	    median(&kp.req) > 0 ? (double)opt.n / median(&kp.req) : 0,
+	    median(&cp.req),
+	    median(&cp.req) > 0 ? (double)opt.n / median(&cp.req) : 0);
 	note("2: `kstream consume T --broker B --partition 0 --offset "
 	    "beginning` (it stops at the end the partition had when it "
 	    "started) and `kcat -C -b B -t T -p 0 -o beginning -e -q` (it "
@@ -1085,8 +799,8 @@ static void rows_produce_consume(broker_t *b)
 	    "fetch request (librdkafka's fetch scheduling, with a local "
 	    "queue of up to queued.min.messages, 100000); the broker answers "
 	    "each fetch within milliseconds.", opt.n, opt.input_bytes,
-	    max_of(&s_kc) / 1e6, max_of(&s_cc) / 1e6, median(&cpu_kc),
-	    median(&bcpu_kc), median(&cpu_cc), median(&bcpu_cc));
+	    max_of(&kc.rate) / 1e6, max_of(&cc.rate) / 1e6, median(&kc.cpu),
+	    median(&kc.bcpu), median(&cc.cpu), median(&cc.bcpu));
 	note("3, 3b: the same file into a fresh store directory by `kstream "
 	    "produce t --store DIR -f FILE -q` (a topic of one partition "
 	    "created first; flush.messages and flush.ms unset: no fsync), and "
@@ -1136,7 +850,7 @@ static void row_check(void)
 	char **cat_argv;
 	double made = 0;
 	long times, i;
-	row_t *rw;
+	char what[64];
 	run_t r;
 
 	snprintf(sdir, sizeof(sdir), "%s/check-store", opt.scratch);
@@ -1154,7 +868,7 @@ static void row_check(void)
 		run(argv, OUT_NULL, &r);
 		made += opt.input_bytes;
 	}
-	sync_scratch();
+	settle();
 	if (nftw(sdir, collect_file, 16, FTW_PHYS) != 0 || nstore_files == 0)
 		die("%s: cannot list the store's files", sdir);
 
@@ -1184,10 +898,9 @@ static void row_check(void)
 	}
 	done_msg("kstream check", U_MBS, median(&s_chk));
 	done_msg("cat > /dev/null", U_MBS, median(&s_cat));
-	rw = add_row("4", U_MBS, "cat", "", 0, "check of a %.0f MB store, MB/s",
+	snprintf(what, sizeof(what), "check of a %.0f MB store, MB/s",
 	    store_bytes / 1e6);
-	rw->ks = median(&s_chk);
-	rw->peer = median(&s_cat);
+	peer_row("4", U_MBS, what, median(&s_chk), "cat", median(&s_cat));
 	note("4: a store of one topic of one partition made by `kstream "
 	    "produce --store` of row 1's file %ld times (%.0f MB of lines; "
 	    "segment.bytes at its default of 1 GiB: %ld segment file%s); "
@@ -1338,15 +1051,15 @@ static void row_metrics(void)
 
 	done_msg("GET /metrics", U_MS, median(&s_get));
 	done_msg("kstream stats --metrics", U_MS, median(&s_stats));
-	rw = add_row("5", U_MS, "-", "< 50 ms", SCRAPE_TARGET_MS / 1e3,
+	rw = add_row("5", U_MS, "< 50 ms", SCRAPE_TARGET_MS / 1e3,
 	    "metrics scrape, %d partitions, %d groups", M_TOPICS * M_PARTS,
 	    M_GROUPS);
-	rw->ks = median(&s_get);
-	rw = add_row("5b", U_BYTES, "-", "", 0, "the scrape's body");
-	rw->ks = (double)body_len;
-	rw = add_row("5c", U_MS, "-", "", 0, "kstream stats --metrics, "
+	rw->v[C_KS] = median(&s_get);
+	rw = add_row("5b", U_BYTES, "", 0, "the scrape's body");
+	rw->v[C_KS] = (double)body_len;
+	rw = add_row("5c", U_MS, "", 0, "kstream stats --metrics, "
 	    "wall time");
-	rw->ks = median(&s_stats);
+	rw->v[C_KS] = median(&s_stats);
 	note("5: a fresh kstream-broker --metrics http://127.0.0.1:0/metrics "
 	    "with %d topics of %d partitions, %d keyed records produced into "
 	    "each, and %d groups, each of which committed (by "
@@ -1367,91 +1080,31 @@ static void row_metrics(void)
 
 /* ------------------------------------------------------------------ */
 
-static void usage(void)
-{
-	fprintf(stderr, "usage: bench_tool [-q] [-r RUNS] [-d DIR] [-v]\n"
-	    "  -q       quick run with smaller sizes\n"
-	    "  -r RUNS  runs per figure, medians reported (default 3)\n"
-	    "  -d DIR   scratch directory (default $TMPDIR or /tmp)\n"
-	    "  -v       print every sample\n");
-	exit(2);
-}
-
-/* name (kstream, kstream-broker) next to this program's directory, else
- * $env; dies if neither is executable. */
-static void find_program(const char *self, const char *name, const char *env,
-    char *out)
-{
-	char path[PATH_MAX + 64], *slash;
-	const char *e = getenv(env);
-
-	snprintf(path, sizeof(path), "%s", self);
-	if ((slash = strrchr(path, '/'))) {
-		snprintf(slash, sizeof(path) - (size_t)(slash - path),
-		    "/../%s", name);
-		if (access(path, X_OK) == 0 && realpath(path, out))
-			return;
-	}
-	if (e && *e && access(e, X_OK) == 0 && realpath(e, out))
-		return;
-	die("no %s program: build it (make) or set $%s", name, env);
-}
-
 int main(int argc, char **argv)
 {
-	char tmpl[PATH_MAX], self[PATH_MAX];
-	double t0, load[1];
+	char self[PATH_MAX];
+	double t0;
 	broker_t b;
 	ssize_t sl;
-	int c;
 
 	bench_prog = "bench_tool";
+	bench_layout = &layout;
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((c = getopt(argc, argv, "qr:d:vh")) != -1) {
-		switch (c) {
-		case 'q':
-			opt.quick = 1;
-			break;
-		case 'r':
-			opt.runs = atoi(optarg);
-			if (opt.runs < 1 || opt.runs > MAX_RUNS)
-				die("-r: between 1 and %d", MAX_RUNS);
-			break;
-		case 'd':
-			opt.base = optarg;
-			break;
-		case 'v':
-			opt.verbose = 1;
-			break;
-		default:
-			usage();
-		}
-	}
-	if (optind != argc)
-		usage();
+	common_args(argc, argv, &opt.quick, &opt.runs, &opt.base);
 	opt.n = opt.quick ? 200000 : 1000000;
 	opt.check_bytes = opt.quick ? 200e6 : 1e9;
-	if (!opt.base)
-		opt.base = getenv("TMPDIR");
-	if (!opt.base || !*opt.base)
-		opt.base = "/tmp";
 	if ((sl = readlink("/proc/self/exe", self, sizeof(self) - 1)) <= 0)
 		die("/proc/self/exe: %s", strerror(errno));
 	self[sl] = '\0';
-	find_program(self, "kstream", "KSTREAM_TOOL", opt.tool);
-	find_program(self, "kstream-broker", "KSTREAM_BROKER", opt.broker);
+	if (find_program(self, "kstream", "KSTREAM_TOOL", opt.tool) < 0)
+		die("no kstream program: build it (make) or set $KSTREAM_TOOL");
+	if (find_program(self, "kstream-broker", "KSTREAM_BROKER",
+	    opt.broker) < 0)
+		die("no kstream-broker program: build it (make) or set "
+		    "$KSTREAM_BROKER");
 	signal(SIGPIPE, SIG_IGN);
 
-	if (snprintf(tmpl, sizeof(tmpl), "%s/kstream-bench-XXXXXX", opt.base)
-	    >= (int)sizeof(tmpl))
-		die("-d: path too long");
-	if (!mkdtemp(tmpl))
-		die("mkdtemp %s: %s", tmpl, strerror(errno));
-	snprintf(opt.scratch, sizeof(opt.scratch), "%s", tmpl);
-	opt.owner = getpid();
-	atexit(cleanup);
-	bench_cleanup = cleanup;
-	bench_catch_signals();
+	make_scratch(opt.base, opt.scratch);
 
 	print_context();
 	t0 = now_s();
@@ -1465,9 +1118,6 @@ int main(int argc, char **argv)
 	row_metrics();
 
 	print_table();
-	if (getloadavg(load, 1) == 1)
-		printf("\nLoad average at the end: %.2f (1 min).", load[0]);
-	printf("\nTotal time %.0f s. Targets are printed, never asserted.\n",
-	    now_s() - t0);
+	print_end(t0);
 	return 0;
 }
