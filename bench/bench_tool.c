@@ -466,7 +466,7 @@ enum col { C_KS, C_PEER };
 static const bench_unit_t units[] = {
 	[U_RATE] = BENCH_UNIT_RATE,
 	[U_MBS] = { { { 0, 1e6, "%.0f MB/s" } }, 0 },
-	[U_MS] = { { { 10, 1e-3, "%.1f ms" }, { 0, 1e-3, "%.2f ms" } }, 1 },
+	[U_MS] = { { { 0.01, 1e-3, "%.1f ms" }, { 0, 1e-3, "%.2f ms" } }, 1 },
 	[U_BYTES] = { { { 1e6, 1e6, "%.2f MB" }, { 0, 1e3, "%.1f kB" } }, 1 },
 };
 
