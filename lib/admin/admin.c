@@ -702,13 +702,11 @@ int ks_admin_commit_offsets(ks_admin_t *a, const char *group,
 
 	if (!a || !group || !*group || (!offsets && n))
 		return KS_EINVAL;
-	REMOTE(a, ks__ra_commit_offsets(a->remote, group, offsets, n));
-	if ((rc = coordinator(a, &c)) != 0)
-		return rc;
-	/* A group with members moves its own offsets (KS_EBUSY); the
-	 * coordinator refuses a commit from outside too (KS_EMEMBER) should
-	 * one join between this look and the commit. */
-	if ((rc = ks_group_describe(c, group, &gi)) != 0)
+	/* A group with members moves its own offsets (KS_EBUSY), locally
+	 * or on a broker; the coordinator refuses a commit from outside
+	 * too (KS_EMEMBER) should one join between this look and the
+	 * commit. */
+	if ((rc = ks_admin_describe_group(a, group, &gi)) != 0)
 		return rc;
 	i = gi->member_count;
 	ks_group_info_free(gi);
@@ -716,6 +714,9 @@ int ks_admin_commit_offsets(ks_admin_t *a, const char *group,
 		return KS_EBUSY;
 	if (!n)
 		return 0;
+	REMOTE(a, ks__ra_commit_offsets(a->remote, group, offsets, n));
+	if ((rc = coordinator(a, &c)) != 0)
+		return rc;
 	if (!(oc = calloc(n, sizeof *oc)))
 		return KS_ENOMEM;
 	for (i = 0; i < n && rc == 0; i++) {

@@ -121,16 +121,32 @@ static ks_metric_t *sample_copy(const ks_metric_t *s)
 	return m;
 }
 
+/*
+ * An array of n elements of size bytes, with room for *cap, made room
+ * for one more: itself, or a larger copy (*cap doubled, from first when
+ * 0). NULL out of memory, with arr left as it was.
+ */
+static void *room_for_one(void *arr, size_t n, size_t *cap, size_t first,
+    size_t size)
+{
+	size_t c = *cap ? *cap * 2 : first;
+	void *v;
+
+	if (n < *cap)
+		return arr;
+	if (!(v = realloc(arr, c * size)))
+		return NULL;
+	*cap = c;
+	return v;
+}
+
 static int push(ks_metrics_t *m, ks_metric_t *s)
 {
-	if (m->n == m->cap) {
-		size_t cap = m->cap ? m->cap * 2 : 32;
-		ks_metric_t **v = realloc(m->v, cap * sizeof(*v));
-		if (!v)
-			return KS_ENOMEM;
-		m->v = v;
-		m->cap = cap;
-	}
+	ks_metric_t **v = room_for_one(m->v, m->n, &m->cap, 32, sizeof *v);
+
+	if (!v)
+		return KS_ENOMEM;
+	m->v = v;
 	m->v[m->n++] = s;
 	return 0;
 }
@@ -489,12 +505,20 @@ static const char *type_name(int type)
 	    type == KS_METRIC_HISTOGRAM ? "histogram" : "gauge";
 }
 
+/* A line's start: the name (and suffix), the labels (and le), a space. */
+static void prom_key(struct sbuf *b, const ks_metric_t *s,
+    const char *suffix, const char *le)
+{
+	sb_str(b, s->name);
+	sb_str(b, suffix);
+	sb_prom_labels(b, s, le);
+	sb_put(b, " ", 1);
+}
+
 static void prom_sample(struct sbuf *b, const ks_metric_t *s)
 {
 	if (s->type != KS_METRIC_HISTOGRAM) {
-		sb_str(b, s->name);
-		sb_prom_labels(b, s, NULL);
-		sb_put(b, " ", 1);
+		prom_key(b, s, "", NULL);
 		sb_double(b, s->value);
 		sb_put(b, "\n", 1);
 		return;
@@ -505,23 +529,14 @@ static void prom_sample(struct sbuf *b, const ks_metric_t *s)
 			fmt_double(le, s->bounds[i]);
 		else
 			strcpy(le, "+Inf");
-		sb_str(b, s->name);
-		sb_put(b, "_bucket", 7);
-		sb_prom_labels(b, s, le);
-		sb_put(b, " ", 1);
+		prom_key(b, s, "_bucket", le);
 		sb_u64(b, i < s->nbuckets ? s->buckets[i] : s->count);
 		sb_put(b, "\n", 1);
 	}
-	sb_str(b, s->name);
-	sb_put(b, "_sum", 4);
-	sb_prom_labels(b, s, NULL);
-	sb_put(b, " ", 1);
+	prom_key(b, s, "_sum", NULL);
 	sb_double(b, s->value);
 	sb_put(b, "\n", 1);
-	sb_str(b, s->name);
-	sb_put(b, "_count", 6);
-	sb_prom_labels(b, s, NULL);
-	sb_put(b, " ", 1);
+	prom_key(b, s, "_count", NULL);
 	sb_u64(b, s->count);
 	sb_put(b, "\n", 1);
 }
@@ -773,17 +788,14 @@ static struct fam *fam_find(struct parser *p, const char *name, size_t len,
 static int fam_get(struct parser *p, const char *name, size_t len,
     struct fam **fp)
 {
+	struct fam *f;
 	size_t i;
 	if ((*fp = fam_find(p, name, len, &i)))
 		return 0;
-	if (p->nfams == p->capfams) {
-		size_t cap = p->capfams ? p->capfams * 2 : 16;
-		struct fam *f = realloc(p->fams, cap * sizeof(*f));
-		if (!f)
-			return KS_ENOMEM;
-		p->fams = f;
-		p->capfams = cap;
-	}
+	if (!(f = room_for_one(p->fams, p->nfams, &p->capfams, 16,
+	    sizeof *f)))
+		return KS_ENOMEM;
+	p->fams = f;
 	int rc = smap_put(&p->fam_ix, name, len, p->nfams);
 	if (rc)
 		return rc;
@@ -1014,14 +1026,12 @@ static int ends_with(const char *s, size_t len, const char *suffix,
 
 static int new_sample(struct parser *p, struct psample **sp)
 {
-	if (p->n == p->cap) {
-		size_t cap = p->cap ? p->cap * 2 : 64;
-		struct psample *v = realloc(p->samples, cap * sizeof(*v));
-		if (!v)
-			return KS_ENOMEM;
-		p->samples = v;
-		p->cap = cap;
-	}
+	struct psample *v = room_for_one(p->samples, p->n, &p->cap, 64,
+	    sizeof *v);
+
+	if (!v)
+		return KS_ENOMEM;
+	p->samples = v;
 	*sp = &p->samples[p->n++];
 	memset(*sp, 0, sizeof(**sp));
 	(*sp)->fam = (size_t)-1;

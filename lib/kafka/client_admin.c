@@ -24,7 +24,7 @@ struct ks__radmin {
 	char *bootstrap;
 	ks_remote_config_t rc;
 	ks_tls_config_t tls;        /* rc.tls points here when set */
-	char *tls_strs[4];
+	char *tls_strs[KC_TLS_STRS];
 	struct kc_cluster *cl;
 };
 
@@ -77,17 +77,6 @@ static void ra_say(const ks_remote_config_t *rc, const char *what,
 		    name, (int)msg.len, msg.s);
 }
 
-static char *dup_or_null(const char *s, int *fail)
-{
-	char *d;
-
-	if (!s)
-		return NULL;
-	if (!(d = strdup(s)))
-		*fail = 1;
-	return d;
-}
-
 /* Checks each bootstrap entry as kc_cluster_new will read it. */
 static int check_bootstrap(const char *bootstrap)
 {
@@ -119,7 +108,7 @@ int ks_admin_connect(const char *bootstrap, const ks_remote_config_t *remote,
     ks_admin_t **ap)
 {
 	struct ks__radmin *r;
-	int fail = 0, rc;
+	int rc = 0;
 
 	if (!ap)
 		return KS_EINVAL;
@@ -132,23 +121,15 @@ int ks_admin_connect(const char *bootstrap, const ks_remote_config_t *remote,
 		r->rc = *remote;
 	else
 		ks_remote_config_init(&r->rc);
-	/* the TLS settings are used at the first call: keep copies */
-	if (remote && remote->tls) {
-		r->tls = *remote->tls;
-		r->tls.cert_file = r->tls_strs[0] =
-		    dup_or_null(r->tls.cert_file, &fail);
-		r->tls.key_file = r->tls_strs[1] =
-		    dup_or_null(r->tls.key_file, &fail);
-		r->tls.ca_file = r->tls_strs[2] =
-		    dup_or_null(r->tls.ca_file, &fail);
-		r->tls.server_name = r->tls_strs[3] =
-		    dup_or_null(r->tls.server_name, &fail);
-		r->rc.tls = &r->tls;
-	}
 	if (r->rc.request_timeout_ms <= 0)
 		r->rc.request_timeout_ms = 30000;
-	r->bootstrap = dup_or_null(bootstrap, &fail);
-	if (fail || (rc = ks__admin_wrap(r, ap)) != 0) {
+	/* the TLS settings are used at the first call: keep copies */
+	if (remote && remote->tls) {
+		rc = kc_tls_copy(&r->tls, r->tls_strs, remote->tls);
+		r->rc.tls = &r->tls;
+	}
+	if (rc || !(r->bootstrap = strdup(bootstrap)) ||
+	    ks__admin_wrap(r, ap) != 0) {
 		ks__ra_free(r);
 		return KS_ENOMEM;
 	}
@@ -162,7 +143,7 @@ void ks__ra_free(struct ks__radmin *r)
 	if (!r)
 		return;
 	kc_cluster_free(r->cl);
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < KC_TLS_STRS; i++)
 		free(r->tls_strs[i]);
 	free(r->bootstrap);
 	free(r);
@@ -543,18 +524,45 @@ out:
 	return rc;
 }
 
-static size_t npairs(const char *const *configs, int *bad)
+/*
+ * The start of a change to a topic: *np, the name/value pairs in configs
+ * (NULL-terminated; KS_EINVAL for a name without a value), and *bp, the
+ * controller that takes the change.
+ */
+static int ra_change_start(struct ks__radmin *r, const char *const *configs,
+    size_t *np, struct kc_broker **bp)
 {
-	size_t n = 0;
+	size_t n;
 
-	*bad = 0;
-	while (configs && configs[2 * n]) {
+	for (n = 0; configs && configs[2 * n]; n++)
 		if (!configs[2 * n + 1])
-			*bad = 1;
-		n++;
-	}
-	return n;
+			return KS_EINVAL;
+	*np = n;
+	return ra_controller(r, bp);
 }
+
+/*
+ * Sets rc to the outcome of a change to one named thing: the error of
+ * the result among arr[0..n) whose member `key` is name (a broker's
+ * explanation said as ra_say does), KS_ECORRUPT when none is for name.
+ */
+#define RA_NAMED_RESULT(rc, r, what, name, arr, n, key)			\
+	do {								\
+		int32_t i_;						\
+									\
+		(rc) = KS_ECORRUPT;					\
+		for (i_ = 0; i_ < (n); i_++) {				\
+			if (!(arr)[i_].key.s ||				\
+			    strcmp((arr)[i_].key.s, (name)) != 0)	\
+				continue;				\
+			if ((arr)[i_].error_code)			\
+				ra_say(&(r)->rc, (what), (name),	\
+				    (arr)[i_].error_code,		\
+				    (arr)[i_].error_message);		\
+			(rc) = ra_err((arr)[i_].error_code);		\
+			break;						\
+		}							\
+	} while (0)
 
 int ks__ra_create_topic(struct ks__radmin *r, const char *name,
     int32_t partitions, const char *const *configs)
@@ -565,12 +573,9 @@ int ks__ra_create_topic(struct ks__radmin *r, const char *name,
 	struct kc_broker *b;
 	kc_resp_t keep;
 	size_t i, n;
-	int bad, rc;
+	int rc;
 
-	n = npairs(configs, &bad);
-	if (bad)
-		return KS_EINVAL;
-	if ((rc = ra_controller(r, &b)) != 0)
+	if ((rc = ra_change_start(r, configs, &n, &b)) != 0)
 		return rc;
 	/* The broker's default partition count needs v4; before, say so. */
 	if (partitions <= 0 && kc_version(b, KP_CREATE_TOPICS) < 4) {
@@ -598,19 +603,9 @@ int ks__ra_create_topic(struct ks__radmin *r, const char *name,
 	q.timeout_ms = r->rc.request_timeout_ms;
 	rc = KC_RPC(b, KP_CREATE_TOPICS, &q, &m, &keep);
 	free(ct.configs);
-	for (i = 0; rc == 0 && i < (size_t)(m.n_topics > 0 ? m.n_topics : 0);
-	     i++) {
-		const kp_create_topics_result_t *res = &m.topics[i];
-		if (!res->name.s || strcmp(res->name.s, name) != 0)
-			continue;
-		if (res->error_code)
-			ra_say(&r->rc, "create topic", name, res->error_code,
-			    res->error_message);
-		rc = ra_err(res->error_code);
-		break;
-	}
-	if (rc == 0 && i == (size_t)(m.n_topics > 0 ? m.n_topics : 0))
-		rc = KS_ECORRUPT; /* no answer for the topic asked */
+	if (rc == 0)
+		RA_NAMED_RESULT(rc, r, "create topic", name, m.topics,
+		    m.n_topics, name);
 	kc_resp_free(&keep);
 	return rc;
 }
@@ -645,24 +640,6 @@ int ks__ra_delete_topic(struct ks__radmin *r, const char *name)
 	return rc;
 }
 
-/* The error of the one resource an (Incremental)AlterConfigs asked. */
-static int alter_result(const ks_remote_config_t *rc,
-    const kp_alter_configs_resp_t *m, const char *name)
-{
-	int32_t i;
-
-	for (i = 0; i < m->n_results; i++) {
-		const kp_alter_configs_result_t *res = &m->results[i];
-		if (!res->resource_name.s || strcmp(res->resource_name.s, name))
-			continue;
-		if (res->error_code)
-			ra_say(rc, "alter topic", name, res->error_code,
-			    res->error_message);
-		return ra_err(res->error_code);
-	}
-	return KS_ECORRUPT;
-}
-
 int ks__ra_alter_topic(struct ks__radmin *r, const char *name,
     const char *const *configs)
 {
@@ -672,12 +649,9 @@ int ks__ra_alter_topic(struct ks__radmin *r, const char *name,
 	struct kc_broker *b;
 	kc_resp_t keep;
 	size_t i, n;
-	int bad, rc;
+	int rc;
 
-	n = npairs(configs, &bad);
-	if (bad)
-		return KS_EINVAL;
-	if ((rc = ra_controller(r, &b)) != 0)
+	if ((rc = ra_change_start(r, configs, &n, &b)) != 0)
 		return rc;
 	/*
 	 * IncrementalAlterConfigs (Kafka 2.3+) changes only the properties
@@ -706,7 +680,8 @@ int ks__ra_alter_topic(struct ks__radmin *r, const char *name,
 	rc = KC_RPC(b, KP_INCREMENTAL_ALTER_CONFIGS, &q, &m, &keep);
 	free(res.configs);
 	if (rc == 0)
-		rc = alter_result(&r->rc, &m, name);
+		RA_NAMED_RESULT(rc, r, "alter topic", name, m.results,
+		    m.n_results, resource_name);
 	kc_resp_free(&keep);
 	return rc;
 }
@@ -719,7 +694,6 @@ int ks__ra_add_partitions(struct ks__radmin *r, const char *name,
 	kp_create_partitions_resp_t m;
 	struct kc_broker *b;
 	kc_resp_t keep;
-	int32_t i;
 	int rc;
 
 	if (total <= 0)
@@ -736,18 +710,9 @@ int ks__ra_add_partitions(struct ks__radmin *r, const char *name,
 	q.topics = &t;
 	q.timeout_ms = r->rc.request_timeout_ms;
 	rc = KC_RPC(b, KP_CREATE_PARTITIONS, &q, &m, &keep);
-	for (i = 0; rc == 0 && i < m.n_results; i++) {
-		const kp_create_partitions_result_t *res = &m.results[i];
-		if (!res->name.s || strcmp(res->name.s, name) != 0)
-			continue;
-		if (res->error_code)
-			ra_say(&r->rc, "add partitions to", name, res->error_code,
-			    res->error_message);
-		rc = ra_err(res->error_code);
-		break;
-	}
-	if (rc == 0 && i == m.n_results)
-		rc = KS_ECORRUPT;
+	if (rc == 0)
+		RA_NAMED_RESULT(rc, r, "add partitions to", name, m.results,
+		    m.n_results, name);
 	kc_resp_free(&keep);
 	return rc;
 }
@@ -1109,24 +1074,15 @@ int ks__ra_commit_offsets(struct ks__radmin *r, const char *group,
 	kp_offset_commit_req_t q;
 	kp_offset_commit_resp_t m;
 	kp_offset_commit_req_topic_t *qt = NULL;
-	ks_group_info_t *gi = NULL;
 	int64_t *offs = NULL;
 	struct kc_broker *b;
 	kc_resp_t keep;
 	size_t i, j, nt = 0;
 	int32_t k, l;
-	int rc;
+	int rc = 0;
 
+	/* admin.c has checked that the group has no members and n > 0 */
 	memset(&keep, 0, sizeof keep);
-	/* a group with members moves its own offsets */
-	if ((rc = ks__ra_describe_group(r, group, &gi)) != 0)
-		return rc;
-	i = gi->member_count;
-	ks_group_info_free(gi);
-	if (i)
-		return KS_EBUSY;
-	if (!n)
-		return 0;
 	if (!(offs = calloc(n, sizeof *offs)) ||
 	    !(qt = calloc(n, sizeof *qt))) {
 		rc = KS_ENOMEM;

@@ -22,6 +22,7 @@
 #include <kstream/kafka.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* ---- hooks for lib/client ------------------------------------------------ */
 
@@ -152,12 +153,15 @@ struct kc_mtopic {
 	struct kc_mpart *parts;
 };
 
+/* The strings of a ks_tls_config_t (cert, key, CA file, server name). */
+#define KC_TLS_STRS 4
+
 struct kc_cluster {
 	ks_net_t *net;
 	ks_remote_config_t rc;
 	ks_tls_config_t tls;        /* copies of rc.tls's strings below */
 	int have_tls;
-	char *tls_strs[4];
+	char *tls_strs[KC_TLS_STRS];
 	char scheme[32];            /* the bootstrap's, for learned brokers */
 	char *client_id;
 	ks_timer_t *sweep;          /* request timeouts (loop thread) */
@@ -172,6 +176,28 @@ struct kc_cluster {
 	int closing;
 	int started;                /* the loop ran loop_start */
 };
+
+/*
+ * *dst = *src, with copies of src's strings in strs[KC_TLS_STRS] (NULL
+ * for a NULL one), for a TLS configuration kept past the caller's call.
+ * KS_ENOMEM when a copy failed: strs holds those made (free each).
+ */
+static inline int kc_tls_copy(ks_tls_config_t *dst,
+    char *strs[KC_TLS_STRS], const ks_tls_config_t *src)
+{
+	const char **f[KC_TLS_STRS] = { &dst->cert_file, &dst->key_file,
+		&dst->ca_file, &dst->server_name };
+	int i, rc = 0;
+
+	*dst = *src;
+	for (i = 0; i < KC_TLS_STRS; i++) {
+		strs[i] = NULL;
+		if (*f[i] && !(strs[i] = strdup(*f[i])))
+			rc = KS_ENOMEM;
+		*f[i] = strs[i];
+	}
+	return rc;
+}
 
 /*
  * kc_cluster_new: parses bootstrap, starts the loop and dials the

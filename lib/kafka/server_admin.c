@@ -59,6 +59,36 @@ static kp_str_t astr(ks__kreq_t *rq, const char *s)
 }
 
 /*
+ * An answer's results: m.results, n zeroed entries in the arena, and
+ * m.n_results. 0 or KS_ENOMEM.
+ */
+#define RESULTS_ALLOC(rq, m, n)						\
+	((m).n_results = (n),						\
+	 ((m).results = ks__kalloc_n((rq)->arena, (size_t)(n),		\
+	    sizeof *(m).results)) ? 0 : KS_ENOMEM)
+
+/* Counts each result's error code for the API, once the answer is made. */
+#define RESULTS_COUNT(rq, key, m)					\
+	for (int32_t i_ = 0; i_ < (m).n_results; i_++)			\
+		ks__kmetrics_error((rq)->srv->hub, (key),		\
+		    (m).results[i_].error_code)
+
+/*
+ * The Kafka code and message for rc, an error from opening topic name:
+ * a topic that does not exist, or cannot (a bad name), is unknown.
+ */
+static int16_t topic_error(ks__kreq_t *rq, int rc, const char *name,
+    kp_str_t *msg)
+{
+	if (rc == KS_ETOPIC || rc == KS_ENAME) {
+		*msg = amsg(rq, "unknown topic %s", name);
+		return KP_UNKNOWN_TOPIC_OR_PARTITION;
+	}
+	*msg = kp_cstr(ks_strerror(rc));
+	return ks__ksrv_err(rc);
+}
+
+/*
  * What DescribeConfigs tells about each topic property: its type and the
  * broker-level property (Kafka's name) its default comes from.
  */
@@ -175,15 +205,9 @@ static int describe_topic(ks__kreq_t *rq,
 		rc = ks_topic_config(t, &cfg);
 		ks_topic_release(t);
 	}
-	if (rc == KS_ETOPIC || rc == KS_ENAME) {
-		res->error_code = KP_UNKNOWN_TOPIC_OR_PARTITION;
-		res->error_message = amsg(rq, "unknown topic %s",
-		    r->resource_name.s);
-		return 0;
-	}
 	if (rc) {
-		res->error_code = ks__ksrv_err(rc);
-		res->error_message = kp_cstr(ks_strerror(rc));
+		res->error_code = topic_error(rq, rc, r->resource_name.s,
+		    &res->error_message);
 		return 0;
 	}
 	for (i = 0; names[i]; i++)
@@ -290,10 +314,8 @@ int ks__kh_describe_configs(ks__kreq_t *rq)
 	if ((rc = kp_describe_configs_req(rq->in, &req)) != 0)
 		return rc;
 	memset(&m, 0, sizeof m);
-	m.n_results = req.n_resources;
-	if (!(m.results = ks__kalloc_n(rq->arena, (size_t)req.n_resources,
-	    sizeof *m.results)))
-		return KS_ENOMEM;
+	if ((rc = RESULTS_ALLOC(rq, m, req.n_resources)) != 0)
+		return rc;
 	for (i = 0; i < req.n_resources; i++) {
 		const kp_describe_configs_resource_t *r = &req.resources[i];
 		kp_describe_configs_result_t *res = &m.results[i];
@@ -313,9 +335,7 @@ int ks__kh_describe_configs(ks__kreq_t *rq)
 		if (rc)
 			return rc;
 	}
-	for (i = 0; i < m.n_results; i++)
-		ks__kmetrics_error(rq->srv->hub, KP_DESCRIBE_CONFIGS,
-		    m.results[i].error_code);
+	RESULTS_COUNT(rq, KP_DESCRIBE_CONFIGS, m);
 	return kp_describe_configs_resp(&rq->out, &m);
 }
 
@@ -442,11 +462,8 @@ static void alter_one(ks__kreq_t *rq, const kp_alter_configs_resource_t *r,
 		ks_topic_release(t);
 	}
 	if (rc) {
-		res->error_code = rc == KS_ETOPIC || rc == KS_ENAME ?
-		    KP_UNKNOWN_TOPIC_OR_PARTITION : ks__ksrv_err(rc);
-		res->error_message = rc == KS_ETOPIC || rc == KS_ENAME ?
-		    amsg(rq, "unknown topic %s", name) :
-		    kp_cstr(ks_strerror(rc));
+		res->error_code = topic_error(rq, rc, name,
+		    &res->error_message);
 		return;
 	}
 	/* AlterConfigs replaces the whole configuration: what it does not
@@ -497,15 +514,12 @@ static int alter_configs(ks__kreq_t *rq, int incremental)
 	if (rc)
 		return rc;
 	memset(&m, 0, sizeof m);
-	m.n_results = req.n_resources;
-	if (!(m.results = ks__kalloc_n(rq->arena, (size_t)req.n_resources,
-	    sizeof *m.results)))
-		return KS_ENOMEM;
+	if ((rc = RESULTS_ALLOC(rq, m, req.n_resources)) != 0)
+		return rc;
 	for (i = 0; i < req.n_resources; i++)
 		alter_one(rq, &req.resources[i], incremental,
 		    req.validate_only, &m.results[i]);
-	for (i = 0; i < m.n_results; i++)
-		ks__kmetrics_error(rq->srv->hub, key, m.results[i].error_code);
+	RESULTS_COUNT(rq, key, m);
 	return incremental ? kp_incremental_alter_configs_resp(&rq->out, &m) :
 	    kp_alter_configs_resp(&rq->out, &m);
 }
@@ -535,11 +549,8 @@ static void create_partitions_one(ks__kreq_t *rq,
 	res->name = ct->name;
 	res->error_message = kp_cstr(NULL);
 	if ((rc = ks_topic_open(srv->store, name, &t)) != 0) {
-		res->error_code = rc == KS_ETOPIC || rc == KS_ENAME ?
-		    KP_UNKNOWN_TOPIC_OR_PARTITION : ks__ksrv_err(rc);
-		res->error_message = rc == KS_ETOPIC || rc == KS_ENAME ?
-		    amsg(rq, "unknown topic %s", name) :
-		    kp_cstr(ks_strerror(rc));
+		res->error_code = topic_error(rq, rc, name,
+		    &res->error_message);
 		return;
 	}
 	cur = ks_topic_partitions(t);
@@ -598,16 +609,12 @@ int ks__kh_create_partitions(ks__kreq_t *rq)
 	if ((rc = kp_create_partitions_req(rq->in, &req)) != 0)
 		return rc;
 	memset(&m, 0, sizeof m);
-	m.n_results = req.n_topics;
-	if (!(m.results = ks__kalloc_n(rq->arena, (size_t)req.n_topics,
-	    sizeof *m.results)))
-		return KS_ENOMEM;
+	if ((rc = RESULTS_ALLOC(rq, m, req.n_topics)) != 0)
+		return rc;
 	for (i = 0; i < req.n_topics; i++)
 		create_partitions_one(rq, &req.topics[i], req.validate_only,
 		    &m.results[i]);
-	for (i = 0; i < m.n_results; i++)
-		ks__kmetrics_error(rq->srv->hub, KP_CREATE_PARTITIONS,
-		    m.results[i].error_code);
+	RESULTS_COUNT(rq, KP_CREATE_PARTITIONS, m);
 	return kp_create_partitions_resp(&rq->out, &m);
 }
 
@@ -625,10 +632,8 @@ int ks__kh_delete_groups(ks__kreq_t *rq)
 	if ((rc = kp_delete_groups_req(rq->in, &req)) != 0)
 		return rc;
 	memset(&m, 0, sizeof m);
-	m.n_results = req.n_groups;
-	if (!(m.results = ks__kalloc_n(rq->arena, (size_t)req.n_groups,
-	    sizeof *m.results)))
-		return KS_ENOMEM;
+	if ((rc = RESULTS_ALLOC(rq, m, req.n_groups)) != 0)
+		return rc;
 	for (i = 0; i < req.n_groups; i++) {
 		const char *g = req.groups[i].s;
 		int16_t code;
@@ -652,8 +657,6 @@ int ks__kh_delete_groups(ks__kreq_t *rq)
 			KS__KLOG(srv, KS_LOG_INFO, "kafka server: deleted "
 			    "group %s", g);
 	}
-	for (i = 0; i < m.n_results; i++)
-		ks__kmetrics_error(srv->hub, KP_DELETE_GROUPS,
-		    m.results[i].error_code);
+	RESULTS_COUNT(rq, KP_DELETE_GROUPS, m);
 	return kp_delete_groups_resp(&rq->out, &m);
 }

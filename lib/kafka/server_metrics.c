@@ -39,57 +39,41 @@ void ks__kmetrics_resp(struct ks__khub *hub, int16_t api, const void *msg)
 	int32_t i, j;
 
 #define ERR(c) ks__kmetrics_error(hub, api, (c))
+	/* the error code of each element of an array that may be NULL */
+#define ERR_EACH(a, n)							\
+	for (i = 0; (a) && i < (n); i++)				\
+		ERR((a)[i].error_code)
+	/* every partition's error code in a topics[].partitions[] answer */
+#define ERR_PARTITIONS(m)						\
+	for (j = 0; (m)->topics && j < (m)->n_topics; j++)		\
+		ERR_EACH((m)->topics[j].partitions,			\
+		    (m)->topics[j].n_partitions)
 	switch (api) {
-	case KP_PRODUCE: {
-		const kp_produce_resp_t *m = msg;
-		for (i = 0; m->topics && i < m->n_topics; i++)
-			for (j = 0; m->topics[i].partitions &&
-			    j < m->topics[i].n_partitions; j++)
-				ERR(m->topics[i].partitions[j].error_code);
+	case KP_PRODUCE:
+		ERR_PARTITIONS((const kp_produce_resp_t *)msg);
 		break;
-	}
 	case KP_FETCH: {
 		const kp_fetch_resp_t *m = msg;
 		ERR(m->error_code);
-		for (i = 0; m->topics && i < m->n_topics; i++)
-			for (j = 0; m->topics[i].partitions &&
-			    j < m->topics[i].n_partitions; j++)
-				ERR(m->topics[i].partitions[j].error_code);
+		ERR_PARTITIONS(m);
 		break;
 	}
-	case KP_LIST_OFFSETS: {
-		const kp_list_offsets_resp_t *m = msg;
-		for (i = 0; m->topics && i < m->n_topics; i++)
-			for (j = 0; m->topics[i].partitions &&
-			    j < m->topics[i].n_partitions; j++)
-				ERR(m->topics[i].partitions[j].error_code);
+	case KP_LIST_OFFSETS:
+		ERR_PARTITIONS((const kp_list_offsets_resp_t *)msg);
 		break;
-	}
 	case KP_METADATA: {
 		const kp_metadata_resp_t *m = msg;
-		for (i = 0; m->topics && i < m->n_topics; i++) {
-			ERR(m->topics[i].error_code);
-			for (j = 0; m->topics[i].partitions &&
-			    j < m->topics[i].n_partitions; j++)
-				ERR(m->topics[i].partitions[j].error_code);
-		}
+		ERR_EACH(m->topics, m->n_topics);
+		ERR_PARTITIONS(m);
 		break;
 	}
-	case KP_OFFSET_COMMIT: {
-		const kp_offset_commit_resp_t *m = msg;
-		for (i = 0; m->topics && i < m->n_topics; i++)
-			for (j = 0; m->topics[i].partitions &&
-			    j < m->topics[i].n_partitions; j++)
-				ERR(m->topics[i].partitions[j].error_code);
+	case KP_OFFSET_COMMIT:
+		ERR_PARTITIONS((const kp_offset_commit_resp_t *)msg);
 		break;
-	}
 	case KP_OFFSET_FETCH: {
 		const kp_offset_fetch_resp_t *m = msg;
 		ERR(m->error_code);
-		for (i = 0; m->topics && i < m->n_topics; i++)
-			for (j = 0; m->topics[i].partitions &&
-			    j < m->topics[i].n_partitions; j++)
-				ERR(m->topics[i].partitions[j].error_code);
+		ERR_PARTITIONS(m);
 		break;
 	}
 	case KP_FIND_COORDINATOR:
@@ -107,14 +91,12 @@ void ks__kmetrics_resp(struct ks__khub *hub, int16_t api, const void *msg)
 	case KP_LEAVE_GROUP: {
 		const kp_leave_group_resp_t *m = msg;
 		ERR(m->error_code);
-		for (i = 0; m->members && i < m->n_members; i++)
-			ERR(m->members[i].error_code);
+		ERR_EACH(m->members, m->n_members);
 		break;
 	}
 	case KP_DESCRIBE_GROUPS: {
 		const kp_describe_groups_resp_t *m = msg;
-		for (i = 0; m->groups && i < m->n_groups; i++)
-			ERR(m->groups[i].error_code);
+		ERR_EACH(m->groups, m->n_groups);
 		break;
 	}
 	case KP_LIST_GROUPS:
@@ -125,14 +107,12 @@ void ks__kmetrics_resp(struct ks__khub *hub, int16_t api, const void *msg)
 		break;
 	case KP_CREATE_TOPICS: {
 		const kp_create_topics_resp_t *m = msg;
-		for (i = 0; m->topics && i < m->n_topics; i++)
-			ERR(m->topics[i].error_code);
+		ERR_EACH(m->topics, m->n_topics);
 		break;
 	}
 	case KP_DELETE_TOPICS: {
 		const kp_delete_topics_resp_t *m = msg;
-		for (i = 0; m->topics && i < m->n_topics; i++)
-			ERR(m->topics[i].error_code);
+		ERR_EACH(m->topics, m->n_topics);
 		break;
 	}
 	default:
@@ -140,6 +120,8 @@ void ks__kmetrics_resp(struct ks__khub *hub, int16_t api, const void *msg)
 		 * ks__kmetrics_error as they set them */
 		break;
 	}
+#undef ERR_PARTITIONS
+#undef ERR_EACH
 #undef ERR
 }
 

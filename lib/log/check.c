@@ -492,17 +492,31 @@ static void walk_log(struct ctx *c, struct seg *s, const uint8_t *m,
 	s->extent = s->bad ? data_end(m, pos, len) : pos;
 }
 
+/*
+ * Sets lo to the index of the first good batch whose member `field` is
+ * >= v (c->bn if none): c->bv is in file order, so sorted by position
+ * and by offsets alike.
+ */
+#define BATCH_LOWER_BOUND(c, field, v, lo)				\
+	do {								\
+		size_t hi_ = (c)->bn;					\
+									\
+		(lo) = 0;						\
+		while ((lo) < hi_) {					\
+			size_t mid_ = (lo) + (hi_ - (lo)) / 2;		\
+			if ((c)->bv[mid_].field < (v))			\
+				(lo) = mid_ + 1;			\
+			else						\
+				hi_ = mid_;				\
+		}							\
+	} while (0)
+
 /* The good batch that starts at pos, or NULL. */
 static const struct bpos *batch_at_pos(const struct ctx *c, uint64_t pos)
 {
-	size_t lo = 0, hi = c->bn;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (c->bv[mid].pos < pos)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	size_t lo;
+
+	BATCH_LOWER_BOUND(c, pos, pos, lo);
 	return lo < c->bn && c->bv[lo].pos == pos ? &c->bv[lo] : NULL;
 }
 
@@ -510,23 +524,17 @@ static const struct bpos *batch_at_pos(const struct ctx *c, uint64_t pos)
  * next after a gap), or NULL. */
 static const struct bpos *batch_for(const struct ctx *c, int64_t off)
 {
-	size_t lo = 0, hi = c->bn;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (c->bv[mid].last < off)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	size_t lo;
+
+	BATCH_LOWER_BOUND(c, last, off, lo);
 	return lo < c->bn ? &c->bv[lo] : NULL;
 }
 
-/* Reads a whole index file: 0 (with *buf malloc'd), -errno. */
-static int read_file(const char *path, uint8_t **buf, size_t *len)
+int ks__file_read(const char *path, size_t max, char **buf, size_t *len)
 {
 	struct stat st;
 	size_t got = 0;
-	uint8_t *b;
+	char *b;
 	int fd, rc = 0;
 
 	*buf = NULL;
@@ -539,23 +547,22 @@ static int read_file(const char *path, uint8_t **buf, size_t *len)
 		close(fd);
 		return rc;
 	}
-	if ((uint64_t)st.st_size > KS__CHECK_INDEX_MAX) {
+	if ((uint64_t)st.st_size > max) {
 		close(fd);
+		*len = (size_t)st.st_size;
 		return -EFBIG;
 	}
-	b = malloc(st.st_size ? (size_t)st.st_size : 1);
-	if (!b) {
+	if (!(b = malloc((size_t)st.st_size + 1))) {
 		close(fd);
 		return KS_ENOMEM;
 	}
 	while (got < (size_t)st.st_size) {
-		ssize_t n = pread(fd, b + got, (size_t)st.st_size - got,
-		    (off_t)got);
+		ssize_t n = read(fd, b + got, (size_t)st.st_size - got);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
 			rc = n < 0 ? -errno : 0;
-			break;
+			break; /* shorter than its size: what there is */
 		}
 		got += (size_t)n;
 	}
@@ -564,6 +571,7 @@ static int read_file(const char *path, uint8_t **buf, size_t *len)
 		free(b);
 		return rc;
 	}
+	b[got] = '\0';
 	*buf = b;
 	*len = got;
 	return 0;
@@ -577,11 +585,30 @@ static int all_zero(const uint8_t *p, size_t n)
 	return 1;
 }
 
+/*
+ * An index b[0..len) whose entries (esz bytes) end with the zero one at
+ * byte at: where a reader stops. Reports the first entry after it that
+ * is not all zeros.
+ */
+static void zero_end(struct ctx *c, const char *path, const uint8_t *b,
+    size_t len, uint64_t at, size_t esz)
+{
+	uint64_t nz = at;
+
+	if (all_zero(b + at, len - at))
+		return;
+	while (!b[nz])
+		nz++;
+	add_prob(c, path, nz - nz % esz, -1, KS_ECORRUPT, FIX_OPEN,
+	    "entry after the zero-filled end of the index");
+}
+
 /* Opens an index of s, reporting a missing or unreadable one. */
 static int load_index(struct ctx *c, const struct seg *s, const char *ext,
     int present, char *path, size_t plen, uint8_t **b, size_t *len,
     size_t esz)
 {
+	char *p;
 	int rc;
 	seg_path(path, plen, c->dir, s->base, ext);
 	if (!present) {
@@ -589,7 +616,9 @@ static int load_index(struct ctx *c, const struct seg *s, const char *ext,
 		    "in this segment walk it from the start");
 		return -1;
 	}
-	if ((rc = read_file(path, b, len)) != 0) {
+	rc = ks__file_read(path, KS__CHECK_INDEX_MAX, &p, len);
+	*b = (uint8_t *)p; /* NULL on an error */
+	if (rc != 0) {
 		if (rc == KS_ENOMEM) {
 			c->err = rc;
 			return -1;
@@ -632,15 +661,7 @@ static void check_offidx(struct ctx *c, const struct seg *s)
 		const struct bpos *bp;
 
 		if (rel == 0 && pos == 0) {
-			size_t rest = len - at;
-			if (!all_zero(e, rest)) {
-				uint64_t nz = at;
-				while (!b[nz])
-					nz++;
-				add_prob(c, path, nz - nz % KS__OFFIDX_ENTRY,
-				    -1, KS_ECORRUPT, FIX_OPEN, "entry after "
-				    "the zero-filled end of the index");
-			}
+			zero_end(c, path, b, len, at, KS__OFFIDX_ENTRY);
 			break;
 		}
 		if (s->bad && pos >= s->good_end)
@@ -714,14 +735,7 @@ static void check_timeidx(struct ctx *c, const struct seg *s)
 
 		if (all_zero(e, KS__TIMEIDX_ENTRY) &&
 		    (i > 0 || all_zero(e, len - at))) {
-			if (!all_zero(e, len - at)) {
-				uint64_t nz = at;
-				while (!b[nz])
-					nz++;
-				add_prob(c, path, nz - nz % KS__TIMEIDX_ENTRY,
-				    -1, KS_ECORRUPT, FIX_OPEN, "entry after "
-				    "the zero-filled end of the index");
-			}
+			zero_end(c, path, b, len, at, KS__TIMEIDX_ENTRY);
 			break;
 		}
 		if (s->bad && (rel < 0 || off >= s->next))

@@ -136,4 +136,11 @@ void ks__log_wait_destroy(ks_log_t *log);
 /* read.c: a read-only handle catches up with the writer. */
 void ks__log_refresh(ks_log_t *log);
 
+/*
+ * check.c: reads the whole file at path: 0 with *buf malloc'd, its *len
+ * bytes followed by a NUL; -EFBIG (*len: its size) for a file of more
+ * than max bytes; -errno; KS_ENOMEM.
+ */
+int ks__file_read(const char *path, size_t max, char **buf, size_t *len);
+
 #endif /* KS_LOG_IMPL_H */

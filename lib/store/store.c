@@ -197,7 +197,7 @@ int ks__partition_remove(const char *path)
  * removes .lock last, so it is empty or holds .lock. Anything else was
  * put there by someone else and is not the store's to remove.
  */
-static int partition_dir_ours(const char *path)
+int ks__partition_dir_ours(const char *path)
 {
 	struct dirent *e;
 	DIR *d = opendir(path);
@@ -217,12 +217,9 @@ static int partition_dir_ours(const char *path)
 	return lock || entries == 0;
 }
 
-/*
- * Splits "<topic>-<p>" at its last '-': 1 if the topic part is a valid
- * name and p is a partition number as the store writes it (decimal, no
- * leading zero), with the name's length in *tlen.
- */
-static int parse_partition_dir(const char *ent, size_t *tlen, int32_t *p)
+/* The names in the directory (store_impl.h): store_check.c reads them
+ * with these too. */
+int ks__store_partition_dir(const char *ent, size_t *tlen, int32_t *p)
 {
 	const char *dash = strrchr(ent, '-'), *q;
 	char topic[KS__TOPIC_NAME_MAX + 1];
@@ -248,8 +245,7 @@ static int parse_partition_dir(const char *ent, size_t *tlen, int32_t *p)
 	return 1;
 }
 
-/* If ent is "<topic><suffix>" with a valid topic name, the name's length. */
-static size_t suffixed_name(const char *ent, const char *suffix)
+size_t ks__store_suffixed(const char *ent, const char *suffix)
 {
 	size_t n = strlen(ent), sl = strlen(suffix);
 	char topic[KS__TOPIC_NAME_MAX + 1];
@@ -326,11 +322,13 @@ static int list_dir(ks_store_t *s, struct names *metas, struct names *tmps,
 	while (rc == 0 && (e = readdir(d)) != NULL) {
 		size_t n;
 		int32_t p;
-		if (metas && (n = suffixed_name(e->d_name, KS__TOPIC_SUFFIX)))
+		if (metas &&
+		    (n = ks__store_suffixed(e->d_name, KS__TOPIC_SUFFIX)))
 			rc = names_add(metas, e->d_name, n);
-		else if (tmps && (n = suffixed_name(e->d_name, KS__TOPIC_TMP)))
+		else if (tmps &&
+		    (n = ks__store_suffixed(e->d_name, KS__TOPIC_TMP)))
 			rc = names_add(tmps, e->d_name, strlen(e->d_name));
-		else if (pdirs && parse_partition_dir(e->d_name, &n, &p) &&
+		else if (pdirs && ks__store_partition_dir(e->d_name, &n, &p) &&
 		    is_dir(s->dir, e))
 			rc = names_add(pdirs, e->d_name, strlen(e->d_name));
 	}
@@ -366,7 +364,7 @@ static int remove_leftovers(ks_store_t *s, struct names *tmps,
 		int32_t p;
 		int rc;
 
-		(void)parse_partition_dir(ent, &tlen, &p);
+		(void)ks__store_partition_dir(ent, &tlen, &p);
 		memcpy(topic, ent, tlen);
 		topic[tlen] = 0;
 		t = ks__store_find(s, topic);
@@ -374,7 +372,7 @@ static int remove_leftovers(ks_store_t *s, struct names *tmps,
 			continue;
 		if (ks__store_path(s, path, sizeof path, ent) != 0)
 			continue;
-		if (!partition_dir_ours(path)) {
+		if (!ks__partition_dir_ours(path)) {
 			ks__logf(s->cfg.log_cb, s->cfg.log_opaque,
 			    KS_LOG_WARNING, "%s: named like a partition of "
 			    "topic %s, which %s, but not made by kstream: "
@@ -447,6 +445,26 @@ out:
 	names_free(&metas);
 	names_free(&gone);
 	return rc;
+}
+
+int ks__store_lock_topics(ks_store_t *s)
+{
+	int rc = 0;
+
+	if (s->rdonly) {
+		pthread_mutex_lock(&s->admin_mu);
+		if (!s->closed)
+			rc = ks__store_rescan(s);
+		pthread_mutex_unlock(&s->admin_mu);
+		if (rc)
+			return rc;
+	}
+	pthread_mutex_lock(&s->mu);
+	if (s->closed) {
+		pthread_mutex_unlock(&s->mu);
+		return KS_ECLOSED;
+	}
+	return 0;
 }
 
 /* ---- the lock ----------------------------------------------------------- */

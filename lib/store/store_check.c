@@ -69,74 +69,34 @@ static void keep_msg(void *opaque, int level, const char *msg)
 	snprintf(opaque, 256, "%s", msg);
 }
 
-/* Kafka's topic name rule, as the store applies it. */
+/*
+ * A partition directory's name, "<topic>-<p>", as the store reads it:
+ * 1 with the topic's name in *topic (malloc'd), 0 for another name, -1
+ * out of memory.
+ */
 static int split_partition(const char *ent, char **topic, int32_t *p)
 {
-	const char *dash = strrchr(ent, '-'), *q;
-	int64_t v = 0;
+	size_t tlen;
 
-	if (!dash || dash == ent || !dash[1] || (dash[1] == '0' && dash[2]) ||
-	    (size_t)(dash - ent) > KS__TOPIC_NAME_MAX)
+	if (!ks__store_partition_dir(ent, &tlen, p))
 		return 0;
-	for (q = dash + 1; *q; q++) {
-		if (*q < '0' || *q > '9' || q - dash > 10)
-			return 0;
-		v = v * 10 + (*q - '0');
-	}
-	if (v > INT32_MAX)
-		return 0;
-	if (!(*topic = strndup(ent, (size_t)(dash - ent))))
-		return -1;
-	if (!ks__topic_name_ok(*topic)) {
-		free(*topic);
-		*topic = NULL;
-		return 0;
-	}
-	*p = (int32_t)v;
-	return 1;
+	return (*topic = strndup(ent, tlen)) ? 1 : -1;
 }
 
-/* "<topic><suffix>" with a valid topic name: the name (malloc'd). */
+/* "<topic><suffix>" with a valid topic name: as split_partition. */
 static int split_suffix(const char *ent, const char *suffix, char **topic)
 {
-	size_t n = strlen(ent), sl = strlen(suffix);
-	if (n <= sl || n - sl > KS__TOPIC_NAME_MAX ||
-	    strcmp(ent + n - sl, suffix) != 0)
+	size_t n = ks__store_suffixed(ent, suffix);
+
+	if (!n)
 		return 0;
-	if (!(*topic = strndup(ent, n - sl)))
-		return -1;
-	if (!ks__topic_name_ok(*topic)) {
-		free(*topic);
-		*topic = NULL;
-		return 0;
-	}
-	return 1;
+	return (*topic = strndup(ent, n)) ? 1 : -1;
 }
 
 static int is_dir(const char *path)
 {
 	struct stat st;
 	return lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-/* The store made it: empty, or holding .lock (docs/format.md 10.3). */
-static int dir_ours(const char *path)
-{
-	struct dirent *e;
-	DIR *d = opendir(path);
-	int entries = 0, lock = 0;
-
-	if (!d)
-		return 0;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		entries++;
-		if (strcmp(e->d_name, KS__STORE_LOCK) == 0)
-			lock = 1;
-	}
-	closedir(d);
-	return lock || entries == 0;
 }
 
 static int cmp_sname(const void *a, const void *b)
@@ -387,7 +347,7 @@ int ks_store_check(const char *dir, int flags, ks_check_cb *cb,
 			    "next writer removes it");
 		} else if (v[i].kind == N_PART &&
 		    !covered(v, n, v[i].topic, v[i].part, counts)) {
-			if (dir_ours(path)) {
+			if (ks__partition_dir_ours(path)) {
 				int fixed = (flags & KS_CHECK_REPAIR) &&
 				    ks__partition_remove(path) == 0;
 				removed |= fixed;

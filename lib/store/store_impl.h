@@ -136,8 +136,28 @@ int ks__partition_path(const ks_store_t *s, char *buf, size_t len,
  * recognisable if a crash interrupts the removal. -ENOENT is success.
  */
 int ks__partition_remove(const char *path);
+/* Whether a partition directory is one the store made (docs/format.md
+ * 10.3): empty, or holding .lock; the store removes no other. */
+int ks__partition_dir_ours(const char *path);
+/*
+ * The names in a store's directory. ks__store_partition_dir: 1 if ent is
+ * "<topic>-<p>" (split at its last '-') with a valid topic name and p a
+ * partition number as the store writes it (decimal, no leading zero),
+ * with the name's length in *tlen and p in *p; else 0.
+ * ks__store_suffixed: if ent is "<topic><suffix>" with a valid topic
+ * name, the name's length; else 0.
+ */
+int ks__store_partition_dir(const char *ent, size_t *tlen, int32_t *p);
+size_t ks__store_suffixed(const char *ent, const char *suffix);
 /* A read-only store picks up what the writer changed: every topic. */
 int ks__store_rescan(ks_store_t *s);
+/*
+ * For a walk of the topic table: locks s->mu, once a read-only store has
+ * picked up what the writer created or deleted since (ks__store_rescan).
+ * 0 with s->mu held; else an error (KS_ECLOSED for a closed store) and
+ * nothing held.
+ */
+int ks__store_lock_topics(ks_store_t *s);
 
 /* ---- store_metrics.c */
 

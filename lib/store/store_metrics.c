@@ -115,20 +115,8 @@ int ks_store_metrics(ks_store_t *store, ks_metrics_t *m)
 
 	if (!store || !m)
 		return KS_EINVAL;
-	if (store->rdonly) {
-		/* what the writer created or deleted since */
-		pthread_mutex_lock(&store->admin_mu);
-		if (!store->closed)
-			rc = ks__store_rescan(store);
-		pthread_mutex_unlock(&store->admin_mu);
-		if (rc)
-			return rc;
-	}
-	pthread_mutex_lock(&store->mu);
-	if (store->closed) {
-		pthread_mutex_unlock(&store->mu);
-		return KS_ECLOSED;
-	}
+	if ((rc = ks__store_lock_topics(store)) != 0)
+		return rc;
 	n = store->ntopics;
 	if (!(ts = malloc((n ? n : 1) * sizeof *ts))) {
 		pthread_mutex_unlock(&store->mu);

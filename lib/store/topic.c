@@ -586,19 +586,8 @@ int ks_topic_list(ks_store_t *store, char ***namesp, size_t *countp)
 		*countp = 0;
 	if (!store || !namesp)
 		return KS_EINVAL;
-	if (store->rdonly) {
-		pthread_mutex_lock(&store->admin_mu);
-		if (!store->closed)
-			rc = ks__store_rescan(store);
-		pthread_mutex_unlock(&store->admin_mu);
-		if (rc)
-			return rc;
-	}
-	pthread_mutex_lock(&store->mu);
-	if (store->closed) {
-		pthread_mutex_unlock(&store->mu);
-		return KS_ECLOSED;
-	}
+	if ((rc = ks__store_lock_topics(store)) != 0)
+		return rc;
 	n = store->ntopics;
 	v = calloc(n + 1, sizeof *v);
 	for (i = 0; v && i < n; i++)

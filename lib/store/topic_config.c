@@ -9,6 +9,7 @@
  * in one place, ks_topic_config_set() and ks_log_config_set().
  */
 #include "core/internal.h"
+#include "log/log_impl.h"
 #include "log/meta.h"
 #include "store/store_impl.h"
 
@@ -470,49 +471,22 @@ int ks__topic_meta_read(const ks_store_t *s, const char *name,
     ks_topic_config_t *cfg, uint8_t *id, uint64_t *sum)
 {
 	char path[PATH_MAX], file[PATH_MAX], why[160], *buf;
-	struct stat st;
 	size_t len = 0, body;
 	uint64_t want;
 	uint8_t sb[8];
-	int fd, rc = 0;
+	int rc = 0;
 
 	snprintf(file, sizeof file, "%s%s", name, KS__TOPIC_SUFFIX);
 	if ((rc = ks__store_path(s, path, sizeof path, file)) != 0)
 		return rc;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	if (st.st_size > META_MAX || st.st_size < (off_t)SUM_LINE) {
-		close(fd);
-		snprintf(why, sizeof why, "%lld bytes", (long long)st.st_size);
+	rc = ks__file_read(path, META_MAX, &buf, &len);
+	if (rc == -EFBIG || (rc == 0 && len < SUM_LINE)) {
+		snprintf(why, sizeof why, "%zu bytes", len);
+		free(buf);
 		goto corrupt;
 	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		close(fd);
-		return KS_ENOMEM;
-	}
-	while (len < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rc = n < 0 ? -errno : 0;
-			break;
-		}
-		len += (size_t)n;
-	}
-	close(fd);
-	if (rc) {
-		free(buf);
+	if (rc)
 		return rc;
-	}
-	buf[len] = 0;
 	body = len >= SUM_LINE ? len - SUM_LINE : 0;
 	if (len < SUM_LINE || memcmp(buf + body, SUM_KEY, sizeof SUM_KEY - 1)
 	    != 0 || buf[len - 1] != '\n' || memchr(buf, 0, len)) {
