@@ -903,15 +903,7 @@ int kc_cluster_new(const char *bootstrap, const ks_remote_config_t *rc,
 	if (cl->rc.metadata_max_age_ms <= 0)
 		cl->rc.metadata_max_age_ms = 300000;
 	if (cl->rc.tls) {
-		cl->tls = *cl->rc.tls;
-		cl->tls.cert_file = cl->tls_strs[0] =
-		    dup_opt(cl->tls.cert_file, &fail);
-		cl->tls.key_file = cl->tls_strs[1] =
-		    dup_opt(cl->tls.key_file, &fail);
-		cl->tls.ca_file = cl->tls_strs[2] =
-		    dup_opt(cl->tls.ca_file, &fail);
-		cl->tls.server_name = cl->tls_strs[3] =
-		    dup_opt(cl->tls.server_name, &fail);
+		fail |= kc_tls_copy(&cl->tls, cl->tls_strs, cl->rc.tls) != 0;
 		cl->have_tls = 1;
 	}
 	cl->rc.tls = NULL;
