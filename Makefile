@@ -74,7 +74,9 @@ NET_TESTS:= test/check_transport.c $(wildcard test/check_k*.c)
 TEST_SRC := $(sort $(filter-out $(if $(filter 1,$(WITH_NET)),,$(NET_TESTS)),$(wildcard test/check_*.c)))
 # The headers whose functions this build exports (for the symbols test).
 API_HDRS := $(filter-out $(if $(filter 1,$(WITH_NET)),,include/kstream/transport.h include/kstream/kafka.h),$(wildcard include/kstream/*.h))
-TEST_OBJ := $(TEST_SRC:%.c=$(B)/%.o) $(B)/test/main.o $(B)/test/util.o $(B)/test/proc.o
+# test/kserver_util.c: the in-process server and raw client of the wire suites.
+TEST_OBJ := $(TEST_SRC:%.c=$(B)/%.o) $(B)/test/main.o $(B)/test/util.o $(B)/test/proc.o \
+            $(if $(filter 1,$(WITH_NET)),$(B)/test/kserver_util.o)
 BENCH_SRC:= $(sort $(wildcard bench/*.c))
 EXAMPLES := $(filter-out $(if $(filter 1,$(WITH_NET)),,broker),$(patsubst examples/%.c,%,$(wildcard examples/*.c)))
 # examples/broker.c is also the installed program kstream-broker.
@@ -131,7 +133,7 @@ test: check
 
 # The suites whose threads share a log, under ThreadSanitizer.
 check-threads:
-	$(MAKE) --no-print-directory SANITIZE=thread build/tsan/test/run
+	$(MAKE) --no-print-directory SANITIZE=thread all build/tsan/test/run
 	cd build/tsan/test && TSAN_OPTIONS=halt_on_error=1 KS_TEST_TMP=$${TMPDIR:-/tmp} ./run log multiproc wait compact coordinator client group bus metrics transport kserver kclient kmetrics admin
 
 # Install into a scratch DESTDIR and build every example against it through

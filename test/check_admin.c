@@ -45,11 +45,8 @@ static void fx_start(int mode)
 	ks_store_config_t cfg;
 
 	dir = kt_tmpdir("admin");
-	ks_store_config_init(&cfg);
-	cfg.flags = KS_STORE_CREATE;
-	cfg.cleaner_interval_ms = 0;
+	kt_store_config(&cfg, KS_STORE_CREATE, quiet_log);
 	cfg.group_min_session_timeout_ms = 100;
-	cfg.log_cb = quiet_log;
 	/* store defaults that differ from Kafka's: is_default must follow
 	 * the store, not Kafka */
 	cfg.topic_defaults.partitions = 2;
@@ -93,11 +90,7 @@ static void fx_stop(void)
 	if (store)
 		KT_OK(ks_store_close(store));
 	store = NULL;
-	if (dir) {
-		kt_rmrf(dir);
-		free(dir);
-	}
-	dir = NULL;
+	kt_rmrf_free(&dir);
 }
 
 /* n records of topic/partition, with timestamps ts[i] (NULL: now). */
@@ -130,6 +123,22 @@ static const ks_config_entry_t *config(const ks_topic_info_t *t,
 			return &t->configs[i];
 	ck_abort_msg("no property %s in the description", name);
 	return NULL;
+}
+
+/* Topic's property name, as described now, has value and, unless
+ * is_default is -1, is or is not the default. */
+static void expect_config(const char *topic, const char *name,
+    const char *value, int is_default)
+{
+	const ks_config_entry_t *e;
+	ks_topic_info_t *t;
+
+	KT_OK(ks_admin_describe_topic(adm, topic, &t));
+	e = config(t, name);
+	ck_assert_str_eq(e->value, value);
+	if (is_default >= 0)
+		ck_assert_int_eq(e->is_default, is_default);
+	ks_admin_topics_free(t);
 }
 
 /* ---- topics --------------------------------------------------------------- */
@@ -244,30 +253,21 @@ START_TEST(test_alter)
 	static const char *const reset[] = { "cleanup.policy", "", NULL };
 	static const char *const bad[] = { "retention.ms", "5",
 		"no.such.property", "1", NULL };
-	ks_topic_info_t *t;
 
 	fx_start(_i);
 	KT_OK(ks_admin_create_topic(adm, "alpha", 1, NULL));
 	KT_OK(ks_admin_alter_topic(adm, "alpha", set));
-	KT_OK(ks_admin_describe_topic(adm, "alpha", &t));
-	ck_assert_str_eq(config(t, "retention.ms")->value, "1000");
-	ck_assert_int_eq(config(t, "retention.ms")->is_default, 0);
-	ck_assert_str_eq(config(t, "cleanup.policy")->value, "compact");
-	ks_admin_topics_free(t);
+	expect_config("alpha", "retention.ms", "1000", 0);
+	expect_config("alpha", "cleanup.policy", "compact", -1);
 
 	/* "" returns one property to its default, the others stay */
 	KT_OK(ks_admin_alter_topic(adm, "alpha", reset));
-	KT_OK(ks_admin_describe_topic(adm, "alpha", &t));
-	ck_assert_str_eq(config(t, "cleanup.policy")->value, "delete");
-	ck_assert_int_eq(config(t, "cleanup.policy")->is_default, 1);
-	ck_assert_str_eq(config(t, "retention.ms")->value, "1000");
-	ks_admin_topics_free(t);
+	expect_config("alpha", "cleanup.policy", "delete", 1);
+	expect_config("alpha", "retention.ms", "1000", -1);
 
 	/* all or nothing: a bad property changes nothing */
 	ck_assert_int_eq(ks_admin_alter_topic(adm, "alpha", bad), KS_ECONFIG);
-	KT_OK(ks_admin_describe_topic(adm, "alpha", &t));
-	ck_assert_str_eq(config(t, "retention.ms")->value, "1000");
-	ks_admin_topics_free(t);
+	expect_config("alpha", "retention.ms", "1000", -1);
 
 	ck_assert_int_eq(ks_admin_alter_topic(adm, "nope", set), KS_ETOPIC);
 	fx_stop();
@@ -520,10 +520,7 @@ START_TEST(test_local_args)
 	ck_assert_int_eq(ks_admin_describe_group(adm, "", NULL), KS_EINVAL);
 
 	/* a read-only store lists and describes, and changes nothing */
-	ks_store_config_init(&cfg);
-	cfg.flags = KS_STORE_RDONLY;
-	cfg.cleaner_interval_ms = 0;
-	cfg.log_cb = quiet_log;
+	kt_store_config(&cfg, KS_STORE_RDONLY, quiet_log);
 	KT_OK(ks_store_open(dir, &cfg, &ro));
 	KT_OK(ks_admin_new(ro, &a));
 	KT_OK(ks_admin_list_topics(a, 0, &t, &n));

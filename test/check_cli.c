@@ -41,33 +41,25 @@ static void base_setup(void)
 
 static void base_teardown(void)
 {
-	kt_rmrf(base_dir);
-	free(base_dir);
-	base_dir = NULL;
+	kt_rmrf_free(&base_dir);
 }
 
 static void setup(void)
 {
-	char *ed = kt_exe_dir();
-
 	signal(SIGPIPE, SIG_IGN);
 	/* the user's own defaults must not leak into the runs */
 	unsetenv("KSTREAM_STORE");
 	unsetenv("KSTREAM_BROKER");
-	ck_assert_int_ge(asprintf(&dir, "%s/t-XXXXXX", base_dir), 0);
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	ck_assert_int_ge(asprintf(&tool, "%s/../kstream", ed), 0);
-	ck_assert_msg(access(tool, X_OK) == 0, "%s is not built", tool);
-	free(ed);
+	dir = kt_subdir(base_dir);
+	tool = kt_program("kstream");
 }
 
 static void teardown(void)
 {
 	kt_children_kill();
-	kt_rmrf(dir);
-	free(dir);
+	kt_rmrf_free(&dir);
 	free(tool);
-	dir = tool = NULL;
+	tool = NULL;
 }
 
 /* Chooses the target of the loop test's index: 0 a store directory, 1
@@ -78,35 +70,31 @@ static void target_start(int i)
 	if (!remote) {
 		snprintf(target, sizeof target, "%s/store", dir);
 	} else {
-		char *ed = kt_exe_dir(), *bin, *sdir = kt_path(dir, "bstore");
+		char *bin = kt_program("kstream-broker");
+		char *sdir = kt_path(dir, "bstore");
 		char *logpath = kt_path(dir, "broker.log");
 		int port;
-		ck_assert_int_ge(asprintf(&bin, "%s/../kstream-broker", ed), 0);
-		ck_assert_msg(access(bin, X_OK) == 0, "%s not built", bin);
 		kt_broker_start(bin, sdir, logpath, &port);
 		snprintf(target, sizeof target, "127.0.0.1:%d", port);
 		free(bin);
-		free(ed);
 		free(sdir);
 		free(logpath);
 	}
 }
 
 /*
- * Runs kstream with the arguments (NULL-terminated) and the target
+ * Runs kstream with the arguments in ap (NULL-terminated) and the target
  * option, with in as stdin (NULL: none).
  */
-static void kst(struct kt_cmd_out *o, const char *in, ...)
+static void kst_va(struct kt_cmd_out *o, const char *in, va_list ap)
 {
 	char *argv[64];
 	int n = 0;
-	va_list ap;
 	const char *a;
 
 	/* the target right after the subcommand: a test's last option
 	 * may be one whose value is missing */
 	argv[n++] = tool;
-	va_start(ap, in);
 	while ((a = va_arg(ap, const char *)) != NULL) {
 		ck_assert_int_lt(n, 60);
 		argv[n++] = (char *)a;
@@ -115,26 +103,32 @@ static void kst(struct kt_cmd_out *o, const char *in, ...)
 			argv[n++] = target;
 		}
 	}
-	va_end(ap);
 	argv[n] = NULL;
 	kt_run_cmd(argv, in, RUN_MS, o);
 }
 
-static int exit_status(const struct kt_cmd_out *o)
+static void kst(struct kt_cmd_out *o, const char *in, ...)
+    __attribute__((sentinel));
+
+/* kst_va with the arguments given here. */
+static void kst(struct kt_cmd_out *o, const char *in, ...)
 {
-	return o->status >= 0 && WIFEXITED(o->status) ?
-	    WEXITSTATUS(o->status) : -1;
+	va_list ap;
+
+	va_start(ap, in);
+	kst_va(o, in, ap);
+	va_end(ap);
 }
 
 /* The command exited 0; its stderr is shown otherwise. */
-#define OK(o) ck_assert_msg(exit_status(o) == 0, "exit %d, stderr: %s", \
-	exit_status(o), (o)->err)
+#define OK(o) ck_assert_msg(kt_cmd_exit(o) == 0, "exit %d, stderr: %s", \
+	kt_cmd_exit(o), (o)->err)
 
 /* It exited with status st, saying why in exactly one line. */
 #define FAILS(o, st, what)                                                  \
 	do {                                                                 \
-		ck_assert_msg(exit_status(o) == (st), "exit %d (want %d): %s", \
-		    exit_status(o), (st), (o)->err);                         \
+		ck_assert_msg(kt_cmd_exit(o) == (st), "exit %d (want %d): %s", \
+		    kt_cmd_exit(o), (st), (o)->err);                         \
 		ck_assert_msg(strstr((o)->err, (what)) != NULL,              \
 		    "stderr lacks '%s': %s", (what), (o)->err);              \
 		ck_assert_msg(count_lines((o)->err) == 1, "not one line: %s", \
@@ -149,34 +143,37 @@ static int count_lines(const char *s)
 	return n;
 }
 
-static void run_ok(const char *in, ...)
+static void run_expect(int st, const char *want, const char *in, ...)
     __attribute__((sentinel));
 
-/* Runs and asserts exit 0, output dropped. */
-static void run_ok(const char *in, ...)
+/*
+ * Runs and asserts the outcome: with st 0, exit 0 and, unless want is
+ * NULL, exactly want on stdout; else FAILS(st, want).
+ */
+static void run_expect(int st, const char *want, const char *in, ...)
 {
-	char *argv[64];
 	struct kt_cmd_out o;
-	int n = 0;
 	va_list ap;
-	const char *a;
 
-	argv[n++] = tool;
 	va_start(ap, in);
-	while ((a = va_arg(ap, const char *)) != NULL) {
-		ck_assert_int_lt(n, 60);
-		argv[n++] = (char *)a;
-		if (n == 2) {
-			argv[n++] = remote ? "--broker" : "--store";
-			argv[n++] = target;
-		}
-	}
+	kst_va(&o, in, ap);
 	va_end(ap);
-	argv[n] = NULL;
-	kt_run_cmd(argv, in, RUN_MS, &o);
-	OK(&o);
+	if (st) {
+		FAILS(&o, st, want);
+	} else {
+		OK(&o);
+		if (want)
+			ck_assert_str_eq(o.out, want);
+	}
 	kt_cmd_out_free(&o);
 }
+
+/* Exit 0, output dropped. */
+#define run_ok(...) run_expect(0, NULL, __VA_ARGS__)
+/* Exit 0 with exactly want on stdout. */
+#define run_out(want, ...) run_expect(0, (want), __VA_ARGS__)
+/* Exit st, saying what in one line. */
+#define run_fails(st, what, ...) run_expect((st), (what), __VA_ARGS__)
 
 /* "v<from>\n" ... "v<to - 1>\n" */
 static char *values(int from, int to)
@@ -200,25 +197,16 @@ START_TEST(topics)
 	struct kt_cmd_out o;
 
 	target_start(_i);
-	kst(&o, NULL, "topics", "create", "orders", "--partitions", "3",
-	    "--config", "retention.ms=3600000", NULL);
-	OK(&o);
-	ck_assert_str_eq(o.out, "created topic orders\n");
-	kt_cmd_out_free(&o);
+	run_out("created topic orders\n", NULL, "topics", "create", "orders",
+	    "--partitions", "3", "--config", "retention.ms=3600000", NULL);
 	run_ok(NULL, "topics", "create", "audit", NULL);
 
-	kst(&o, NULL, "topics", "create", "orders", NULL);
-	FAILS(&o, 1, "already exists");
-	kt_cmd_out_free(&o);
+	run_fails(1, "already exists", NULL, "topics", "create", "orders",
+	    NULL);
 
-	kst(&o, NULL, "topics", "list", NULL);
-	OK(&o);
-	ck_assert_str_eq(o.out, "audit\norders\n");
-	kt_cmd_out_free(&o);
-	kst(&o, NULL, "topics", "list", "-l", NULL);
-	OK(&o);
-	ck_assert_str_eq(o.out, "TOPIC   PARTITIONS\naudit   1\norders  3\n");
-	kt_cmd_out_free(&o);
+	run_out("audit\norders\n", NULL, "topics", "list", NULL);
+	run_out("TOPIC   PARTITIONS\naudit   1\norders  3\n", NULL, "topics",
+	    "list", "-l", NULL);
 
 	run_ok("a\nb\nc\n", "produce", "orders", "-p", "1", "-q", NULL);
 	kst(&o, NULL, "topics", "describe", "orders", NULL);
@@ -258,30 +246,22 @@ START_TEST(topics)
 
 	/* one line, a broker's explanation included */
 	kst(&o, NULL, "topics", "alter", "orders", "--partitions", "2", NULL);
-	ck_assert_int_eq(exit_status(&o), 1);
+	ck_assert_int_eq(kt_cmd_exit(&o), 1);
 	ck_assert_msg(strncmp(o.err, "kstream topics: cannot grow orders to 2 "
 	    "partitions: a topic's partition count can only grow", 79) == 0 &&
 	    strchr(o.err, '\n') == o.err + o.err_len - 1, "%s", o.err);
 	kt_cmd_out_free(&o);
 	kst(&o, NULL, "topics", "create", "bad", "--config", "no.such=1",
 	    NULL);
-	ck_assert_int_eq(exit_status(&o), 1);
+	ck_assert_int_eq(kt_cmd_exit(&o), 1);
 	kt_cmd_out_free(&o);
 
-	kst(&o, NULL, "topics", "delete", "orders", NULL);
-	OK(&o);
-	ck_assert_str_eq(o.out, "deleted topic orders\n");
-	kt_cmd_out_free(&o);
-	kst(&o, NULL, "topics", "list", NULL);
-	OK(&o);
-	ck_assert_str_eq(o.out, "audit\n");
-	kt_cmd_out_free(&o);
-	kst(&o, NULL, "topics", "delete", "orders", NULL);
-	FAILS(&o, 1, "unknown topic");
-	kt_cmd_out_free(&o);
-	kst(&o, NULL, "topics", "describe", "orders", NULL);
-	FAILS(&o, 1, "unknown topic");
-	kt_cmd_out_free(&o);
+	run_out("deleted topic orders\n", NULL, "topics", "delete", "orders",
+	    NULL);
+	run_out("audit\n", NULL, "topics", "list", NULL);
+	run_fails(1, "unknown topic", NULL, "topics", "delete", "orders", NULL);
+	run_fails(1, "unknown topic", NULL, "topics", "describe", "orders",
+	    NULL);
 
 	if (remote) {
 		/* the broker's store, held by it: read-only commands work on
@@ -480,18 +460,14 @@ START_TEST(produce_consume)
 	}
 
 	/* a line without the separator is refused */
-	kst(&o, "k::v\nnokey\n", "produce", "one", "-K", "::", "-q", NULL);
-	FAILS(&o, 1, "record 2 has no key separator");
-	kt_cmd_out_free(&o);
+	run_fails(1, "record 2 has no key separator", "k::v\nnokey\n",
+	    "produce", "one", "-K", "::", "-q", NULL);
 
 	/* another delimiter, and a last record without one */
 	kst(&o, "x;y;z", "produce", "one", "-p", "0", "-D", ";", "-q", NULL);
 	OK(&o);
 	kt_cmd_out_free(&o);
-	kst(&o, NULL, "consume", "one", "-o", "-3", NULL);
-	OK(&o);
-	ck_assert_str_eq(o.out, "x\ny\nz\n");
-	kt_cmd_out_free(&o);
+	run_out("x\ny\nz\n", NULL, "consume", "one", "-o", "-3", NULL);
 
 	/* from a file, compressed; then one at a time, each acknowledged */
 	{
@@ -514,16 +490,12 @@ START_TEST(produce_consume)
 		free(path);
 	}
 	run_ok("s1\ns2\n", "produce", "one", "--sync", "-q", NULL);
-	kst(&o, NULL, "consume", "one", "-o", "-5", NULL);
-	OK(&o);
-	ck_assert_str_eq(o.out, "f1\nf2\nf3\ns1\ns2\n");
-	kt_cmd_out_free(&o);
-	kst(&o, NULL, "produce", "one", "-z", "brotli", NULL);
-	FAILS(&o, 2, "--compression");
-	kt_cmd_out_free(&o);
-	kst(&o, NULL, "produce", "one", "--file", "/nonexistent/x", NULL);
-	FAILS(&o, 1, "cannot open /nonexistent/x");
-	kt_cmd_out_free(&o);
+	run_out("f1\nf2\nf3\ns1\ns2\n", NULL, "consume", "one", "-o", "-5",
+	    NULL);
+	run_fails(2, "--compression", NULL, "produce", "one", "-z", "brotli",
+	    NULL);
+	run_fails(1, "cannot open /nonexistent/x", NULL, "produce", "one",
+	    "--file", "/nonexistent/x", NULL);
 
 	free(in);
 	free(want);
@@ -541,10 +513,7 @@ START_TEST(consume_offsets)
 	run_ok(NULL, "topics", "create", "t", "--partitions", "2", NULL);
 	run_ok(all, "produce", "t", "-p", "1", "-q", NULL);
 
-	kst(&o, NULL, "consume", "t", "-o", "beginning", NULL);
-	OK(&o);
-	ck_assert_str_eq(o.out, all);
-	kt_cmd_out_free(&o);
+	run_out(all, NULL, "consume", "t", "-o", "beginning", NULL);
 
 	kst(&o, NULL, "consume", "t", "-p", "1", "--offset", "90", NULL);
 	OK(&o);
@@ -553,20 +522,13 @@ START_TEST(consume_offsets)
 	free(w);
 	kt_cmd_out_free(&o);
 
-	kst(&o, NULL, "consume", "t", "--offset", "-3", NULL);
-	OK(&o);
-	ck_assert_str_eq(o.out, "v97\nv98\nv99\n");
-	kt_cmd_out_free(&o);
+	run_out("v97\nv98\nv99\n", NULL, "consume", "t", "--offset", "-3",
+	    NULL);
 
-	kst(&o, NULL, "consume", "t", "--offset", "end", NULL);
-	OK(&o);
-	ck_assert_str_eq(o.out, "");
-	kt_cmd_out_free(&o);
+	run_out("", NULL, "consume", "t", "--offset", "end", NULL);
 
-	kst(&o, NULL, "consume", "t", "--count", "5", NULL);
-	OK(&o);
-	ck_assert_str_eq(o.out, "v0\nv1\nv2\nv3\nv4\n");
-	kt_cmd_out_free(&o);
+	run_out("v0\nv1\nv2\nv3\nv4\n", NULL, "consume", "t", "--count", "5",
+	    NULL);
 
 	/* by time: the records produced after the last one's timestamp */
 	kst(&o, NULL, "consume", "t", "-o", "-1", "-f", "%T", NULL);
@@ -584,20 +546,12 @@ START_TEST(consume_offsets)
 	run_ok("late1\nlate2\n", "produce", "t", "-p", "0", "-q", NULL);
 	run_ok("late3\n", "produce", "t", "-p", "1", "-q", NULL);
 	snprintf(tsarg, sizeof tsarg, "%lld", t_last + 1);
-	kst(&o, NULL, "consume", "t", "--timestamp", tsarg, "-f", "%p %s\\n",
+	run_out("0 late1\n0 late2\n1 late3\n", NULL, "consume", "t",
+	    "--timestamp", tsarg, "-f", "%p %s\\n", NULL);
+	run_out("", NULL, "consume", "t", "--since", "2999-01-01T00:00:00Z",
 	    NULL);
-	OK(&o);
-	ck_assert_str_eq(o.out, "0 late1\n0 late2\n1 late3\n");
-	kt_cmd_out_free(&o);
-	kst(&o, NULL, "consume", "t", "--since", "2999-01-01T00:00:00Z", NULL);
-	OK(&o);
-	ck_assert_str_eq(o.out, "");
-	kt_cmd_out_free(&o);
-	kst(&o, NULL, "consume", "t", "--since", "1970-01-01T00:00:00Z",
-	    "-p", "0", NULL);
-	OK(&o);
-	ck_assert_str_eq(o.out, "late1\nlate2\n");
-	kt_cmd_out_free(&o);
+	run_out("late1\nlate2\n", NULL, "consume", "t", "--since",
+	    "1970-01-01T00:00:00Z", "-p", "0", NULL);
 	free(all);
 }
 END_TEST
@@ -693,15 +647,9 @@ START_TEST(groups)
 	kt_cmd_out_free(&o);
 	kt_cmd_out_free(&o2);
 	/* nothing left */
-	kst(&o, NULL, "consume", "g", "--group", "grp", NULL);
-	OK(&o);
-	ck_assert_str_eq(o.out, "");
-	kt_cmd_out_free(&o);
+	run_out("", NULL, "consume", "g", "--group", "grp", NULL);
 
-	kst(&o, NULL, "groups", "list", NULL);
-	OK(&o);
-	ck_assert_str_eq(o.out, "grp\n");
-	kt_cmd_out_free(&o);
+	run_out("grp\n", NULL, "groups", "list", NULL);
 	kst(&o, NULL, "groups", "list", "-l", NULL);
 	OK(&o);
 	ck_assert_msg(strstr(o.out, "\ngrp    Empty "), "%s", o.out);
@@ -749,25 +697,14 @@ START_TEST(groups)
 	run_ok(NULL, "groups", "reset-offsets", "grp", "--topic", "g:1",
 	    "--to-offset", "4", "--execute", NULL);
 	/* the group resumes where it was put */
-	kst(&o, NULL, "consume", "g", "-g", "grp", NULL);
-	OK(&o);
-	ck_assert_str_eq(o.out, "v14\nv15\n");
-	kt_cmd_out_free(&o);
+	run_out("v14\nv15\n", NULL, "consume", "g", "-g", "grp", NULL);
 
-	kst(&o, NULL, "groups", "delete", "grp", NULL);
-	OK(&o);
-	ck_assert_str_eq(o.out, "deleted group grp\n");
-	kt_cmd_out_free(&o);
-	kst(&o, NULL, "groups", "describe", "grp", NULL);
-	FAILS(&o, 1, "unknown group grp");
-	kt_cmd_out_free(&o);
-	kst(&o, NULL, "groups", "delete", "grp", NULL);
-	FAILS(&o, 1, "unknown group grp");
-	kt_cmd_out_free(&o);
-	kst(&o, NULL, "groups", "list", NULL);
-	OK(&o);
-	ck_assert_str_eq(o.out, "");
-	kt_cmd_out_free(&o);
+	run_out("deleted group grp\n", NULL, "groups", "delete", "grp", NULL);
+	run_fails(1, "unknown group grp", NULL, "groups", "describe", "grp",
+	    NULL);
+	run_fails(1, "unknown group grp", NULL, "groups", "delete", "grp",
+	    NULL);
+	run_out("", NULL, "groups", "list", NULL);
 }
 END_TEST
 
@@ -808,7 +745,7 @@ START_TEST(groups_active)
 	deadline = kt_now_ns() + 60 * (int64_t)1000000000;
 	for (;;) {
 		kst(&o, NULL, "groups", "describe", "live", NULL);
-		if (exit_status(&o) == 0 && strstr(o.out, "State: Stable") &&
+		if (kt_cmd_exit(&o) == 0 && strstr(o.out, "State: Stable") &&
 		    strstr(o.out, " g:0,1\n"))
 			break;
 		ck_assert_msg(kt_now_ns() < deadline, "the member never "
@@ -820,13 +757,9 @@ START_TEST(groups_active)
 	ck_assert_msg(strstr(o.out, "  kstream  "), "client id: %s", o.out);
 	kt_cmd_out_free(&o);
 
-	kst(&o, NULL, "groups", "reset-offsets", "live", "--topic", "g",
-	    "--to-earliest", "--execute", NULL);
-	FAILS(&o, 1, "active member");
-	kt_cmd_out_free(&o);
-	kst(&o, NULL, "groups", "delete", "live", NULL);
-	FAILS(&o, 1, "active members");
-	kt_cmd_out_free(&o);
+	run_fails(1, "active member", NULL, "groups", "reset-offsets", "live",
+	    "--topic", "g", "--to-earliest", "--execute", NULL);
+	run_fails(1, "active members", NULL, "groups", "delete", "live", NULL);
 
 	/* interrupted, it commits what it printed and leaves */
 	ck_assert_int_eq(kill(pid, SIGINT), 0);
@@ -880,49 +813,30 @@ START_TEST(errors)
 	target_start(_i);
 	run_ok(NULL, "topics", "create", "t", NULL);
 
-	kst(&o, NULL, "consume", "nope", NULL);
-	FAILS(&o, 1, "unknown topic nope");
-	kt_cmd_out_free(&o);
-	kst(&o, NULL, "consume", "t", "-p", "7", NULL);
-	FAILS(&o, 1, "no partition 7");
-	kt_cmd_out_free(&o);
-	kst(&o, NULL, "groups", "describe", "nope", NULL);
-	FAILS(&o, 1, "unknown group nope");
-	kt_cmd_out_free(&o);
-	kst(&o, "x\ny\n", "produce", "t", "-p", "7", NULL);
-	FAILS(&o, 1, "no partition 7");
-	kt_cmd_out_free(&o);
+	run_fails(1, "unknown topic nope", NULL, "consume", "nope", NULL);
+	run_fails(1, "no partition 7", NULL, "consume", "t", "-p", "7", NULL);
+	run_fails(1, "unknown group nope", NULL, "groups", "describe", "nope",
+	    NULL);
+	run_fails(1, "no partition 7", "x\ny\n", "produce", "t", "-p", "7",
+	    NULL);
 	if (!remote) {  /* a broker creates topics on first use */
-		kst(&o, "x\n", "produce", "nope", NULL);
-		FAILS(&o, 1, "unknown topic nope");
-		kt_cmd_out_free(&o);
+		run_fails(1, "unknown topic nope", "x\n", "produce", "nope",
+		    NULL);
 	}
 
 	/* usage errors: exit 2, one line */
-	kst(&o, NULL, "consume", "t", "--bogus", NULL);
-	FAILS(&o, 2, "unknown option '--bogus'");
-	kt_cmd_out_free(&o);
-	kst(&o, NULL, "produce", "t", "-Z", NULL);
-	FAILS(&o, 2, "unknown option '-Z'");
-	kt_cmd_out_free(&o);
-	kst(&o, NULL, "consume", "t", "--offset", "sideways", NULL);
-	FAILS(&o, 2, "--offset");
-	kt_cmd_out_free(&o);
-	kst(&o, NULL, "consume", "t", "--count", NULL);
-	FAILS(&o, 2, "wants a value");
-	kt_cmd_out_free(&o);
-	kst(&o, NULL, "consume", "t", "-g", "x", "-p", "0", NULL);
-	FAILS(&o, 2, "not both");
-	kt_cmd_out_free(&o);
-	kst(&o, NULL, "topics", "frobnicate", NULL);
-	FAILS(&o, 2, "unknown action");
-	kt_cmd_out_free(&o);
-	kst(&o, NULL, "groups", "reset-offsets", "x", "--topic", "t", NULL);
-	FAILS(&o, 2, "to where?");
-	kt_cmd_out_free(&o);
-	kst(&o, NULL, "produce", "t", "--acks", "2", NULL);
-	FAILS(&o, 2, "--acks");
-	kt_cmd_out_free(&o);
+	run_fails(2, "unknown option '--bogus'", NULL, "consume", "t",
+	    "--bogus", NULL);
+	run_fails(2, "unknown option '-Z'", NULL, "produce", "t", "-Z", NULL);
+	run_fails(2, "--offset", NULL, "consume", "t", "--offset", "sideways",
+	    NULL);
+	run_fails(2, "wants a value", NULL, "consume", "t", "--count", NULL);
+	run_fails(2, "not both", NULL, "consume", "t", "-g", "x", "-p", "0",
+	    NULL);
+	run_fails(2, "unknown action", NULL, "topics", "frobnicate", NULL);
+	run_fails(2, "to where?", NULL, "groups", "reset-offsets", "x",
+	    "--topic", "t", NULL);
+	run_fails(2, "--acks", NULL, "produce", "t", "--acks", "2", NULL);
 
 	/* no target at all */
 	argv[0] = tool;
@@ -959,7 +873,7 @@ START_TEST(errors)
 	argv[1] = "topics";
 	argv[2] = "list";
 	kt_run_cmd(argv, NULL, RUN_MS, &o);
-	ck_assert_int_eq(exit_status(&o), 1);
+	ck_assert_int_eq(kt_cmd_exit(&o), 1);
 	ck_assert_int_eq(count_lines(o.err), 1);
 	kt_cmd_out_free(&o);
 	/* well under the 30 s request timeout, with room for a slow box */

@@ -10,6 +10,7 @@
  * port 0.
  */
 #define _GNU_SOURCE
+#include "kserver_util.h"
 #include "util.h"
 
 #include "kafka/msg.h"
@@ -18,17 +19,11 @@
 #include <kstream/kafka.h>
 #include <librdkafka/rdkafka.h>
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -62,32 +57,18 @@ static void base_setup(void)
 
 static void base_teardown(void)
 {
-	kt_rmrf(base_dir);
-	free(base_dir);
-	base_dir = NULL;
+	kt_rmrf_free(&base_dir);
 }
 
 static void setup(void)
 {
 	ks_store_config_t cfg;
-	ks_kafka_server_config_t sc;
-	ks_url_t u;
-	char bound[300];
 
 	signal(SIGPIPE, SIG_IGN);
-	ck_assert_int_ge(asprintf(&dir, "%s/t-XXXXXX", base_dir), 0);
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	ks_store_config_init(&cfg);
-	cfg.flags = KS_STORE_CREATE;
-	cfg.cleaner_interval_ms = 0;
-	cfg.log_cb = quiet_log;
+	dir = kt_subdir(base_dir);
+	kt_store_config(&cfg, KS_STORE_CREATE, quiet_log);
 	KT_OK(ks_store_open(dir, &cfg, &store));
-	ks_kafka_server_config_init(&sc);
-	KT_OK(ks_kafka_server_new(store, &sc, &srv));
-	KT_OK(ks_kafka_server_listen(srv, "tcp://127.0.0.1:0", NULL));
-	KT_OK(ks_kafka_server_url(srv, 0, bound, sizeof bound));
-	KT_OK(ks_url_parse(bound, &u));
-	port = u.port;
+	port = kt_kserver_start(store, NULL, &srv);
 	snprintf(bootstrap, sizeof bootstrap, "127.0.0.1:%d", port);
 	kp_arena_init(&arena);
 }
@@ -95,11 +76,7 @@ static void setup(void)
 static void teardown(void)
 {
 	kp_arena_free(&arena);
-	ks_kafka_server_free(srv);
-	srv = NULL;
-	KT_OK(ks_store_close(store));
-	kt_rmrf(dir);
-	free(dir);
+	kt_kserver_stop(&srv, &store, &dir);
 }
 
 /* A topic of parts partitions with the given properties (name, value
@@ -563,69 +540,13 @@ END_TEST
 
 /* ---- the raw client ------------------------------------------------------------ */
 
-static int cl_connect(void)
-{
-	struct sockaddr_in sa;
-	struct timeval tv = { .tv_sec = 20 };
-	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-
-	ck_assert_int_ge(fd, 0);
-	memset(&sa, 0, sizeof sa);
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	return fd;
-}
-
-static void read_full(int fd, uint8_t *p, size_t len)
-{
-	while (len) {
-		ssize_t n = read(fd, p, len);
-		ck_assert_msg(n > 0, "read: %s", n ? strerror(errno) : "EOF");
-		p += n;
-		len -= (size_t)n;
-	}
-}
-
 /* One request (key, ver) with body req; its response decoded into resp. */
 static void call(int fd, int16_t key, int16_t ver, void *req, void *resp)
 {
 	static int32_t corr = 1;
-	kp_req_hdr_t h = { .api_key = key, .api_version = ver,
-		.correlation_id = ++corr };
-	uint8_t *buf, hdr[4], *frame;
-	size_t len, off;
-	int32_t got;
-	kp_io_t io;
 
-	h.client_id = kp_cstr("kadmin-test");
-	kp_writer_init(&io);
-	kp_w_frame_begin(&io);
-	KT_OK(kp_req_hdr(&io, &h));
-	KT_OK(kp_req_body(&io, key, req));
-	KT_OK(kp_w_frame_end(&io));
-	KT_OK(kp_w_flatten(&io, &buf, &len));
-	for (off = 0; off < len;) {
-		ssize_t n = write(fd, buf + off, len - off);
-		ck_assert_int_gt(n, 0);
-		off += (size_t)n;
-	}
-	free(buf);
-	kp_writer_free(&io);
-
-	read_full(fd, hdr, 4);
-	len = ntohl(*(uint32_t *)hdr);
-	ck_assert_uint_lt(len, 16u << 20);
-	frame = kp_arena_alloc(&arena, len ? len : 1);
-	read_full(fd, frame, len);
-	kp_reader_init(&io, frame, len, &arena);
-	KT_OK(kp_resp_hdr(&io, key, ver, &got));
-	ck_assert_int_eq(got, corr);
-	KT_OK(kp_resp_body(&io, key, resp));
-	ck_assert_uint_eq(kp_r_left(&io), 0);
+	kt_kafka_send(fd, key, ver, ++corr, "kadmin-test", req);
+	kt_kafka_recv(fd, key, ver, corr, &arena, resp);
 }
 
 /* IncrementalAlterConfigs of one resource with one operation. */
@@ -656,7 +577,7 @@ START_TEST(incremental_alter_configs)
 
 	create("inc", 1, kv);
 	ks_topic_config_init(&def);
-	fd = cl_connect();
+	fd = kt_tcp_connect(port, 20);
 
 	/* v1 (flexible): SET, DELETE (= default), APPEND to a list; the
 	 * other properties stay */
@@ -723,9 +644,7 @@ START_TEST(incremental_alter_configs)
 	store = NULL;
 	{
 		ks_store_config_t cfg;
-		ks_store_config_init(&cfg);
-		cfg.cleaner_interval_ms = 0;
-		cfg.log_cb = quiet_log;
+		kt_store_config(&cfg, 0, quiet_log);
 		KT_OK(ks_store_open(dir, &cfg, &store));
 	}
 	tc = config_of("inc");
@@ -763,7 +682,7 @@ START_TEST(describe_configs_wire)
 	int fd;
 
 	create("wire", 1, kv);
-	fd = cl_connect();
+	fd = kt_tcp_connect(port, 20);
 
 	/* v4, flexible, with synonyms: the topic's value, then the
 	 * broker-level default it overrides */
@@ -834,7 +753,7 @@ START_TEST(create_partitions_delete_groups_wire)
 	int fd;
 
 	create("w", 1, NULL);
-	fd = cl_connect();
+	fd = kt_tcp_connect(port, 20);
 	memset(&resp, 0, sizeof resp);
 	call(fd, KP_CREATE_PARTITIONS, 3, &req, &resp);
 	ck_assert_int_eq(resp.n_results, 3);

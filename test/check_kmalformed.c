@@ -7,6 +7,7 @@
  * are all still there.
  */
 #define _GNU_SOURCE
+#include "kserver_util.h"
 #include "util.h"
 
 #include <kstream/kafka.h>
@@ -79,18 +80,7 @@ static void base_setup(void)
 
 static void base_teardown(void)
 {
-	kt_rmrf(base_dir);
-	free(base_dir);
-	base_dir = NULL;
-}
-
-/* A fresh directory under base_dir; free() it. */
-static char *test_dir(void)
-{
-	char *p;
-	ck_assert_int_ge(asprintf(&p, "%s/t-XXXXXX", base_dir), 0);
-	ck_assert_ptr_nonnull(mkdtemp(p));
-	return p;
+	kt_rmrf_free(&base_dir);
 }
 
 static void setup(void)
@@ -98,15 +88,10 @@ static void setup(void)
 	ks_store_config_t cfg;
 	ks_topic_config_t tc;
 	ks_kafka_server_config_t sc;
-	ks_url_t u;
-	char url[300];
 
 	signal(SIGPIPE, SIG_IGN);
-	dir = test_dir();
-	ks_store_config_init(&cfg);
-	cfg.flags = KS_STORE_CREATE;
-	cfg.cleaner_interval_ms = 0;
-	cfg.log_cb = quiet_log;
+	dir = kt_subdir(base_dir);
+	kt_store_config(&cfg, KS_STORE_CREATE, quiet_log);
 	KT_OK(ks_store_open(dir, &cfg, &store));
 	ks_topic_config_init(&tc);
 	tc.partitions = PARTS;
@@ -117,22 +102,12 @@ static void setup(void)
 	sc.net.max_frame = MAX_FRAME;
 	sc.net.request_timeout_ms = REQUEST_TIMEOUT_MS;
 	sc.net.idle_timeout_ms = 120000;
-	KT_OK(ks_kafka_server_new(store, &sc, &srv));
-	KT_OK(ks_kafka_server_listen(srv, "tcp://127.0.0.1:0", NULL));
-	KT_OK(ks_kafka_server_url(srv, 0, url, sizeof url));
-	KT_OK(ks_url_parse(url, &u));
-	ck_assert_str_eq(u.scheme, "tcp");
-	ck_assert_int_gt(u.port, 0);
-	port = u.port;
+	port = kt_kserver_start(store, &sc, &srv);
 }
 
 static void teardown(void)
 {
-	ks_kafka_server_free(srv);
-	srv = NULL;
-	KT_OK(ks_store_close(store));
-	kt_rmrf(dir);
-	free(dir);
+	kt_kserver_stop(&srv, &store, &dir);
 }
 
 /* ---- writing requests by hand -------------------------------------------- */
@@ -219,21 +194,10 @@ static void header_v1(struct wb *w, int16_t key, int16_t ver, int32_t corr)
 
 /* ---- reading answers ----------------------------------------------------- */
 
+/* Reads wait under their own deadlines (poll), not a socket timeout. */
 static int dial(void)
 {
-	struct sockaddr_in sa;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int one = 1;
-
-	ck_assert_int_ge(fd, 0);
-	memset(&sa, 0, sizeof sa);
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_msg(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0,
-	    "connect to 127.0.0.1:%d: %s", port, strerror(errno));
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	return fd;
+	return kt_tcp_connect(port, 0);
 }
 
 /*

@@ -6,6 +6,7 @@
  * member and an in-process consumer.
  */
 #define _GNU_SOURCE
+#include "kserver_util.h"
 #include "util.h"
 
 #include "core/internal.h"
@@ -48,20 +49,14 @@ static void quiet_log(void *opaque, int level, const char *msg)
 static void start_server(int auto_create)
 {
 	ks_kafka_server_config_t cfg;
-	char url[256], *colon;
+	char url[256];
 
 	ks_kafka_server_config_init(&cfg);
 	cfg.node_id = NODE;
 	cfg.auto_create_topics = auto_create;
 	cfg.num_partitions = 3;
 	cfg.log_cb = quiet_log;
-	KT_OK(ks_kafka_server_new(store, &cfg, &srv));
-	KT_OK(ks_kafka_server_listen(srv, "tcp://127.0.0.1:0", NULL));
-	KT_OK(ks_kafka_server_url(srv, 0, url, sizeof url));
-	colon = strrchr(url, ':');
-	ck_assert_ptr_nonnull(colon);
-	port = atoi(colon + 1);
-	ck_assert_int_gt(port, 0);
+	port = kt_kserver_start(store, &cfg, &srv);
 	ck_assert_int_eq(ks_kafka_server_url(srv, 1, url, sizeof url),
 	    KS_EINVAL);
 }
@@ -71,11 +66,8 @@ static void setup_common(int auto_create)
 	ks_store_config_t cfg;
 
 	dir = kt_tmpdir("kserver");
-	ks_store_config_init(&cfg);
-	cfg.flags = KS_STORE_CREATE;
-	cfg.cleaner_interval_ms = 0;
+	kt_store_config(&cfg, KS_STORE_CREATE, quiet_log);
 	cfg.group_min_session_timeout_ms = 100;
-	cfg.log_cb = quiet_log;
 	KT_OK(ks_store_open(dir, &cfg, &store));
 	kp_arena_init(&arena);
 	start_server(auto_create);
@@ -93,105 +85,33 @@ static void setup_noauto(void)
 
 static void teardown(void)
 {
-	ks_kafka_server_free(srv);
-	srv = NULL;
 	kp_arena_free(&arena);
-	KT_OK(ks_store_close(store));
-	kt_rmrf(dir);
-	free(dir);
+	kt_kserver_stop(&srv, &store, &dir);
 }
 
 /* ---- the tiny client ------------------------------------------------------- */
 
 static int cl_connect(void)
 {
-	struct sockaddr_in sa;
-	struct timeval tv = { .tv_sec = 20 };
-	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-
-	ck_assert_int_ge(fd, 0);
-	memset(&sa, 0, sizeof sa);
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-	/* A broken server fails the test instead of hanging it. */
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	return fd;
-}
-
-static void write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		ck_assert_msg(n > 0, "write: %s", strerror(errno));
-		p += n;
-		len -= (size_t)n;
-	}
+	return kt_tcp_connect(port, 20);
 }
 
 /* Sends one request: header v1/v2 for (key, ver), then body m. */
 static void cl_send(int fd, int16_t key, int16_t ver, int32_t corr, void *m)
 {
-	kp_req_hdr_t h = { .api_key = key, .api_version = ver,
-		.correlation_id = corr };
-	uint8_t *buf;
-	size_t len;
-	kp_io_t io;
-
-	h.client_id = kp_cstr("kserver-test");
-	kp_writer_init(&io);
-	kp_w_frame_begin(&io);
-	KT_OK(kp_req_hdr(&io, &h));
-	KT_OK(kp_req_body(&io, key, m));
-	KT_OK(kp_w_frame_end(&io));
-	KT_OK(kp_w_flatten(&io, &buf, &len));
-	write_all(fd, buf, len);
-	free(buf);
-	kp_writer_free(&io);
+	kt_kafka_send(fd, key, ver, corr, "kserver-test", m);
 }
 
 /* Reads one frame into the arena; 0 at EOF (the server closed). */
 static size_t read_frame(int fd, uint8_t **framep)
 {
-	uint8_t hdr[4], *frame;
-	size_t got = 0, len;
-	ssize_t n;
-
-	while (got < 4) {
-		n = read(fd, hdr + got, 4 - got);
-		if (n == 0 && got == 0)
-			return 0;
-		ck_assert_msg(n > 0, "read: %s", n ? strerror(errno) : "EOF");
-		got += (size_t)n;
-	}
-	len = ntohl(*(uint32_t *)hdr);
-	ck_assert_uint_gt(len, 0);
-	ck_assert_uint_lt(len, 64u << 20);
-	frame = kp_arena_alloc(&arena, len);
-	for (got = 0; got < len; got += (size_t)n) {
-		n = read(fd, frame + got, len - got);
-		ck_assert_msg(n > 0, "read: %s", n ? strerror(errno) : "EOF");
-	}
-	*framep = frame;
-	return len;
+	return kt_kafka_read_frame(fd, &arena, framep);
 }
 
 /* Reads the next response, which must be for corr, into m. */
 static void cl_recv(int fd, int16_t key, int16_t ver, int32_t corr, void *m)
 {
-	uint8_t *frame;
-	size_t len = read_frame(fd, &frame);
-	int32_t got;
-	kp_io_t io;
-
-	ck_assert_msg(len > 0, "connection closed instead of an answer");
-	kp_reader_init(&io, frame, len, &arena);
-	KT_OK(kp_resp_hdr(&io, key, ver, &got));
-	ck_assert_int_eq(got, corr);
-	KT_OK(kp_resp_body(&io, key, m));
-	ck_assert_uint_eq(kp_r_left(&io), 0);
+	kt_kafka_recv(fd, key, ver, corr, &arena, m);
 }
 
 static int32_t next_corr = 1;
@@ -408,7 +328,7 @@ START_TEST(api_versions_unsupported)
 		KT_OK(kp_w_frame_end(&io));
 		KT_OK(kp_w_flatten(&io, &buf, &len));
 		ks__put_be16(buf + 6, 99); /* the version field */
-		write_all(fd, buf, len);
+		kt_write_all(fd, buf, len);
 		free(buf);
 		kp_writer_free(&io);
 	}
@@ -1470,7 +1390,7 @@ START_TEST(unknown_api_closes)
 	memset(&req, 0, sizeof req);
 	memset(&resp, 0, sizeof resp);
 	call(good, KP_API_VERSIONS, 3, &req, &resp);
-	write_all(bad, frame, sizeof frame);
+	kt_write_all(bad, frame, sizeof frame);
 	ck_assert_uint_eq(read_frame(bad, &got), 0); /* closed, no answer */
 	/* Unsupported version of another API: closed too. */
 	close(bad);
@@ -1478,14 +1398,14 @@ START_TEST(unknown_api_closes)
 	frame[5] = KP_PRODUCE;
 	frame[4] = 0;
 	frame[7] = 1;
-	write_all(bad, frame, sizeof frame);
+	kt_write_all(bad, frame, sizeof frame);
 	ck_assert_uint_eq(read_frame(bad, &got), 0);
 	/* A body that does not decode: closed. */
 	close(bad);
 	bad = cl_connect();
 	frame[5] = KP_METADATA;
 	frame[7] = 1;
-	write_all(bad, frame, sizeof frame);
+	kt_write_all(bad, frame, sizeof frame);
 	ck_assert_uint_eq(read_frame(bad, &got), 0);
 	/* The other connection never noticed. */
 	memset(&resp, 0, sizeof resp);

@@ -26,16 +26,7 @@ static void suite_setup(void)
 
 static void suite_teardown(void)
 {
-	kt_rmrf(g_base);
-	free(g_base);
-	g_base = NULL;
-}
-
-static char *new_dir(const char *name)
-{
-	char *p = kt_path(g_base, name);
-	kt_rmrf(p);
-	return p;
+	kt_rmrf_free(&g_base);
 }
 
 /* ---- snapshots and their text -------------------------------------------- */
@@ -241,6 +232,20 @@ static int json_valid(const char *text)
 	return end && !*json_ws(end);
 }
 
+/* m printed in Prometheus's format and parsed back: as many samples. */
+static ks_metrics_t *reparsed(const ks_metrics_t *m)
+{
+	ks_metrics_t *back;
+	char *text;
+	size_t len;
+
+	KT_OK(ks_metrics_format(m, KS_METRICS_PROMETHEUS, &text, &len));
+	KT_OK(ks_metrics_parse(text, len, &back));
+	ck_assert_uint_eq(ks_metrics_count(back), ks_metrics_count(m));
+	free(text);
+	return back;
+}
+
 START_TEST(json_format)
 {
 	ks_metrics_t *m = sample_snapshot();
@@ -376,19 +381,13 @@ START_TEST(parse_exporter_text)
 	ck_assert_ptr_nonnull(ks_metrics_find(m, "rpc_summary_count", NULL));
 
 	/* and it all prints again and reads back the same */
-	char *text;
-	size_t len;
-	ks_metrics_t *back;
-	KT_OK(ks_metrics_format(m, KS_METRICS_PROMETHEUS, &text, &len));
-	KT_OK(ks_metrics_parse(text, len, &back));
-	ck_assert_uint_eq(ks_metrics_count(back), ks_metrics_count(m));
+	ks_metrics_t *back = reparsed(m);
 	for (size_t i = 0; i < ks_metrics_count(m); i++) {
 		const ks_metric_t *a = ks_metrics_at(m, i), *b;
 		/* summary parts come back untyped: gauges, as they left */
 		b = ks_metrics_at(back, i);
 		assert_same_sample(a, b);
 	}
-	free(text);
 	ks_metrics_free(back);
 	ks_metrics_free(m);
 
@@ -588,21 +587,29 @@ static ks_store_t *open_store(const char *dir, int flags)
 	return s;
 }
 
+/* A new store, dir name in the suite's directory (*dirp; free() it),
+ * holding topic of partitions partitions (0: the default). */
+static ks_store_t *store_with_topic(const char *name, const char *topic,
+    int partitions, char **dirp)
+{
+	ks_store_t *s;
+	ks_topic_config_t tc;
+
+	*dirp = kt_fresh_path(g_base, name);
+	s = open_store(*dirp, KS_STORE_CREATE);
+	ks_topic_config_init(&tc);
+	if (partitions)
+		tc.partitions = partitions;
+	KT_OK(ks_topic_create(s, topic, &tc));
+	return s;
+}
+
 static ks_metrics_t *store_snapshot(ks_store_t *s)
 {
 	ks_metrics_t *m;
 	KT_OK(ks_metrics_new(&m));
 	KT_OK(ks_store_metrics(s, m));
 	return m;
-}
-
-/* The value of the sample, which must be there. */
-static double value_of(const ks_metrics_t *m, const char *name,
-    const char *match)
-{
-	const ks_metric_t *s = ks_metrics_find(m, name, match);
-	ck_assert_msg(s != NULL, "no %s{%s}", name, match ? match : "");
-	return s->value;
 }
 
 static const ks_metric_t *hist_of(const ks_metrics_t *m, const char *name,
@@ -639,12 +646,8 @@ static void *read_thread(void *arg)
 
 START_TEST(store_counts)
 {
-	char *dir = new_dir("counts");
-	ks_store_t *st = open_store(dir, KS_STORE_CREATE);
-	ks_topic_config_t tc;
-	ks_topic_config_init(&tc);
-	tc.partitions = 2;
-	KT_OK(ks_topic_create(st, "t", &tc));
+	char *dir;
+	ks_store_t *st = store_with_topic("counts", "t", 2, &dir);
 
 	/* one record per call, values of different sizes */
 	ks_producer_t *prod;
@@ -663,12 +666,12 @@ START_TEST(store_counts)
 	}
 
 	ks_metrics_t *m = store_snapshot(st);
-	ck_assert(value_of(m, "kstream_topic_records_in_total", "topic=t") ==
+	ck_assert(kt_value(m, "kstream_topic_records_in_total", "topic=t") ==
 	    N0 + N1);
-	double bytes_in = value_of(m, "kstream_topic_bytes_in_total",
+	double bytes_in = kt_value(m, "kstream_topic_bytes_in_total",
 	    "topic=t");
 	ck_assert(bytes_in == (double)batch_bytes);
-	ck_assert(value_of(m, "kstream_topic_records_out_total", "topic=t") ==
+	ck_assert(kt_value(m, "kstream_topic_records_out_total", "topic=t") ==
 	    0);
 	/* one append call in 16 is timed, per partition, from the first */
 	const ks_metric_t *h = hist_of(m, "kstream_log_append_seconds",
@@ -688,13 +691,13 @@ START_TEST(store_counts)
 		KT_OK(ks_topic_partition(t, p, &log));
 		KT_OK(ks_log_stat(log, &ls));
 		snprintf(match, sizeof match, "topic=t,partition=%d", p);
-		ck_assert(value_of(m, "kstream_partition_start_offset",
+		ck_assert(kt_value(m, "kstream_partition_start_offset",
 		    match) == ls.start_offset);
-		ck_assert(value_of(m, "kstream_partition_end_offset", match) ==
+		ck_assert(kt_value(m, "kstream_partition_end_offset", match) ==
 		    ls.end_offset);
-		ck_assert(value_of(m, "kstream_partition_size_bytes", match) ==
+		ck_assert(kt_value(m, "kstream_partition_size_bytes", match) ==
 		    ls.size_bytes);
-		ck_assert(value_of(m, "kstream_partition_segments", match) ==
+		ck_assert(kt_value(m, "kstream_partition_segments", match) ==
 		    ls.segment_count);
 		ck_assert_int_eq(ls.end_offset, p ? N1 : N0);
 		size_sum += ls.size_bytes;
@@ -727,26 +730,26 @@ START_TEST(store_counts)
 	KT_OK(ks_consumer_commit(c, NULL, 0, 0));
 
 	m = store_snapshot(st);
-	ck_assert(value_of(m, "kstream_topic_records_out_total", "topic=t") ==
+	ck_assert(kt_value(m, "kstream_topic_records_out_total", "topic=t") ==
 	    N0 + N1);
-	ck_assert(value_of(m, "kstream_topic_bytes_out_total", "topic=t") ==
+	ck_assert(kt_value(m, "kstream_topic_bytes_out_total", "topic=t") ==
 	    bytes_in);
 	/* the consumer's reads: which are timed depends on its thread's calls */
 	uint64_t reads_timed = hist_of(m, "kstream_log_read_seconds",
 	    "topic=t")->count;
-	ck_assert(value_of(m, "kstream_group_state", "group=g,state=Stable") ==
+	ck_assert(kt_value(m, "kstream_group_state", "group=g,state=Stable") ==
 	    1);
-	ck_assert(value_of(m, "kstream_group_members", "group=g") == 1);
-	ck_assert(value_of(m, "kstream_group_rebalances_total", "group=g") ==
+	ck_assert(kt_value(m, "kstream_group_members", "group=g") == 1);
+	ck_assert(kt_value(m, "kstream_group_rebalances_total", "group=g") ==
 	    1);
-	ck_assert(value_of(m, "kstream_group_committed_offset",
+	ck_assert(kt_value(m, "kstream_group_committed_offset",
 	    "group=g,topic=t,partition=0") == N0);
-	ck_assert(value_of(m, "kstream_group_committed_offset",
+	ck_assert(kt_value(m, "kstream_group_committed_offset",
 	    "group=g,topic=t,partition=1") == N1);
-	ck_assert(value_of(m, "kstream_group_lag",
+	ck_assert(kt_value(m, "kstream_group_lag",
 	    "group=g,topic=t,partition=0") == 0);
 	/* the offsets topic is counted under its own name */
-	ck_assert(value_of(m, "kstream_topic_records_in_total",
+	ck_assert(kt_value(m, "kstream_topic_records_in_total",
 	    "topic=__consumer_offsets") >= 1);
 	ks_metrics_free(m);
 
@@ -756,23 +759,23 @@ START_TEST(store_counts)
 		KT_OK(ks_produce(prod, "t", 0, &r, 1, 0, NULL));
 	}
 	m = store_snapshot(st);
-	ck_assert(value_of(m, "kstream_group_lag",
+	ck_assert(kt_value(m, "kstream_group_lag",
 	    "group=g,topic=t,partition=0") == 3);
-	ck_assert(value_of(m, "kstream_group_lag",
+	ck_assert(kt_value(m, "kstream_group_lag",
 	    "group=g,topic=t,partition=1") == 0);
 	ks_metrics_free(m);
 
 	/* leaving empties the group: one more rebalance, no members */
 	KT_OK(ks_consumer_close(c));
 	m = store_snapshot(st);
-	ck_assert(value_of(m, "kstream_group_state", "group=g,state=Empty") ==
+	ck_assert(kt_value(m, "kstream_group_state", "group=g,state=Empty") ==
 	    1);
 	ck_assert_ptr_null(ks_metrics_find(m, "kstream_group_state",
 	    "group=g,state=Stable"));
-	ck_assert(value_of(m, "kstream_group_members", "group=g") == 0);
-	ck_assert(value_of(m, "kstream_group_rebalances_total", "group=g") ==
+	ck_assert(kt_value(m, "kstream_group_members", "group=g") == 0);
+	ck_assert(kt_value(m, "kstream_group_rebalances_total", "group=g") ==
 	    2);
-	ck_assert(value_of(m, "kstream_group_committed_offset",
+	ck_assert(kt_value(m, "kstream_group_committed_offset",
 	    "group=g,topic=t,partition=0") == N0);
 	ks_metrics_free(m);
 
@@ -799,9 +802,9 @@ START_TEST(store_counts)
 	KT_OK(ks_log_flush(log1, -1));
 	KT_OK(ks_log_stat(log1, &ls1));
 	m = store_snapshot(st);
-	double out = value_of(m, "kstream_topic_records_out_total", "topic=t");
+	double out = kt_value(m, "kstream_topic_records_out_total", "topic=t");
 	ck_assert_msg(out == N0 + N1 + N1 + 16 * N1, "records out %g", out);
-	out = value_of(m, "kstream_topic_bytes_out_total", "topic=t");
+	out = kt_value(m, "kstream_topic_bytes_out_total", "topic=t");
 	ck_assert_msg(out == bytes_in + 17 * (double)ls1.size_bytes,
 	    "bytes out %g", out);
 	ck_assert_uint_eq(hist_of(m, "kstream_log_read_seconds",
@@ -813,7 +816,7 @@ START_TEST(store_counts)
 	KT_OK(ks_topic_partition(t, 0, &log0));
 	KT_OK(ks_log_stat(log0, &ls0));
 	ck_assert_uint_ge(ls1.fsyncs, 1);
-	ck_assert(value_of(m, "kstream_log_flushes_total", "topic=t") ==
+	ck_assert(kt_value(m, "kstream_log_flushes_total", "topic=t") ==
 	    ls0.fsyncs + ls1.fsyncs);
 	ck_assert_uint_eq(hist_of(m, "kstream_log_flush_seconds",
 	    "topic=t")->count, ls0.fsyncs + ls1.fsyncs);
@@ -822,12 +825,7 @@ START_TEST(store_counts)
 	/* the whole snapshot prints and parses back */
 	char *text;
 	size_t len;
-	ks_metrics_t *back;
-	KT_OK(ks_metrics_format(m, KS_METRICS_PROMETHEUS, &text, &len));
-	KT_OK(ks_metrics_parse(text, len, &back));
-	ck_assert_uint_eq(ks_metrics_count(back), ks_metrics_count(m));
-	free(text);
-	ks_metrics_free(back);
+	ks_metrics_free(reparsed(m));
 	KT_OK(ks_metrics_format(m, KS_METRICS_JSON, &text, &len));
 	ck_assert(json_valid(text));
 	free(text);
@@ -844,11 +842,8 @@ END_TEST
  * again from where it stopped: every record still counts once. */
 START_TEST(consumer_counts_once)
 {
-	char *dir = new_dir("once");
-	ks_store_t *st = open_store(dir, KS_STORE_CREATE);
-	ks_topic_config_t tc;
-	ks_topic_config_init(&tc);
-	KT_OK(ks_topic_create(st, "o", &tc));
+	char *dir;
+	ks_store_t *st = store_with_topic("once", "o", 0, &dir);
 	ks_producer_t *prod;
 	KT_OK(ks_producer_new(st, NULL, &prod));
 	ks_record_t recs[10];
@@ -879,10 +874,10 @@ START_TEST(consumer_counts_once)
 	}
 	ck_assert_int_eq(got, 307);
 	ks_metrics_t *m = store_snapshot(st);
-	ck_assert(value_of(m, "kstream_topic_records_out_total", "topic=o") ==
+	ck_assert(kt_value(m, "kstream_topic_records_out_total", "topic=o") ==
 	    307);
-	ck_assert(value_of(m, "kstream_topic_bytes_out_total", "topic=o") ==
-	    value_of(m, "kstream_topic_bytes_in_total", "topic=o"));
+	ck_assert(kt_value(m, "kstream_topic_bytes_out_total", "topic=o") ==
+	    kt_value(m, "kstream_topic_bytes_in_total", "topic=o"));
 	ks_metrics_free(m);
 	KT_OK(ks_consumer_close(c));
 	ks_producer_free(prod);
@@ -916,7 +911,7 @@ static void stats_cb(void *opaque, const ks_metrics_t *m)
 
 START_TEST(stats_callback)
 {
-	char *dir = new_dir("stats");
+	char *dir = kt_fresh_path(g_base, "stats");
 	struct stats_seen seen = { PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0 };
 	ks_store_config_t cfg;
 	ks_store_t *st;
@@ -970,11 +965,8 @@ END_TEST
 
 START_TEST(read_only_store)
 {
-	char *dir = new_dir("rdonly");
-	ks_store_t *w = open_store(dir, KS_STORE_CREATE);
-	ks_topic_config_t tc;
-	ks_topic_config_init(&tc);
-	KT_OK(ks_topic_create(w, "a", &tc));
+	char *dir;
+	ks_store_t *w = store_with_topic("rdonly", "a", 0, &dir);
 	/* the writer has a coordinator and a group */
 	ck_assert_ptr_nonnull(ks_store_coordinator(w));
 	ks_offset_commit_t oc[2] = {
@@ -986,6 +978,8 @@ START_TEST(read_only_store)
 
 	ks_store_t *r = open_store(dir, KS_STORE_RDONLY);
 	/* created after the reader opened: a snapshot still sees it */
+	ks_topic_config_t tc;
+	ks_topic_config_init(&tc);
 	KT_OK(ks_topic_create(w, "b", &tc));
 	ks_producer_t *prod;
 	KT_OK(ks_producer_new(w, NULL, &prod));
@@ -994,12 +988,12 @@ START_TEST(read_only_store)
 		KT_OK(ks_produce(prod, "b", 0, &rec, 1, 0, NULL));
 
 	ks_metrics_t *m = store_snapshot(r);
-	ck_assert(value_of(m, "kstream_partition_end_offset",
+	ck_assert(kt_value(m, "kstream_partition_end_offset",
 	    "topic=b,partition=0") == 5);
-	ck_assert(value_of(m, "kstream_partition_end_offset",
+	ck_assert(kt_value(m, "kstream_partition_end_offset",
 	    "topic=a,partition=0") == 0);
 	/* what this handle counted: it appended nothing */
-	ck_assert(value_of(m, "kstream_topic_records_in_total", "topic=b") ==
+	ck_assert(kt_value(m, "kstream_topic_records_in_total", "topic=b") ==
 	    0);
 	ck_assert_ptr_null(ks_metrics_find(m, "kstream_group_state", NULL));
 	ck_assert_ptr_null(ks_metrics_find(m, "kstream_group_members", NULL));
@@ -1008,19 +1002,19 @@ START_TEST(read_only_store)
 	for (int i = 0; i < 2; i++)
 		KT_OK(ks_produce(prod, "a", 0, &rec, 1, 0, NULL));
 	m = store_snapshot(r);
-	ck_assert(value_of(m, "kstream_partition_end_offset",
+	ck_assert(kt_value(m, "kstream_partition_end_offset",
 	    "topic=a,partition=0") == 2);
 	ks_metrics_free(m);
 
 	m = store_snapshot(w);
-	ck_assert(value_of(m, "kstream_topic_records_in_total", "topic=b") ==
+	ck_assert(kt_value(m, "kstream_topic_records_in_total", "topic=b") ==
 	    5);
-	ck_assert(value_of(m, "kstream_group_state", "group=g,state=Empty") ==
+	ck_assert(kt_value(m, "kstream_group_state", "group=g,state=Empty") ==
 	    1);
-	ck_assert(value_of(m, "kstream_group_lag",
+	ck_assert(kt_value(m, "kstream_group_lag",
 	    "group=g,topic=a,partition=0") == 2);
 	/* a topic that is not there: its offset, no lag */
-	ck_assert(value_of(m, "kstream_group_committed_offset",
+	ck_assert(kt_value(m, "kstream_group_committed_offset",
 	    "group=g,topic=zz,partition=3") == 9);
 	ck_assert_ptr_null(ks_metrics_find(m, "kstream_group_lag",
 	    "topic=zz"));

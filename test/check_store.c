@@ -39,17 +39,7 @@ static void suite_setup(void)
 
 static void suite_teardown(void)
 {
-	kt_rmrf(g_base);
-	free(g_base);
-	g_base = NULL;
-}
-
-/* A fresh path under the suite's directory (not created). */
-static char *new_dir(const char *name)
-{
-	char *p = kt_path(g_base, name);
-	kt_rmrf(p);
-	return p;
+	kt_rmrf_free(&g_base);
 }
 
 /* ---- what the library logged --------------------------------------------- */
@@ -368,7 +358,7 @@ END_TEST
 
 START_TEST(test_names)
 {
-	char *dir = new_dir("names");
+	char *dir = kt_fresh_path(g_base, "names");
 	char n249[250], n250[251];
 	ks_store_t *s;
 	ks_topic_t *t;
@@ -416,7 +406,7 @@ END_TEST
 
 START_TEST(test_create_describe)
 {
-	char *dir = new_dir("create");
+	char *dir = kt_fresh_path(g_base, "create");
 	ks_topic_config_t c, got;
 	ks_log_t *l0, *l1, *l2, *l;
 	ks_store_config_t sc;
@@ -524,7 +514,7 @@ END_TEST
 
 START_TEST(test_delete)
 {
-	char *dir = new_dir("delete");
+	char *dir = kt_fresh_path(g_base, "delete");
 	ks_topic_config_t c;
 	ks_store_t *s;
 	ks_topic_t *t;
@@ -567,7 +557,7 @@ END_TEST
 
 START_TEST(test_delete_held)
 {
-	char *dir = new_dir("held");
+	char *dir = kt_fresh_path(g_base, "held");
 	ks_topic_t *t, *t2;
 	ks_log_t *log, *l;
 	ks_store_t *s;
@@ -612,7 +602,7 @@ END_TEST
 
 START_TEST(test_alter)
 {
-	char *dir = new_dir("alter");
+	char *dir = kt_fresh_path(g_base, "alter");
 	ks_topic_config_t c, got, want;
 	ks_store_t *s;
 	ks_topic_t *t;
@@ -658,7 +648,7 @@ END_TEST
 
 START_TEST(test_add_partitions)
 {
-	char *dir = new_dir("grow");
+	char *dir = kt_fresh_path(g_base, "grow");
 	ks_store_t *s;
 	ks_topic_t *t;
 	ks_log_t *l;
@@ -698,7 +688,7 @@ END_TEST
 
 START_TEST(test_persistence)
 {
-	char *dir = new_dir("persist");
+	char *dir = kt_fresh_path(g_base, "persist");
 	ks_topic_config_t c[3], got;
 	const char *names[3] = { "alpha", "beta.b", "__consumer_offsets" };
 	ks_store_t *s;
@@ -739,7 +729,7 @@ END_TEST
 
 START_TEST(test_locked_inproc)
 {
-	char *dir = new_dir("lock");
+	char *dir = kt_fresh_path(g_base, "lock");
 	ks_store_config_t c;
 	ks_store_t *s, *s2, *r;
 	char pid[64];
@@ -766,7 +756,7 @@ END_TEST
 
 START_TEST(test_locked_fork)
 {
-	char *dir = new_dir("lockfork");
+	char *dir = kt_fresh_path(g_base, "lockfork");
 	int up[2], down[2], status, i;
 	ks_store_config_t c;
 	ks_store_t *s;
@@ -824,7 +814,7 @@ END_TEST
 
 START_TEST(test_rdonly_follow)
 {
-	char *dir = new_dir("follow");
+	char *dir = kt_fresh_path(g_base, "follow");
 	ks_topic_t *rt, *rt2, *wt;
 	ks_topic_config_t c, got;
 	ks_store_t *w, *r;
@@ -901,7 +891,7 @@ END_TEST
 
 START_TEST(test_rdonly_fork)
 {
-	char *dir = new_dir("followfork");
+	char *dir = kt_fresh_path(g_base, "followfork");
 	int up[2], status;
 	ks_store_t *w, *r;
 	ks_topic_t *t;
@@ -956,7 +946,7 @@ END_TEST
  */
 START_TEST(test_rdonly_after_alter)
 {
-	char *dir = new_dir("followalter");
+	char *dir = kt_fresh_path(g_base, "followalter");
 	static char big[4000];
 	ks_topic_config_t c;
 	ks_store_t *w, *r;
@@ -1124,7 +1114,7 @@ static size_t check_whole(const char *dir)
 
 START_TEST(test_crash_exit)
 {
-	char *dir = new_dir("crashexit");
+	char *dir = kt_fresh_path(g_base, "crashexit");
 	int status;
 	pid_t child;
 
@@ -1144,7 +1134,7 @@ END_TEST
 
 START_TEST(test_crash_kill)
 {
-	char *dir = new_dir("crashkill");
+	char *dir = kt_fresh_path(g_base, "crashkill");
 	uint64_t seed = kt_seed(0x73746f7265ULL);
 	int round, status;
 	size_t total = 0;
@@ -1195,7 +1185,7 @@ static void make_dir(const char *dir, const char *name)
 
 START_TEST(test_crash_leftovers)
 {
-	char *dir = new_dir("leftovers");
+	char *dir = kt_fresh_path(g_base, "leftovers");
 	ks_store_t *s;
 	ks_topic_t *t;
 
@@ -1282,7 +1272,7 @@ static void expect_corrupt(const char *dir, const char *what)
 
 START_TEST(test_corrupt_meta)
 {
-	char *dir = new_dir("corrupt");
+	char *dir = kt_fresh_path(g_base, "corrupt");
 	char *meta, *path, good[2048], body[2048];
 	ks_store_t *s;
 	FILE *f;
@@ -1343,7 +1333,7 @@ END_TEST
 
 START_TEST(test_close_with_handles)
 {
-	char *dir = new_dir("closeheld");
+	char *dir = kt_fresh_path(g_base, "closeheld");
 	ks_topic_t *t, *d, *z;
 	ks_store_t *s;
 	ks_log_t *l;
@@ -1419,7 +1409,7 @@ static int64_t start_of(ks_store_t *s, const char *name)
 
 START_TEST(test_clean)
 {
-	char *dir = new_dir("clean");
+	char *dir = kt_fresh_path(g_base, "clean");
 	ks_topic_config_t c;
 	ks_log_iter_t *it;
 	ks_record_t rec;
@@ -1473,7 +1463,7 @@ END_TEST
 
 START_TEST(test_cleaner_thread)
 {
-	char *dir = new_dir("cleaner");
+	char *dir = kt_fresh_path(g_base, "cleaner");
 	ks_store_config_t c;
 	ks_store_t *s;
 	int64_t deadline;
@@ -1497,7 +1487,7 @@ END_TEST
 
 START_TEST(test_errors)
 {
-	char *dir = new_dir("errors"), *file;
+	char *dir = kt_fresh_path(g_base, "errors"), *file;
 	ks_store_config_t c;
 	ks_topic_config_t tc;
 	ks_store_t *s, *x;
@@ -1637,7 +1627,7 @@ static void *churn_main(void *arg)
 
 START_TEST(test_threads)
 {
-	char *dir = new_dir("threads");
+	char *dir = kt_fresh_path(g_base, "threads");
 	struct churn c[4];
 	pthread_t th[4];
 	ks_store_config_t sc;

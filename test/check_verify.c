@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define NBATCH 40          /* batches appended */
@@ -34,9 +33,7 @@ static void suite_setup(void)
 
 static void suite_teardown(void)
 {
-	kt_rmrf(g_base);
-	free(g_base);
-	g_base = NULL;
+	kt_rmrf_free(&g_base);
 }
 
 /* ---- the store under test --------------------------------------------- */
@@ -90,9 +87,7 @@ static ks_store_t *open_store(const char *dir, int flags)
 {
 	ks_store_config_t sc;
 	ks_store_t *s;
-	ks_store_config_init(&sc);
-	sc.flags = flags;
-	sc.cleaner_interval_ms = 0;
+	kt_store_config(&sc, flags, NULL);
 	KT_OK(ks_store_open(dir, &sc, &s));
 	return s;
 }
@@ -298,27 +293,92 @@ static size_t seg_count(const char *pdir)
 	return kt_list_segments(pdir, bases, 64);
 }
 
+/* A test's store (make_store), its partition and one file damaged. */
+struct fx {
+	char *store, *pdir;
+	char *file;          /* fx_file's, else NULL */
+	struct batches bs;   /* file's batches, when it is a .log */
+};
+
+static void fx_make(struct fx *f, const char *name)
+{
+	memset(f, 0, sizeof *f);
+	f->store = make_store(name);
+	f->pdir = part_dir(f->store);
+}
+
+/* f->file: segment seg's file ext (seg -1: the last segment's); a .log's
+ * batches go to f->bs. */
+static void fx_file(struct fx *f, int seg, const char *ext)
+{
+	size_t i = seg < 0 ? seg_count(f->pdir) - 1 : (size_t)seg;
+
+	free(f->file);
+	f->file = kt_seg_file(f->pdir, seg_base(f->pdir, i), ext);
+	if (strcmp(ext, ".log") == 0)
+		read_batches(f->file, &f->bs);
+}
+
+/* Frees f and removes its store. */
+static void fx_free(struct fx *f)
+{
+	free(f->file);
+	free(f->pdir);
+	kt_rmrf(f->store);
+	free(f->store);
+}
+
+/* A check with flags of the whole store, or with part of the partition
+ * alone; its problems in s (emptied first), its figures in st. */
+static int check(const struct fx *f, int part, int flags, struct seen *s,
+    ks_check_stat_t *st)
+{
+	memset(s, 0, sizeof *s);
+	return part ? ks_log_check(f->pdir, flags, collect, s, st) :
+	    ks_store_check(f->store, flags, collect, s, st);
+}
+
+/* A repair that finds exactly one problem and repairs it. */
+static void repair_one(const struct fx *f, int part, struct seen *s,
+    ks_check_stat_t *st)
+{
+	KT_OK(check(f, part, KS_CHECK_REPAIR, s, st));
+	if (s->n != 1)
+		dump_seen(s);
+	ck_assert_uint_eq(s->n, 1);
+	ck_assert_int_eq(s->repaired[0], 1);
+}
+
+/* A check that finds nothing. */
+static void expect_clean(const struct fx *f, int part, ks_check_stat_t *st)
+{
+	struct seen s;
+
+	KT_OK(check(f, part, 0, &s, st));
+	if (s.n)
+		dump_seen(&s);
+	ck_assert_uint_eq(s.n, 0);
+}
+
 /* ---- the library ------------------------------------------------------ */
 
 START_TEST(clean_store_counts)
 {
-	char *store = make_store("clean"), *pdir = part_dir(store);
+	struct fx f;
 	int64_t bases[64];
-	size_t n = kt_list_segments(pdir, bases, 64), i;
+	size_t n, i;
 	uint64_t bytes = 0;
 	ks_check_stat_t st;
-	struct seen s = { 0 };
 
+	fx_make(&f, "clean");
+	n = kt_list_segments(f.pdir, bases, 64);
 	ck_assert_uint_ge(n, 3);
 	for (i = 0; i < n; i++) {
-		char *p = kt_seg_file(pdir, bases[i], ".log");
+		char *p = kt_seg_file(f.pdir, bases[i], ".log");
 		bytes += (uint64_t)kt_file_size(p);
 		free(p);
 	}
-	KT_OK(ks_store_check(store, 0, collect, &s, &st));
-	if (s.n)
-		dump_seen(&s);
-	ck_assert_uint_eq(s.n, 0);
+	expect_clean(&f, 0, &st);
 	ck_assert_uint_eq(st.partitions, 1);
 	ck_assert_uint_eq(st.segments, n);
 	ck_assert_uint_eq(st.batches, NBATCH);
@@ -327,25 +387,25 @@ START_TEST(clean_store_counts)
 
 	/* The partition alone, the same. */
 	memset(&st, 0xff, sizeof st);
-	KT_OK(ks_log_check(pdir, 0, collect, &s, &st));
-	ck_assert_uint_eq(s.n, 0);
+	expect_clean(&f, 1, &st);
 	ck_assert_uint_eq(st.partitions, 1);
 	ck_assert_uint_eq(st.batches, NBATCH);
 	ck_assert_uint_eq(st.bytes, bytes);
 
 	/* A repair of a clean store changes nothing. */
-	KT_OK(ks_store_check(store, KS_CHECK_REPAIR, collect, &s, &st));
-	ck_assert_uint_eq(s.n, 0);
-	ck_assert_uint_eq(st.cut_bytes, 0);
-	check_all_records(store, NBATCH * PER_BATCH);
+	{
+		struct seen s;
+		KT_OK(check(&f, 0, KS_CHECK_REPAIR, &s, &st));
+		ck_assert_uint_eq(s.n, 0);
+		ck_assert_uint_eq(st.cut_bytes, 0);
+	}
+	check_all_records(f.store, NBATCH * PER_BATCH);
 	ck_assert_int_eq(ks_store_check(g_base, 0, NULL, NULL, NULL),
 	    KS_ECORRUPT); /* the suite's directory: stray names */
 	ck_assert_int_eq(ks_store_check("/nonexistent/verify", 0, NULL,
 	    NULL, NULL), -ENOENT);
 	ck_assert_int_eq(ks_log_check(NULL, 0, NULL, NULL, NULL), KS_EINVAL);
-	free(pdir);
-	kt_rmrf(store);
-	free(store);
+	fx_free(&f);
 }
 END_TEST
 
@@ -353,116 +413,88 @@ END_TEST
  * repair keeps exactly the records before that batch. */
 START_TEST(crc_flip_and_repair)
 {
-	char *store = make_store("crc"), *pdir = part_dir(store), *log;
-	struct batches bs;
-	struct seen s = { 0 };
+	struct fx f;
+	struct seen s;
 	ks_check_stat_t st;
-	size_t nseg;
 	int64_t bad;
 	long pos;
 
-	nseg = seg_count(pdir);
-	ck_assert_uint_ge(nseg, 3);
-	log = kt_seg_file(pdir, seg_base(pdir, 1), ".log");
-	read_batches(log, &bs);
-	ck_assert_uint_ge(bs.n, 4);
-	pos = bs.pos[2];
-	bad = bs.base[2];
-	put_byte(log, pos + 70, get_byte(log, pos + 70) ^ 0x20);
+	fx_make(&f, "crc");
+	ck_assert_uint_ge(seg_count(f.pdir), 3);
+	fx_file(&f, 1, ".log");
+	ck_assert_uint_ge(f.bs.n, 4);
+	pos = f.bs.pos[2];
+	bad = f.bs.base[2];
+	put_byte(f.file, pos + 70, get_byte(f.file, pos + 70) ^ 0x20);
 
-	ck_assert_int_eq(ks_store_check(store, 0, collect, &s, &st),
-	    KS_ECORRUPT);
-	expect_one(&s, log, (uint64_t)pos, bad, KS_ECRC);
+	ck_assert_int_eq(check(&f, 0, 0, &s, &st), KS_ECORRUPT);
+	expect_one(&s, f.file, (uint64_t)pos, bad, KS_ECRC);
 	ck_assert_int_eq(s.repaired[0], 0);
 	ck_assert_uint_eq(st.problems, 1);
 	/* The walk of a segment stops at its first bad batch. */
-	ck_assert_uint_eq(st.batches, NBATCH - (bs.n - 2));
+	ck_assert_uint_eq(st.batches, NBATCH - (f.bs.n - 2));
 
-	memset(&s, 0, sizeof s);
-	KT_OK(ks_store_check(store, KS_CHECK_REPAIR, collect, &s, &st));
-	expect_one(&s, log, (uint64_t)pos, bad, KS_ECRC);
-	ck_assert_int_eq(s.repaired[0], 1);
+	repair_one(&f, 0, &s, &st);
+	expect_one(&s, f.file, (uint64_t)pos, bad, KS_ECRC);
 	ck_assert_msg(strstr(s.what[0], "cut") != NULL, "%s", s.what[0]);
 	ck_assert_uint_eq(st.repaired, 1);
 	ck_assert_uint_gt(st.cut_bytes, 0);
 	/* The segments after the damaged one are gone. */
-	ck_assert_uint_eq(seg_count(pdir), 2);
-	check_all_records(store, bad);
-
-	memset(&s, 0, sizeof s);
-	KT_OK(ks_store_check(store, 0, collect, &s, &st));
-	ck_assert_uint_eq(s.n, 0);
-	free(log);
-	free(pdir);
-	kt_rmrf(store);
-	free(store);
+	ck_assert_uint_eq(seg_count(f.pdir), 2);
+	check_all_records(f.store, bad);
+	expect_clean(&f, 0, &st);
+	fx_free(&f);
 }
 END_TEST
 
 /* The last batch cut short, as a crash mid-append leaves it. */
 START_TEST(truncated_last_batch)
 {
-	char *store = make_store("trunc"), *pdir = part_dir(store), *log;
-	struct batches bs;
-	struct seen s = { 0 };
+	struct fx f;
+	struct seen s;
 	ks_check_stat_t st;
-	size_t nseg = seg_count(pdir);
+	long last_pos;
 
-	log = kt_seg_file(pdir, seg_base(pdir, nseg - 1), ".log");
-	read_batches(log, &bs);
-	ck_assert_int_eq(truncate(log, bs.size - 10), 0);
-	ck_assert_int_eq(ks_log_check(pdir, 0, collect, &s, &st),
-	    KS_ECORRUPT);
-	expect_one(&s, log, (uint64_t)bs.pos[bs.n - 1], bs.base[bs.n - 1],
+	fx_make(&f, "trunc");
+	fx_file(&f, -1, ".log");
+	last_pos = f.bs.pos[f.bs.n - 1];
+	ck_assert_int_eq(truncate(f.file, f.bs.size - 10), 0);
+	ck_assert_int_eq(check(&f, 1, 0, &s, &st), KS_ECORRUPT);
+	expect_one(&s, f.file, (uint64_t)last_pos, f.bs.base[f.bs.n - 1],
 	    KS_EBATCH);
 
-	memset(&s, 0, sizeof s);
-	KT_OK(ks_log_check(pdir, KS_CHECK_REPAIR, collect, &s, &st));
-	ck_assert_uint_eq(s.n, 1);
-	ck_assert_int_eq(s.repaired[0], 1);
+	repair_one(&f, 1, &s, &st);
 	ck_assert_uint_gt(st.cut_bytes, 0);
-	ck_assert_uint_le(st.cut_bytes, (uint64_t)(bs.size - 10 -
-	    bs.pos[bs.n - 1]));
-	ck_assert_int_eq(kt_file_size(log), bs.pos[bs.n - 1]);
-	check_all_records(store, bs.base[bs.n - 1]);
-	free(log);
-	free(pdir);
-	kt_rmrf(store);
-	free(store);
+	ck_assert_uint_le(st.cut_bytes, (uint64_t)(f.bs.size - 10 -
+	    last_pos));
+	ck_assert_int_eq(kt_file_size(f.file), last_pos);
+	check_all_records(f.store, f.bs.base[f.bs.n - 1]);
+	fx_free(&f);
 }
 END_TEST
 
 /* Non-zero bytes after the zero-filled tail of the last segment. */
 START_TEST(garbage_after_zero_tail)
 {
-	char *store = make_store("tail"), *pdir = part_dir(store), *log;
-	struct batches bs;
-	struct seen s = { 0 };
+	struct fx f;
+	struct seen s;
 	ks_check_stat_t st;
-	size_t nseg = seg_count(pdir);
 
-	log = kt_seg_file(pdir, seg_base(pdir, nseg - 1), ".log");
-	read_batches(log, &bs);
+	fx_make(&f, "tail");
+	fx_file(&f, -1, ".log");
 	/* A zero tail alone is normal (a crash leaves a preallocated one). */
-	ck_assert_int_eq(truncate(log, bs.size + 4096), 0);
-	KT_OK(ks_log_check(pdir, 0, collect, &s, &st));
-	ck_assert_uint_eq(s.n, 0);
+	ck_assert_int_eq(truncate(f.file, f.bs.size + 4096), 0);
+	expect_clean(&f, 1, &st);
 	ck_assert_uint_eq(st.batches, NBATCH);
-	put_byte(log, bs.size + 100, 0xab);
-	ck_assert_int_eq(ks_log_check(pdir, 0, collect, &s, &st),
-	    KS_ECORRUPT);
-	expect_one(&s, log, (uint64_t)bs.size + 100, NBATCH * PER_BATCH,
+	put_byte(f.file, f.bs.size + 100, 0xab);
+	ck_assert_int_eq(check(&f, 1, 0, &s, &st), KS_ECORRUPT);
+	expect_one(&s, f.file, (uint64_t)f.bs.size + 100, NBATCH * PER_BATCH,
 	    KS_ECORRUPT);
 
-	memset(&s, 0, sizeof s);
-	KT_OK(ks_log_check(pdir, KS_CHECK_REPAIR, collect, &s, &st));
-	ck_assert_int_eq(s.repaired[0], 1);
-	ck_assert_int_eq(kt_file_size(log), bs.size);
-	check_all_records(store, NBATCH * PER_BATCH);
-	free(log);
-	free(pdir);
-	kt_rmrf(store);
-	free(store);
+	repair_one(&f, 1, &s, &st);
+	ck_assert_int_eq(kt_file_size(f.file), f.bs.size);
+	check_all_records(f.store, NBATCH * PER_BATCH);
+	fx_free(&f);
 }
 END_TEST
 
@@ -470,71 +502,58 @@ END_TEST
  * repair rebuilds the index as it was and keeps every record. */
 START_TEST(offset_index_entry)
 {
-	char *store = make_store("oidx"), *pdir = part_dir(store), *idx;
-	struct seen s = { 0 };
+	struct fx f;
+	struct seen s;
 	ks_check_stat_t st;
 	char *orig, *now;
 	size_t olen, nlen;
 
-	idx = kt_seg_file(pdir, seg_base(pdir, 0), ".index");
-	orig = read_whole(idx, &olen);
+	fx_make(&f, "oidx");
+	fx_file(&f, 0, ".index");
+	orig = read_whole(f.file, &olen);
 	ck_assert_uint_ge(olen, 16);
-	put_byte(idx, 8 + 7, get_byte(idx, 8 + 7) ^ 0x01); /* entry 1 */
-	ck_assert_int_eq(ks_store_check(store, 0, collect, &s, &st),
-	    KS_ECORRUPT);
-	expect_one(&s, idx, 8, seg_base(pdir, 0) +
+	put_byte(f.file, 8 + 7, get_byte(f.file, 8 + 7) ^ 0x01); /* entry 1 */
+	ck_assert_int_eq(check(&f, 0, 0, &s, &st), KS_ECORRUPT);
+	expect_one(&s, f.file, 8, seg_base(f.pdir, 0) +
 	    (int64_t)((unsigned char)orig[8 + 3]), KS_ECORRUPT);
 
-	memset(&s, 0, sizeof s);
-	KT_OK(ks_store_check(store, KS_CHECK_REPAIR, collect, &s, &st));
-	ck_assert_uint_eq(s.n, 1);
-	ck_assert_int_eq(s.repaired[0], 1);
+	repair_one(&f, 0, &s, &st);
 	ck_assert_uint_eq(st.cut_bytes, 0);
-	now = read_whole(idx, &nlen);
+	now = read_whole(f.file, &nlen);
 	ck_assert_msg(nlen == olen && memcmp(orig, now, olen) == 0,
 	    "rebuilt index differs");
-	check_all_records(store, NBATCH * PER_BATCH);
+	check_all_records(f.store, NBATCH * PER_BATCH);
 	free(orig);
 	free(now);
-	free(idx);
-	free(pdir);
-	kt_rmrf(store);
-	free(store);
+	fx_free(&f);
 }
 END_TEST
 
 /* A time index entry whose timestamp goes backwards. */
 START_TEST(time_index_entry)
 {
-	char *store = make_store("tidx"), *pdir = part_dir(store), *idx;
-	struct seen s = { 0 };
+	struct fx f;
+	struct seen s;
 	ks_check_stat_t st;
 	size_t len;
 	char *orig;
 	int64_t off;
 	int k;
 
-	idx = kt_seg_file(pdir, seg_base(pdir, 1), ".timeindex");
-	orig = read_whole(idx, &len);
+	fx_make(&f, "tidx");
+	fx_file(&f, 1, ".timeindex");
+	orig = read_whole(f.file, &len);
 	ck_assert_uint_ge(len, 24);
 	for (off = 0, k = 8; k < 12; k++)
 		off = off << 8 | (unsigned char)orig[12 + k];
-	put_byte(idx, 12 + 4, get_byte(idx, 12 + 4) ^ 0x80); /* entry 1 */
-	ck_assert_int_eq(ks_store_check(store, 0, collect, &s, &st),
-	    KS_ECORRUPT);
-	expect_one(&s, idx, 12, seg_base(pdir, 1) + off, KS_ECORRUPT);
-	memset(&s, 0, sizeof s);
-	KT_OK(ks_store_check(store, KS_CHECK_REPAIR, collect, &s, &st));
-	ck_assert_int_eq(s.repaired[0], 1);
-	memset(&s, 0, sizeof s);
-	KT_OK(ks_store_check(store, 0, collect, &s, &st));
-	ck_assert_uint_eq(s.n, 0);
-	check_all_records(store, NBATCH * PER_BATCH);
+	put_byte(f.file, 12 + 4, get_byte(f.file, 12 + 4) ^ 0x80); /* entry 1 */
+	ck_assert_int_eq(check(&f, 0, 0, &s, &st), KS_ECORRUPT);
+	expect_one(&s, f.file, 12, seg_base(f.pdir, 1) + off, KS_ECORRUPT);
+	repair_one(&f, 0, &s, &st);
+	expect_clean(&f, 0, &st);
+	check_all_records(f.store, NBATCH * PER_BATCH);
 	free(orig);
-	free(idx);
-	free(pdir);
-	kt_rmrf(store);
-	free(store);
+	fx_free(&f);
 }
 END_TEST
 
@@ -543,52 +562,43 @@ END_TEST
  * there, leaving exactly the records before it and a sane log end. */
 START_TEST(base_offset_out_of_range)
 {
-	char *store = make_store("range"), *pdir = part_dir(store), *log;
-	struct batches bs;
-	struct seen s = { 0 };
+	struct fx f;
+	struct seen s;
 	ks_check_stat_t st;
 
-	log = kt_seg_file(pdir, seg_base(pdir, 0), ".log");
-	read_batches(log, &bs);
-	ck_assert_uint_ge(bs.n, 4);
-	put_byte(log, bs.pos[3] + 1, 0x40); /* base offset += 2^54 */
-	ck_assert_int_eq(ks_log_check(pdir, 0, collect, &s, &st),
-	    KS_ECORRUPT);
-	expect_one(&s, log, (uint64_t)bs.pos[3], bs.base[3], KS_EBATCH);
-	memset(&s, 0, sizeof s);
-	KT_OK(ks_log_check(pdir, KS_CHECK_REPAIR, collect, &s, &st));
-	ck_assert_uint_eq(s.n, 1);
-	ck_assert_int_eq(s.repaired[0], 1);
-	ck_assert_uint_eq(seg_count(pdir), 1);
-	ck_assert_int_eq(kt_file_size(log), bs.pos[3]);
-	check_all_records(store, bs.base[3]);
-	free(log);
-	free(pdir);
-	kt_rmrf(store);
-	free(store);
+	fx_make(&f, "range");
+	fx_file(&f, 0, ".log");
+	ck_assert_uint_ge(f.bs.n, 4);
+	put_byte(f.file, f.bs.pos[3] + 1, 0x40); /* base offset += 2^54 */
+	ck_assert_int_eq(check(&f, 1, 0, &s, &st), KS_ECORRUPT);
+	expect_one(&s, f.file, (uint64_t)f.bs.pos[3], f.bs.base[3], KS_EBATCH);
+	repair_one(&f, 1, &s, &st);
+	ck_assert_uint_eq(seg_count(f.pdir), 1);
+	ck_assert_int_eq(kt_file_size(f.file), f.bs.pos[3]);
+	check_all_records(f.store, f.bs.base[3]);
+	fx_free(&f);
 }
 END_TEST
 
 /* Damaged topic metadata: found, named, never "repaired". */
 START_TEST(topic_metadata_damaged)
 {
-	char *store = make_store("meta"), *meta = kt_path(store, "t.topic");
-	struct seen s = { 0 };
+	struct fx f;
+	struct seen s;
 	ks_check_stat_t st;
 
-	put_byte(meta, 20, get_byte(meta, 20) ^ 0x01);
-	ck_assert_int_eq(ks_store_check(store, KS_CHECK_REPAIR, collect, &s,
-	    &st), KS_ECORRUPT);
-	expect_one(&s, meta, 0, -1, KS_ECORRUPT);
+	fx_make(&f, "meta");
+	f.file = kt_path(f.store, "t.topic");
+	put_byte(f.file, 20, get_byte(f.file, 20) ^ 0x01);
+	ck_assert_int_eq(check(&f, 0, KS_CHECK_REPAIR, &s, &st), KS_ECORRUPT);
+	expect_one(&s, f.file, 0, -1, KS_ECORRUPT);
 	ck_assert_int_eq(s.repaired[0], 0);
 	ck_assert_msg(strstr(s.what[0], "checksum") != NULL, "%s", s.what[0]);
 	/* Its partition is still checked, and left in place. */
 	ck_assert_uint_eq(st.partitions, 1);
 	ck_assert_uint_eq(st.batches, NBATCH);
-	ck_assert_int_eq(kt_file_size(meta) > 0, 1);
-	free(meta);
-	kt_rmrf(store);
-	free(store);
+	ck_assert_int_eq(kt_file_size(f.file) > 0, 1);
+	fx_free(&f);
 }
 END_TEST
 
@@ -596,23 +606,25 @@ END_TEST
  * operations are removed by a repair. */
 START_TEST(stray_and_leftovers)
 {
-	char *store = make_store("stray"), *pdir = part_dir(store);
-	char *junk = kt_path(pdir, "junk.txt"), *tmp = kt_path(store,
-	    "t.tmp~"), *orphan = kt_path(store, "gone-0");
-	struct seen s = { 0 };
+	struct fx f;
+	char *junk, *tmp, *orphan;
+	struct seen s;
 	ks_check_stat_t st;
-	FILE *f;
+	FILE *fp;
 	size_t i;
 	int found_junk = 0, found_tmp = 0, found_orphan = 0;
 
-	f = fopen(junk, "w");
-	fputs("hello\n", f);
-	fclose(f);
-	f = fopen(tmp, "w");
-	fclose(f);
+	fx_make(&f, "stray");
+	junk = kt_path(f.pdir, "junk.txt");
+	tmp = kt_path(f.store, "t.tmp~");
+	orphan = kt_path(f.store, "gone-0");
+	fp = fopen(junk, "w");
+	fputs("hello\n", fp);
+	fclose(fp);
+	fp = fopen(tmp, "w");
+	fclose(fp);
 	ck_assert_int_eq(mkdir(orphan, 0755), 0);
-	ck_assert_int_eq(ks_store_check(store, KS_CHECK_REPAIR, collect, &s,
-	    &st), KS_ECORRUPT);
+	ck_assert_int_eq(check(&f, 0, KS_CHECK_REPAIR, &s, &st), KS_ECORRUPT);
 	for (i = 0; i < s.n; i++) {
 		if (strcmp(s.file[i], junk) == 0) {
 			found_junk = 1;
@@ -637,9 +649,7 @@ START_TEST(stray_and_leftovers)
 	free(junk);
 	free(tmp);
 	free(orphan);
-	free(pdir);
-	kt_rmrf(store);
-	free(store);
+	fx_free(&f);
 }
 END_TEST
 
@@ -647,87 +657,70 @@ END_TEST
  * reader does not get in the way. */
 START_TEST(locked_by_writer)
 {
-	char *store = make_store("locked"), *pdir = part_dir(store);
-	char *lock = kt_path(store, ".lock"), pid[32];
-	struct seen s = { 0 };
+	struct fx f;
+	char *lock, pid[32];
+	struct seen s;
 	ks_check_stat_t st;
 	ks_store_t *w, *r;
 
-	w = open_store(store, 0);
-	ck_assert_int_eq(ks_store_check(store, KS_CHECK_REPAIR, collect, &s,
-	    &st), KS_ELOCKED);
+	fx_make(&f, "locked");
+	lock = kt_path(f.store, ".lock");
+	w = open_store(f.store, 0);
+	ck_assert_int_eq(check(&f, 0, KS_CHECK_REPAIR, &s, &st), KS_ELOCKED);
 	ck_assert_uint_eq(s.n, 1);
 	ck_assert_str_eq(s.file[0], lock);
 	ck_assert_int_eq(s.err[0], KS_ELOCKED);
 	snprintf(pid, sizeof pid, "pid %ld", (long)getpid());
 	ck_assert_msg(strstr(s.what[0], pid) != NULL, "%s", s.what[0]);
-	ck_assert_int_eq(ks_log_check(pdir, 0, NULL, NULL, NULL),
+	ck_assert_int_eq(ks_log_check(f.pdir, 0, NULL, NULL, NULL),
 	    KS_ELOCKED);
 	KT_OK(ks_store_close(w));
 
-	r = open_store(store, KS_STORE_RDONLY);
-	memset(&s, 0, sizeof s);
-	KT_OK(ks_store_check(store, 0, collect, &s, &st));
+	r = open_store(f.store, KS_STORE_RDONLY);
+	KT_OK(check(&f, 0, 0, &s, &st));
 	ck_assert_uint_eq(st.batches, NBATCH);
 	KT_OK(ks_store_close(r));
 	/* And the check let go of the lock: a writer opens. */
-	w = open_store(store, 0);
+	w = open_store(f.store, 0);
 	KT_OK(ks_store_close(w));
 	free(lock);
-	free(pdir);
-	kt_rmrf(store);
-	free(store);
+	fx_free(&f);
 }
 END_TEST
 
 /* ---- the tool, as a user runs it ----------------------------------------- */
 #ifdef KS_WITH_NET /* the kstream tool is built with the network layers */
 
-static char *tool_path(void)
-{
-	char *ed = kt_exe_dir(), *bin;
-	ck_assert_int_ge(asprintf(&bin, "%s/../kstream", ed), 0);
-	free(ed);
-	ck_assert_msg(access(bin, X_OK) == 0, "%s not built", bin);
-	return bin;
-}
-
 static void run(struct kt_cmd_out *o, const char *a1, const char *a2,
     const char *a3, const char *a4)
 {
-	char *bin = tool_path();
+	char *bin = kt_program("kstream");
 	char *argv[6] = { bin, (char *)a1, (char *)a2, (char *)a3, (char *)a4,
 		NULL };
 	kt_run_cmd(argv, NULL, CMD_TIMEOUT_MS, o);
 	free(bin);
 }
 
-static int exit_code(const struct kt_cmd_out *o)
-{
-	return o->status >= 0 && WIFEXITED(o->status) ?
-	    WEXITSTATUS(o->status) : -1;
-}
-
 START_TEST(tool_dump)
 {
-	char *store = make_store("dump"), *pdir = part_dir(store), *log, *idx;
+	struct fx f;
 	struct kt_cmd_out o;
-	struct batches bs;
-	char want[256];
+	char want[256], *log, *idx;
 	size_t i, len;
 	char *ib;
 
-	log = kt_seg_file(pdir, seg_base(pdir, 0), ".log");
-	read_batches(log, &bs);
+	fx_make(&f, "dump");
+	fx_file(&f, 0, ".log");
+	log = f.file;
 	run(&o, "dump", log, NULL, NULL);
-	ck_assert_msg(exit_code(&o) == 0, "%s", o.err);
-	for (i = 0; i < bs.n; i++) {
+	ck_assert_msg(kt_cmd_exit(&o) == 0, "%s", o.err);
+	for (i = 0; i < f.bs.n; i++) {
 		snprintf(want, sizeof want, "baseOffset: %" PRId64
-		    " lastOffset: %" PRId64 " count: %d ", bs.base[i],
-		    bs.base[i] + PER_BATCH - 1, PER_BATCH);
+		    " lastOffset: %" PRId64 " count: %d ", f.bs.base[i],
+		    f.bs.base[i] + PER_BATCH - 1, PER_BATCH);
 		ck_assert_msg(strstr(o.out, want) != NULL, "no '%s' in:\n%s",
 		    want, o.out);
-		snprintf(want, sizeof want, "position: %ld ", bs.pos[i]);
+		snprintf(want, sizeof want, "position: %ld ", f.bs.pos[i]);
 		ck_assert_msg(strstr(o.out, want) != NULL, "no '%s'", want);
 	}
 	ck_assert_msg(strstr(o.out, "isvalid: false") == NULL, "%s", o.out);
@@ -735,7 +728,7 @@ START_TEST(tool_dump)
 	kt_cmd_out_free(&o);
 
 	run(&o, "dump", "-r", "--deep", log);
-	ck_assert_msg(exit_code(&o) == 0, "%s", o.err);
+	ck_assert_msg(kt_cmd_exit(&o) == 0, "%s", o.err);
 	ck_assert_msg(strstr(o.out, "| offset: 3 CreateTime: 1700000000003 "
 	    "keySize: 2 valueSize: ") != NULL, "%s", o.out);
 	ck_assert_msg(strstr(o.out, "headers: [h=k3] key: k3 payload: "
@@ -743,10 +736,10 @@ START_TEST(tool_dump)
 	kt_cmd_out_free(&o);
 
 	/* The index, entry by entry. */
-	idx = kt_seg_file(pdir, seg_base(pdir, 0), ".index");
+	idx = kt_seg_file(f.pdir, seg_base(f.pdir, 0), ".index");
 	ib = read_whole(idx, &len);
 	run(&o, "dump", idx, NULL, NULL);
-	ck_assert_msg(exit_code(&o) == 0, "%s", o.err);
+	ck_assert_msg(kt_cmd_exit(&o) == 0, "%s", o.err);
 	for (i = 0; i + 8 <= len; i += 8) {
 		const unsigned char *e = (const unsigned char *)ib + i;
 		snprintf(want, sizeof want, "offset: %u position: %u\n",
@@ -758,42 +751,42 @@ START_TEST(tool_dump)
 	kt_cmd_out_free(&o);
 
 	/* A flipped byte: isvalid false, exit 1. */
-	put_byte(log, bs.pos[1] + 70, get_byte(log, bs.pos[1] + 70) ^ 1);
+	put_byte(log, f.bs.pos[1] + 70, get_byte(log, f.bs.pos[1] + 70) ^ 1);
 	run(&o, "dump", log, NULL, NULL);
-	ck_assert_int_eq(exit_code(&o), 1);
+	ck_assert_int_eq(kt_cmd_exit(&o), 1);
 	ck_assert_msg(strstr(o.out, "isvalid: false") != NULL, "%s", o.out);
 	kt_cmd_out_free(&o);
 
 	run(&o, "dump", NULL, NULL, NULL);
-	ck_assert_int_eq(exit_code(&o), 2);
+	ck_assert_int_eq(kt_cmd_exit(&o), 2);
 	kt_cmd_out_free(&o);
 	run(&o, "dump", "--bogus", log, NULL);
-	ck_assert_int_eq(exit_code(&o), 2);
+	ck_assert_int_eq(kt_cmd_exit(&o), 2);
 	kt_cmd_out_free(&o);
 	run(&o, "dump", "--help", NULL, NULL);
-	ck_assert_int_eq(exit_code(&o), 0);
+	ck_assert_int_eq(kt_cmd_exit(&o), 0);
 	ck_assert_msg(strstr(o.out, "usage:") != NULL, "%s", o.out);
 	kt_cmd_out_free(&o);
 	free(ib);
 	free(idx);
-	free(log);
-	free(pdir);
-	kt_rmrf(store);
-	free(store);
+	fx_free(&f);
 }
 END_TEST
 
 START_TEST(tool_check)
 {
-	char *store = make_store("tcheck"), *pdir = part_dir(store), *log;
+	struct fx f;
 	struct kt_cmd_out o;
-	struct batches bs;
-	char want[512];
-	size_t nseg = seg_count(pdir);
+	char want[512], *store, *pdir;
+	size_t nseg;
 
+	fx_make(&f, "tcheck");
+	store = f.store;
+	pdir = f.pdir;
+	nseg = seg_count(pdir);
 	unsetenv("KSTREAM_STORE");
 	run(&o, "check", store, NULL, NULL);
-	ck_assert_msg(exit_code(&o) == 0, "%s%s", o.out, o.err);
+	ck_assert_msg(kt_cmd_exit(&o) == 0, "%s%s", o.out, o.err);
 	snprintf(want, sizeof want, "1 partition, %zu segments, %d batches",
 	    nseg, NBATCH);
 	ck_assert_msg(strstr(o.out, want) != NULL, "no '%s' in %s", want,
@@ -801,51 +794,48 @@ START_TEST(tool_check)
 	ck_assert_msg(strstr(o.out, ": 0 problems") != NULL, "%s", o.out);
 	kt_cmd_out_free(&o);
 
-	log = kt_seg_file(pdir, seg_base(pdir, 1), ".log");
-	read_batches(log, &bs);
-	put_byte(log, bs.pos[1] + 80, get_byte(log, bs.pos[1] + 80) ^ 4);
+	fx_file(&f, 1, ".log");
+	put_byte(f.file, f.bs.pos[1] + 80, get_byte(f.file, f.bs.pos[1] + 80) ^
+	    4);
 	run(&o, "check", "--store", store, NULL);
-	ck_assert_int_eq(exit_code(&o), 1);
-	snprintf(want, sizeof want, "%s:%ld: offset %" PRId64 ": CRC", log,
-	    bs.pos[1], bs.base[1]);
+	ck_assert_int_eq(kt_cmd_exit(&o), 1);
+	snprintf(want, sizeof want, "%s:%ld: offset %" PRId64 ": CRC", f.file,
+	    f.bs.pos[1], f.bs.base[1]);
 	ck_assert_msg(strstr(o.out, want) != NULL, "no '%s' in %s", want,
 	    o.out);
 	kt_cmd_out_free(&o);
 
 	/* A partition directory alone, quietly: just the status. */
 	run(&o, "check", "-q", pdir, NULL);
-	ck_assert_int_eq(exit_code(&o), 1);
+	ck_assert_int_eq(kt_cmd_exit(&o), 1);
 	ck_assert_str_eq(o.out, "");
 	kt_cmd_out_free(&o);
 
 	run(&o, "check", "--repair", store, NULL);
-	ck_assert_msg(exit_code(&o) == 0, "%s%s", o.out, o.err);
+	ck_assert_msg(kt_cmd_exit(&o) == 0, "%s%s", o.out, o.err);
 	ck_assert_msg(strstr(o.out, "[repaired]") != NULL, "%s", o.out);
 	ck_assert_msg(strstr(o.out, "bytes cut") != NULL, "%s", o.out);
 	kt_cmd_out_free(&o);
 	run(&o, "check", store, NULL, NULL);
-	ck_assert_msg(exit_code(&o) == 0, "%s%s", o.out, o.err);
+	ck_assert_msg(kt_cmd_exit(&o) == 0, "%s%s", o.out, o.err);
 	ck_assert_msg(strstr(o.out, ": 0 problems") != NULL, "%s", o.out);
 	kt_cmd_out_free(&o);
-	check_all_records(store, bs.base[1]);
+	check_all_records(store, f.bs.base[1]);
 
 	/* Usage errors. */
 	run(&o, "check", NULL, NULL, NULL);
-	ck_assert_int_eq(exit_code(&o), 2);
+	ck_assert_int_eq(kt_cmd_exit(&o), 2);
 	kt_cmd_out_free(&o);
 	run(&o, "check", "--bogus", store, NULL);
-	ck_assert_int_eq(exit_code(&o), 2);
+	ck_assert_int_eq(kt_cmd_exit(&o), 2);
 	kt_cmd_out_free(&o);
 	run(&o, "check", store, pdir, NULL);
-	ck_assert_int_eq(exit_code(&o), 2);
+	ck_assert_int_eq(kt_cmd_exit(&o), 2);
 	kt_cmd_out_free(&o);
 	run(&o, "check", "--help", NULL, NULL);
-	ck_assert_int_eq(exit_code(&o), 0);
+	ck_assert_int_eq(kt_cmd_exit(&o), 0);
 	kt_cmd_out_free(&o);
-	free(log);
-	free(pdir);
-	kt_rmrf(store);
-	free(store);
+	fx_free(&f);
 }
 END_TEST
 

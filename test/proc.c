@@ -142,8 +142,13 @@ void kt_cmd_out_free(struct kt_cmd_out *o)
 
 int kt_cmd_ok(const struct kt_cmd_out *o)
 {
-	return o->status >= 0 && WIFEXITED(o->status) &&
-	    WEXITSTATUS(o->status) == 0;
+	return kt_cmd_exit(o) == 0;
+}
+
+int kt_cmd_exit(const struct kt_cmd_out *o)
+{
+	return o->status >= 0 && WIFEXITED(o->status) ?
+	    WEXITSTATUS(o->status) : -1;
 }
 
 void kt_buf_add(char **b, size_t *len, const char *p, size_t n)
@@ -253,19 +258,34 @@ char *kt_exe_dir(void)
 	return strdup(dirname(buf));
 }
 
+/* <the test binary's directory>/../name, which must be executable. */
+char *kt_program(const char *name)
+{
+	char *ed = kt_exe_dir(), *bin;
+
+	ck_assert_int_ge(asprintf(&bin, "%s/../%s", ed, name), 0);
+	ck_assert_msg(access(bin, X_OK) == 0, "%s is not built", bin);
+	free(ed);
+	return bin;
+}
+
 /* ---- the kstream-broker program ------------------------------------------ */
 
 #define LISTENING "listening on tcp://127.0.0.1:"
+#define METRICS_ON "metrics on "
 
 /*
  * Starts the program bin on store directory sdir, its output going to
  * logpath; waits for "listening on tcp://127.0.0.1:PORT" and sets *portp.
+ * With mu, it also serves metrics (--metrics) and the URL it says it
+ * serves them on goes to mu[mulen].
  */
-pid_t kt_broker_start(const char *bin, const char *sdir,
-    const char *logpath, int *portp)
+static pid_t broker_start(const char *bin, const char *sdir,
+    const char *logpath, int *portp, char *mu, size_t mulen)
 {
 	char *argv[] = { (char *)bin, "--dir", (char *)sdir, "--listen",
-		"tcp://127.0.0.1:0", NULL };
+		"tcp://127.0.0.1:0", mu ? "--metrics" : NULL,
+		"http://127.0.0.1:0/metrics", NULL };
 	int64_t deadline = kt_now_ns() + 30 * (int64_t)1000000000;
 	int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	int out = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -278,7 +298,7 @@ pid_t kt_broker_start(const char *bin, const char *sdir,
 
 	for (;;) {
 		char buf[8192];
-		const char *l;
+		const char *l, *ml = NULL, *e = NULL;
 		FILE *f = fopen(logpath, "r");
 		size_t n = 0;
 		int status;
@@ -288,15 +308,35 @@ pid_t kt_broker_start(const char *bin, const char *sdir,
 		}
 		buf[n] = '\0';
 		l = strstr(buf, LISTENING);
-		if (l && strchr(l, '\n')) {
+		if (mu && (ml = strstr(buf, METRICS_ON)) != NULL)
+			e = strchr(ml, '\n');
+		if (l && strchr(l, '\n') && (!mu || e)) {
 			*portp = atoi(l + strlen(LISTENING));
 			ck_assert_int_gt(*portp, 0);
+			if (mu) {
+				ml += strlen(METRICS_ON);
+				ck_assert_uint_lt((size_t)(e - ml), mulen);
+				memcpy(mu, ml, (size_t)(e - ml));
+				mu[e - ml] = '\0';
+			}
 			return pid;
 		}
 		ck_assert_msg(waitpid(pid, &status, WNOHANG) == 0,
 		    "kstream-broker exited early:\n%s", buf);
 		ck_assert_msg(kt_now_ns() < deadline, "kstream-broker never "
-		    "said it listens:\n%s", buf);
+		    "said where it listens:\n%s", buf);
 		usleep(20000);
 	}
+}
+
+pid_t kt_broker_start(const char *bin, const char *sdir,
+    const char *logpath, int *portp)
+{
+	return broker_start(bin, sdir, logpath, portp, NULL, 0);
+}
+
+pid_t kt_broker_start_metrics(const char *bin, const char *sdir,
+    const char *logpath, int *portp, char *mu, size_t mulen)
+{
+	return broker_start(bin, sdir, logpath, portp, mu, mulen);
 }

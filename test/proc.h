@@ -33,6 +33,8 @@ void kt_buf_add(char **b, size_t *len, const char *p, size_t n);
 void kt_cmd_out_free(struct kt_cmd_out *o);
 /* Exited with status 0. */
 int kt_cmd_ok(const struct kt_cmd_out *o);
+/* The exit status, or -1 if it did not exit (killed, timed out). */
+int kt_cmd_exit(const struct kt_cmd_out *o);
 /* Runs argv with in (may be NULL) as stdin, collecting stdout and stderr,
  * for at most timeout_ms (then SIGKILL). */
 void kt_run_cmd(char *const argv[], const char *in, int timeout_ms,
@@ -40,11 +42,22 @@ void kt_run_cmd(char *const argv[], const char *in, int timeout_ms,
 /* The directory this test binary is in (build/rel/test); free(). */
 char *kt_exe_dir(void);
 /*
+ * A program built next to the tests, "<kt_exe_dir()>/../name" (kstream,
+ * kstream-broker), asserted executable; free().
+ */
+char *kt_program(const char *name);
+/*
  * Starts the kstream-broker program bin on store sdir, listening on
  * tcp://127.0.0.1:0, its output going to logpath; waits for it to say
  * where it listens and sets *portp.
  */
 pid_t kt_broker_start(const char *bin, const char *sdir, const char *logpath,
     int *portp);
+/*
+ * The same with --metrics http://127.0.0.1:0/metrics; also waits for the
+ * metrics URL it says it serves and copies it into mu[mulen].
+ */
+pid_t kt_broker_start_metrics(const char *bin, const char *sdir,
+    const char *logpath, int *portp, char *mu, size_t mulen);
 
 #endif /* KS_TEST_PROC_H */

@@ -25,6 +25,22 @@ char *kt_tmpdir(const char *tag)
 	return p;
 }
 
+char *kt_subdir(const char *base)
+{
+	char *p;
+	if (asprintf(&p, "%s/t-XXXXXX", base) < 0)
+		abort();
+	ck_assert_msg(mkdtemp(p) != NULL, "mkdtemp %s", p);
+	return p;
+}
+
+char *kt_fresh_path(const char *base, const char *name)
+{
+	char *p = kt_path(base, name);
+	kt_rmrf(p);
+	return p;
+}
+
 static int rm_one(const char *path, const struct stat *st, int flag,
     struct FTW *ftw)
 {
@@ -38,6 +54,14 @@ static int rm_one(const char *path, const struct stat *st, int flag,
 void kt_rmrf(const char *path)
 {
 	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void kt_rmrf_free(char **dirp)
+{
+	if (*dirp)
+		kt_rmrf(*dirp);
+	free(*dirp);
+	*dirp = NULL;
 }
 
 char *kt_path(const char *dir, const char *name)
@@ -268,4 +292,23 @@ size_t kt_list_segments(const char *dir, int64_t *bases, size_t cap)
 			bases[j - 1] = t;
 		}
 	return n;
+}
+
+/* ---- stores and their metrics */
+
+void kt_store_config(ks_store_config_t *cfg, int flags, ks_log_cb *log_cb)
+{
+	ks_store_config_init(cfg);
+	cfg->flags = flags;
+	cfg->cleaner_interval_ms = 0;
+	if (log_cb)
+		cfg->log_cb = log_cb;
+}
+
+double kt_value(const ks_metrics_t *m, const char *name, const char *match)
+{
+	const ks_metric_t *s = ks_metrics_find(m, name, match);
+
+	ck_assert_msg(s != NULL, "no %s{%s}", name, match ? match : "");
+	return s->value;
 }

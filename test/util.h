@@ -14,8 +14,17 @@
 
 /* A fresh empty directory under $KS_TEST_TMP (or /tmp); free() the result. */
 char *kt_tmpdir(const char *tag);
+/*
+ * A fresh empty directory base/t-XXXXXX: a test's own, under the one its
+ * test case's unchecked fixture made; free() the result.
+ */
+char *kt_subdir(const char *base);
+/* base/name, removed if it exists, not created; free() the result. */
+char *kt_fresh_path(const char *base, const char *name);
 /* rm -rf path. */
 void kt_rmrf(const char *path);
+/* rm -rf *dirp (if set), free() it and set it NULL: a fixture's teardown. */
+void kt_rmrf_free(char **dirp);
 /* Path join into a static per-call buffer is error prone: returns malloc'd. */
 char *kt_path(const char *dir, const char *name);
 /* Size of a file, -1 if missing. */
@@ -82,6 +91,16 @@ int kt_seg_exists(const char *dir, int64_t base, const char *ext);
  * are at most cap.
  */
 size_t kt_list_segments(const char *dir, int64_t *bases, size_t cap);
+
+/* ---- stores and their metrics */
+
+/*
+ * A store configuration for a test: the defaults but flags, the cleaner
+ * off (a test decides when to clean) and, if not NULL, log_cb.
+ */
+void kt_store_config(ks_store_config_t *cfg, int flags, ks_log_cb *log_cb);
+/* The value of the sample name{match} of m, which must be there. */
+double kt_value(const ks_metrics_t *m, const char *name, const char *match);
 
 /* Asserts rc == 0, printing ks_strerror otherwise. */
 #define KT_OK(expr)                                                          \
