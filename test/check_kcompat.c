@@ -443,24 +443,36 @@ START_TEST(kcat_tls)
 }
 END_TEST
 
-START_TEST(kcat_mutual_tls)
+/* Serves on tls+tcp://127.0.0.1:0 with certs' server certificate,
+ * asking clients for one signed by certs' CA. */
+static void serve_mutual_tls(const char *certs)
 {
-	char *certs = make_certs();
 	char *cert = kt_path(certs, "server.pem");
 	char *key = kt_path(certs, "server.key");
 	char *ca = kt_path(certs, "ca.pem");
-	char ca_opt[PATH_MAX + 32], cc_opt[PATH_MAX + 32];
-	char ck_opt[PATH_MAX + 32];
 	ks_tls_config_t tls;
-	struct kt_cmd_out o;
 
 	ks_tls_config_init(&tls, 1);
 	tls.cert_file = cert;
 	tls.key_file = key;
 	tls.ca_file = ca;
 	tls.verify_peer = 1;
-	create("mutual", 3);
 	serve("tls+tcp://127.0.0.1:0", &tls);
+	free(ca);
+	free(cert);
+	free(key);
+}
+
+START_TEST(kcat_mutual_tls)
+{
+	char *certs = make_certs();
+	char *ca = kt_path(certs, "ca.pem");
+	char ca_opt[PATH_MAX + 32], cc_opt[PATH_MAX + 32];
+	char ck_opt[PATH_MAX + 32];
+	struct kt_cmd_out o;
+
+	create("mutual", 3);
+	serve_mutual_tls(certs);
 
 	snprintf(ca_opt, sizeof ca_opt, "ssl.ca.location=%s", ca);
 	snprintf(cc_opt, sizeof cc_opt,
@@ -484,8 +496,6 @@ START_TEST(kcat_mutual_tls)
 	kcat_round_trip("mutual");
 	kcat_nx = 0;
 	free(ca);
-	free(cert);
-	free(key);
 	free(certs);
 }
 END_TEST
@@ -1107,13 +1117,11 @@ END_TEST
 /* Runs build/<b>/kstream with args (NULL-terminated) and stdin in. */
 static void tool(struct kt_cmd_out *o, const char *in, ...)
 {
-	char *ed = kt_exe_dir(), *bin, *argv[24];
+	char *bin = kt_program("kstream"), *argv[24];
 	const char *a;
 	va_list ap;
 	int n = 0;
 
-	ck_assert_int_ge(asprintf(&bin, "%s/../kstream", ed), 0);
-	ck_assert_msg(access(bin, X_OK) == 0, "%s not built", bin);
 	argv[n++] = bin;
 	va_start(ap, in);
 	while ((a = va_arg(ap, const char *)) != NULL && n < 23)
@@ -1122,13 +1130,6 @@ static void tool(struct kt_cmd_out *o, const char *in, ...)
 	argv[n] = NULL;
 	kt_run_cmd(argv, in, CMD_TIMEOUT_MS, o);
 	free(bin);
-	free(ed);
-}
-
-static int tool_exit(const struct kt_cmd_out *o)
-{
-	return o->status >= 0 && WIFEXITED(o->status) ?
-	    WEXITSTATUS(o->status) : -1;
 }
 
 /*
@@ -1139,41 +1140,33 @@ static int tool_exit(const struct kt_cmd_out *o)
 START_TEST(tool_mutual_tls)
 {
 	char *certs = make_certs();
-	char *cert = kt_path(certs, "server.pem");
-	char *key = kt_path(certs, "server.key");
 	char *ca = kt_path(certs, "ca.pem");
 	char *ccert = kt_path(certs, "client.pem");
 	char *ckey = kt_path(certs, "client.key");
 	char url[300];
-	ks_tls_config_t tls;
 	struct kt_cmd_out o;
 
-	ks_tls_config_init(&tls, 1);
-	tls.cert_file = cert;
-	tls.key_file = key;
-	tls.ca_file = ca;
-	tls.verify_peer = 1;
-	serve("tls+tcp://127.0.0.1:0", &tls);
+	serve_mutual_tls(certs);
 	snprintf(url, sizeof url, "tls+tcp://127.0.0.1:%d", port);
 
 	/* the broker's certificate is not trusted without our CA */
 	tool(&o, NULL, "topics", "list", "--broker", url, "--timeout", "5000",
 	    NULL);
-	ck_assert_msg(tool_exit(&o) == 1 && strchr(o.err, '\n') ==
-	    o.err + o.err_len - 1, "no CA: exit %d\n%s", tool_exit(&o),
+	ck_assert_msg(kt_cmd_exit(&o) == 1 && strchr(o.err, '\n') ==
+	    o.err + o.err_len - 1, "no CA: exit %d\n%s", kt_cmd_exit(&o),
 	    o.err);
 	kt_cmd_out_free(&o);
 	/* trusted, but the broker wants our certificate */
 	tool(&o, NULL, "topics", "list", "--broker", url, "--ca", ca,
 	    "--timeout", "5000", NULL);
-	ck_assert_msg(tool_exit(&o) == 1, "no client certificate: exit %d\n%s",
-	    tool_exit(&o), o.err);
+	ck_assert_msg(kt_cmd_exit(&o) == 1, "no client certificate: exit %d\n%s",
+	    kt_cmd_exit(&o), o.err);
 	kt_cmd_out_free(&o);
 	/* a certificate without its key is a usage error */
 	tool(&o, NULL, "topics", "list", "--broker", url, "--ca", ca,
 	    "--cert", ccert, NULL);
-	ck_assert_msg(tool_exit(&o) == 2, "--cert alone: exit %d\n%s",
-	    tool_exit(&o), o.err);
+	ck_assert_msg(kt_cmd_exit(&o) == 2, "--cert alone: exit %d\n%s",
+	    kt_cmd_exit(&o), o.err);
 	kt_cmd_out_free(&o);
 
 	tool(&o, NULL, "topics", "create", "sealed", "--partitions", "1",
@@ -1194,8 +1187,6 @@ START_TEST(tool_mutual_tls)
 	free(ckey);
 	free(ccert);
 	free(ca);
-	free(cert);
-	free(key);
 	free(certs);
 }
 END_TEST

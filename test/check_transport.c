@@ -8,6 +8,7 @@
  * state, then checks it.
  */
 #define _GNU_SOURCE
+#include "kserver_util.h"
 #include "util.h"
 
 #include <kstream/transport.h>
@@ -377,18 +378,6 @@ static int raw_connect(const char *url)
 	return fd;
 }
 
-static void raw_write(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		ck_assert_msg(n > 0, "write: %s", strerror(errno));
-		p += n;
-		len -= (size_t)n;
-	}
-}
-
 /* Reads exactly len bytes: 0, or -1 at EOF/error/timeout. */
 static int raw_read(int fd, void *buf, size_t len)
 {
@@ -429,7 +418,7 @@ static void raw_echo(int fd, size_t len)
 	b[1] = (uint8_t)(len >> 16);
 	b[2] = (uint8_t)(len >> 8);
 	b[3] = (uint8_t)len;
-	raw_write(fd, b, 4 + len);
+	kt_write_all(fd, b, 4 + len);
 	ck_assert_int_eq(raw_read(fd, r, 4 + len), 0);
 	ck_assert_int_eq(memcmp(b, r, 4 + len), 0);
 	free(b);
@@ -1079,7 +1068,7 @@ START_TEST(limit_frame_size)
 	hdr[1] = 0;
 	hdr[2] = 0x03;
 	hdr[3] = 0xe9;                  /* 1001 */
-	raw_write(fd, hdr, 4);
+	kt_write_all(fd, hdr, 4);
 	ck_assert_int_eq(wait_closed(&s.p, 1), KS_EMSGSIZE);
 	ck_assert(raw_closed(fd));
 	close(fd);
@@ -1087,7 +1076,7 @@ START_TEST(limit_frame_size)
 	/* a negative length */
 	fd = raw_connect(s.url);
 	memset(hdr, 0xff, 4);
-	raw_write(fd, hdr, 4);
+	kt_write_all(fd, hdr, 4);
 	ck_assert_int_eq(wait_closed(&s.p, 2), KS_EMSGSIZE);
 	ck_assert(raw_closed(fd));
 	close(fd);
@@ -1129,13 +1118,13 @@ START_TEST(limit_request)
 	fd = raw_connect(s.url);
 	raw_echo(fd, 5);
 	/* a frame that never completes */
-	raw_write(fd, part, sizeof part);
+	kt_write_all(fd, part, sizeof part);
 	ck_assert_int_eq(wait_closed(&s.p, 1), KS_ETIMEDOUT);
 	ck_assert(raw_closed(fd));
 	close(fd);
 	/* just its length's first bytes count too */
 	fd = raw_connect(s.url);
-	raw_write(fd, part, 2);
+	kt_write_all(fd, part, 2);
 	ck_assert_int_eq(wait_closed(&s.p, 2), KS_ETIMEDOUT);
 	ck_assert(raw_closed(fd));
 	close(fd);
@@ -1270,7 +1259,7 @@ START_TEST(close_flushes)
 	ck_assert_int_eq(ks_listener_url(l, url, sizeof url), 0);
 	fd = raw_connect(url);
 	/* the second frame is never delivered: the first closed */
-	raw_write(fd, "\0\0\0\1x\0\0\0\1y", 10);
+	kt_write_all(fd, "\0\0\0\1x\0\0\0\1y", 10);
 	ck_assert_int_eq(raw_read(fd, got, 4 + (1 << 20)), 0);
 	ck_assert(raw_closed(fd));
 	ck_assert_int_eq(wait_closed(&p, 1), 0);
@@ -1338,7 +1327,7 @@ START_TEST(backpressure)
 		req[8 * i + 3] = 4;
 		memcpy(req + 8 * i + 4, &i, 4);
 	}
-	raw_write(fd, req, sizeof req);    /* and never read the answers */
+	kt_write_all(fd, req, sizeof req);    /* and never read the answers */
 
 	/* wait until the server holds a full queue for this peer */
 	pr.p = p;
@@ -1394,7 +1383,7 @@ START_TEST(peer_gone)
 
 	limit_start(&s, NULL, 32 * 1024 * 1024);
 	fd = raw_connect(s.url);
-	raw_write(fd, "\0\0\0\1x", 5);
+	kt_write_all(fd, "\0\0\0\1x", 5);
 	ck_assert_int_eq(raw_read(fd, buf, 4), 0);   /* the answer began */
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
 	close(fd);                                  /* RST */
@@ -1471,7 +1460,7 @@ START_TEST(send_ref)
 	    0);
 	ck_assert_int_eq(ks_listener_url(l, url, sizeof url), 0);
 	fd = raw_connect(url);
-	raw_write(fd, "\0\0\0\1x", 5);
+	kt_write_all(fd, "\0\0\0\1x", 5);
 	got = malloc(ref_len);
 	ck_assert_int_eq(raw_read(fd, got, ref_len), 0);
 	ck_assert_int_eq(memcmp(got, refbuf, ref_len), 0);
@@ -1492,7 +1481,7 @@ START_TEST(send_ref)
 	    0);
 	ck_assert_int_eq(ks_listener_url(l, url, sizeof url), 0);
 	fd = raw_connect(url);
-	raw_write(fd, "\0\0\0\1x", 5);
+	kt_write_all(fd, "\0\0\0\1x", 5);
 	ck_assert_int_eq(raw_read(fd, got, 4), 0);   /* it is under way */
 	/* more than the kernel's buffers: still queued here */
 	on_loop(net, ref_probe, &pend);
@@ -1569,7 +1558,7 @@ START_TEST(hold_resume)
 		reqs[8 * i + 3] = 4;
 		memcpy(reqs + 8 * i + 4, &i, 4);
 	}
-	raw_write(fd, reqs, sizeof reqs);   /* all pipelined at once */
+	kt_write_all(fd, reqs, sizeof reqs);   /* all pipelined at once */
 	for (i = 0; i < 100; i++) {
 		ck_assert_int_eq(raw_read(fd, ans, 8), 0);
 		memcpy(&seq, ans + 4, 4);
@@ -2040,7 +2029,7 @@ static void big_run(const char *url)
 			piece = round == 0 ? total : 65537 + off % 3;
 			if (piece > total - off)
 				piece = total - off;
-			raw_write(fd, buf + off, piece);
+			kt_write_all(fd, buf + off, piece);
 		}
 	}
 	pthread_mutex_lock(&s.b.mu);
