@@ -390,7 +390,10 @@ static ks_topic_partition_t *flatten(const ks_assignment_t *a, size_t *np)
 static void notify(ks_consumer_t *c, int event,
     const ks_topic_partition_t *v, size_t n)
 {
-	if (c->cfg.rebalance_cb && n)
+	/* Every completed rebalance ends with ASSIGNED, even with nothing
+	 * assigned (as Kafka's onPartitionsAssigned): a member then knows it
+	 * joined with no partitions. Revocations of nothing are not told. */
+	if (c->cfg.rebalance_cb && (n || event == KS_REBALANCE_ASSIGNED))
 		c->cfg.rebalance_cb(c->cfg.opaque, c, event, v, n);
 }
 

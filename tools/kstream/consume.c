@@ -249,6 +249,7 @@ struct run {
 	struct part *parts;
 	size_t nparts;
 	int commit_err;
+	int joined;             /* a group rebalance completed */
 };
 
 static struct part *part_get(struct run *r, int32_t p)
@@ -303,6 +304,8 @@ static void on_rebalance(void *opaque, ks_consumer_t *c, int event,
 	struct run *r = opaque;
 	int rc;
 	(void)c;
+	if (event == KS_REBALANCE_ASSIGNED)
+		r->joined = 1; /* perhaps with no partitions at all */
 	if (event != KS_REBALANCE_REVOKED)
 		return;
 	/* the partitions go to another member: it resumes after what was
@@ -326,7 +329,7 @@ static int at_end(struct run *r, int *err)
 		return 0;
 	}
 	if (n == 0)
-		return 0; /* a group member waiting for its partitions */
+		return r->joined; /* waiting for partitions, or given none */
 	for (i = 0; i < n; i++) {
 		struct part *p = part_get(r, a[i].partition);
 		if (!p) {
@@ -657,10 +660,23 @@ int kst_consume(int argc, char **argv)
 	}
 	if (r.group) {
 		const ks_topic_partition_t *a;
+		const ks_message_t *m;
 		size_t na;
-		int crc = ks_consumer_assignment(r.c, &a, &na);
-		if (crc == 0)
-			crc = commit_printed(&r, a, na, 0);
+		int crc, tries;
+		for (tries = 0;; tries++) {
+			crc = ks_consumer_assignment(r.c, &a, &na);
+			if (crc == 0)
+				crc = commit_printed(&r, a, na, 0);
+			if (crc != KS_EREBALANCE || tries == 50)
+				break;
+			/* Stopped mid-rebalance (a member came or went):
+			 * polls finish it (records they fetch are not
+			 * printed, and only printed ones are committed);
+			 * then what is still ours is committed, and what was
+			 * taken was committed when it was revoked. */
+			if (ks_consumer_poll(r.c, 200, &m) > 0)
+				ks_consumer_release(r.c);
+		}
 		if (crc) {
 			kst_errk(crc, "cannot commit for group %s", r.group);
 			rc = crc;
