@@ -342,6 +342,54 @@ START_TEST(test_config)
 }
 END_TEST
 
+/*
+ * ks_topic_config_get gives each property as ks_topic_config_set takes it
+ * back: every listed name round-trips onto a fresh configuration; unknown
+ * names, NULLs and short buffers fail.
+ */
+START_TEST(test_config_get)
+{
+	const char *const *names = ks_topic_config_names();
+	ks_topic_config_t c, d;
+	char buf[64], again[64];
+	int i;
+
+	ks_topic_config_init(&c);
+	KT_OK(ks_topic_config_set(&c, "cleanup.policy", "compact,delete"));
+	KT_OK(ks_topic_config_set(&c, "retention.ms", "1234"));
+	KT_OK(ks_topic_config_set(&c, "min.cleanable.dirty.ratio", "0.25"));
+	KT_OK(ks_topic_config_get(&c, "cleanup.policy", buf, sizeof buf));
+	ck_assert_str_eq(buf, "compact,delete");
+	KT_OK(ks_topic_config_get(&c, "retention.ms", buf, sizeof buf));
+	ck_assert_str_eq(buf, "1234");
+	KT_OK(ks_topic_config_get(&c, "min.cleanable.dirty.ratio", buf,
+	    sizeof buf));
+	ck_assert_str_eq(buf, "0.25");
+
+	ks_topic_config_init(&d);
+	for (i = 0; names[i]; i++) {
+		KT_OK(ks_topic_config_get(&c, names[i], buf, sizeof buf));
+		KT_OK(ks_topic_config_set(&d, names[i], buf));
+		KT_OK(ks_topic_config_get(&d, names[i], again, sizeof again));
+		ck_assert_str_eq(again, buf);
+	}
+	ck_assert_int_ge(i, 13);
+
+	ck_assert_int_eq(ks_topic_config_get(&c, "no.such", buf, sizeof buf),
+	    KS_ECONFIG);
+	ck_assert_int_eq(ks_topic_config_get(&c, "partitions", buf,
+	    sizeof buf), KS_ECONFIG);
+	ck_assert_int_eq(ks_topic_config_get(&c, "retention.ms", buf, 4),
+	    KS_EINVAL);
+	ck_assert_int_eq(ks_topic_config_get(NULL, "retention.ms", buf,
+	    sizeof buf), KS_EINVAL);
+	ck_assert_int_eq(ks_topic_config_get(&c, NULL, buf, sizeof buf),
+	    KS_EINVAL);
+	ck_assert_int_eq(ks_topic_config_get(&c, "retention.ms", NULL, 0),
+	    KS_EINVAL);
+}
+END_TEST
+
 START_TEST(test_store_config)
 {
 	ks_store_config_t c;
@@ -1663,6 +1711,7 @@ Suite *store_suite(void)
 	tcase_add_unchecked_fixture(tc, suite_setup, suite_teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_config);
+	tcase_add_test(tc, test_config_get);
 	tcase_add_test(tc, test_store_config);
 	tcase_add_test(tc, test_names);
 	tcase_add_test(tc, test_create_describe);
