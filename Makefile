@@ -57,9 +57,9 @@ KSFLAGS_OPT += -DKS_WITH_COMPRESSION
 LDLIBS   += -lz -lsnappy -llz4 -lzstd
 endif
 ifeq ($(WITH_NET),1)
-LAYERS   += transport kafka
+LAYERS   += transport kafka replication
 KSFLAGS_OPT += -DKS_WITH_NET
-LDLIBS   += -levent_openssl -levent_pthreads -levent -lssl -lcrypto
+LDLIBS   += -levent_openssl -levent_pthreads -levent -lssl -lcrypto -lraft -luv
 endif
 # The tests and benchmarks of the network layer use librdkafka as the peer.
 TEST_LIBS := $(if $(filter 1,$(WITH_NET)),-lrdkafka,)
@@ -73,7 +73,7 @@ SONAME   := libkstream.so.$(MAJOR)
 NET_TESTS:= test/check_transport.c $(wildcard test/check_k*.c)
 TEST_SRC := $(sort $(filter-out $(if $(filter 1,$(WITH_NET)),,$(NET_TESTS)),$(wildcard test/check_*.c)))
 # The headers whose functions this build exports (for the symbols test).
-API_HDRS := $(filter-out $(if $(filter 1,$(WITH_NET)),,include/kstream/transport.h include/kstream/kafka.h),$(wildcard include/kstream/*.h))
+API_HDRS := $(filter-out $(if $(filter 1,$(WITH_NET)),,include/kstream/transport.h include/kstream/kafka.h include/kstream/cluster.h),$(wildcard include/kstream/*.h))
 # test/kserver_util.c: the in-process server and raw client of the wire suites.
 TEST_OBJ := $(TEST_SRC:%.c=$(B)/%.o) $(B)/test/main.o $(B)/test/util.o $(B)/test/proc.o \
             $(if $(filter 1,$(WITH_NET)),$(B)/test/kserver_util.o)

@@ -26,6 +26,8 @@ need zlib zlib1g-dev          # compression codecs
 need liblz4 liblz4-dev
 need libzstd libzstd-dev
 need_file /usr/include/snappy-c.h libsnappy-dev
+need raft libraft-dev          # replication: the controllers' Raft
+need libuv libuv1-dev           # libraft's I/O
 need rdkafka librdkafka-dev   # tests and benchmarks: the reference Kafka client
 need_cmd kcat kcat            # tests: a real Kafka client on the command line
 need_cmd openssl openssl      # tests: certificates for TLS

@@ -15,5 +15,6 @@
 #include <kstream/admin.h>
 #include <kstream/transport.h>
 #include <kstream/kafka.h>
+#include <kstream/cluster.h>
 
 #endif /* KSTREAM_H */
