@@ -4,14 +4,18 @@
  *   kstream-broker --dir DIR [--listen URL]... [--tls-cert F --tls-key F
  *       [--tls-ca F] [--tls-verify-client]] [--node-id N]
  *       [--advertised-host H] [--metrics URL] [--config FILE]
- *       [--set key=value]...
+ *       [--voters ID@HOST:PORT,... [--raft-dir DIR]] [--set key=value]...
  *
  * Settings use Kafka's names (num.partitions, auto.create.topics.enable,
  * node.id, advertised.host.name and every topic property as the store's
  * topic defaults), from a file of key=value lines and from --set, applied
  * in the order given; metrics=URL (or --metrics) serves the broker's
- * metrics over HTTP (ks_kafka_server_metrics_listen). The library does the work: this is ks_store_open,
- * ks_kafka_server_new, ks_kafka_server_listen and a wait for a signal.
+ * metrics over HTTP (ks_kafka_server_metrics_listen). With
+ * controller.quorum.voters (or --voters) the broker is a cluster member
+ * (ks_cluster_new), and the cluster's properties (min.insync.replicas,
+ * default.replication.factor, broker.session.timeout.ms, ...) apply. The
+ * library does the work: this is ks_store_open, ks_kafka_server_new,
+ * ks_kafka_server_listen, maybe ks_cluster_new, and a wait for a signal.
  * See kstream-broker(1).
  *
  *   cc -o kstream-broker broker.c $(pkg-config --cflags --libs kstream)
@@ -32,6 +36,8 @@ static ks_store_config_t store_cfg;
 static ks_kafka_server_config_t srv_cfg;
 static char *adv_host; /* owned copy of advertised.host.name */
 static char *metrics_url; /* owned copy of metrics= / --metrics */
+static ks_cluster_config_t cluster_cfg;
+static char *cluster_strs[2]; /* owned copies: voters, metadata.log.dir */
 
 /* The library's messages: notices (refused requests, closed connections)
  * and worse, to stderr. */
@@ -82,6 +88,7 @@ static int set_option(const char *key, const char *value, const char **why)
 		if (parse_int(value, 0, INT32_MAX, &v))
 			return *why = "node.id: expected 0 or more", -1;
 		srv_cfg.node_id = (int32_t)v;
+		cluster_cfg.node_id = (int32_t)v;
 	} else if (!strcmp(key, "advertised.host.name")) {
 		free(adv_host);
 		if (!(adv_host = strdup(value)))
@@ -94,6 +101,16 @@ static int set_option(const char *key, const char *value, const char **why)
 		free(metrics_url);
 		if (!(metrics_url = strdup(value)))
 			return *why = "out of memory", -1;
+	} else if (!strcmp(key, "controller.quorum.voters") ||
+	    !strcmp(key, "metadata.log.dir")) {
+		int k = key[0] == 'm';
+		free(cluster_strs[k]);
+		if (!(cluster_strs[k] = strdup(value)))
+			return *why = "out of memory", -1;
+		if (ks_cluster_config_set(&cluster_cfg, key, cluster_strs[k]))
+			return *why = "bad value", -1;
+	} else if (ks_cluster_config_set(&cluster_cfg, key, value) == 0) {
+		/* a cluster property (kstream-cluster(7)) */
 	} else if (ks_topic_config_set(&store_cfg.topic_defaults, key,
 	    value) != 0) {
 		return *why = "unknown property or bad value", -1;
@@ -166,6 +183,7 @@ int main(int argc, char **argv)
 	const char *dir = NULL, *listen[MAX_LISTENERS];
 	ks_tls_config_t tls;
 	ks_kafka_server_t *srv;
+	ks_cluster_t *cluster = NULL;
 	ks_store_t *store;
 	int nlisten = 0, i, rc, sig;
 	sigset_t set;
@@ -175,6 +193,7 @@ int main(int argc, char **argv)
 	store_cfg.flags = KS_STORE_CREATE;
 	store_cfg.log_cb = log_stderr; /* the server's too */
 	ks_kafka_server_config_init(&srv_cfg);
+	ks_cluster_config_init(&cluster_cfg);
 	ks_tls_config_init(&tls, 1);
 
 	for (i = 1; i < argc; i++) {
@@ -185,7 +204,7 @@ int main(int argc, char **argv)
 			"--tls-cert", "--tls-key", "--tls-ca",
 			"--tls-verify-client", "--node-id",
 			"--advertised-host", "--metrics", "--config", "--set",
-			NULL };
+			"--voters", "--raft-dir", NULL };
 		const char *const *k;
 
 		for (k = known; *k && strcmp(*k, a); k++)
@@ -212,6 +231,12 @@ int main(int argc, char **argv)
 			if (parse_int(val, 0, INT32_MAX, &v))
 				usage("--node-id wants a number >= 0", NULL);
 			srv_cfg.node_id = (int32_t)v;
+			cluster_cfg.node_id = (int32_t)v;
+		} else if (!strcmp(a, "--voters") || !strcmp(a, "--raft-dir")) {
+			const char *why;
+			if (set_option(a[2] == 'v' ? "controller.quorum.voters" :
+			    "metadata.log.dir", val, &why))
+				usage(why, NULL);
 		} else if (!strcmp(a, "--advertised-host"))
 			srv_cfg.advertised_host = val;
 		else if (!strcmp(a, "--metrics")) {
@@ -290,15 +315,53 @@ int main(int argc, char **argv)
 		fflush(stdout);
 	}
 
-	do
-		rc = sigwait(&set, &sig);
-	while (rc == EINTR);
+	sig = 0;
+	if (cluster_cfg.voters) {
+		/* Replicas fetch from leaders over the first listener: a
+		 * TLS one is dialled with the broker's own certificate and
+		 * CA (mutual TLS between members when clients are checked). */
+		ks_tls_config_t ctls;
+		siginfo_t info;
+		struct timespec ts = { 0, 0 };
+
+		ks_tls_config_init(&ctls, 0);
+		ctls.cert_file = tls.cert_file;
+		ctls.key_file = tls.key_file;
+		ctls.ca_file = tls.ca_file;
+		cluster_cfg.tls = tls.cert_file ? &ctls : NULL;
+		if ((rc = ks_cluster_new(srv, &cluster_cfg, &cluster)) != 0) {
+			fprintf(stderr, "kstream-broker: cluster: %s\n",
+			    ks_strerror(rc));
+			ks_kafka_server_free(srv);
+			ks_store_close(store);
+			return 1;
+		}
+		/* "ready" once registered with a controller and every
+		 * partition it knows has a leader; a signal stops it. */
+		while (ks_cluster_wait(cluster, 200) != 0)
+			if ((sig = sigtimedwait(&set, &info, &ts)) > 0)
+				break;
+		if (sig <= 0) {
+			sig = 0;
+			printf("cluster member %d ready\n",
+			    (int)cluster_cfg.node_id);
+			fflush(stdout);
+		}
+	}
+	while (sig <= 0) {
+		do
+			rc = sigwait(&set, &sig);
+		while (rc == EINTR);
+	}
 	fprintf(stderr, "kstream-broker: %s, shutting down\n",
 	    sig == SIGINT ? "SIGINT" : "SIGTERM");
+	ks_cluster_free(cluster);
 	ks_kafka_server_free(srv);
 	rc = ks_store_close(store);
 	free(adv_host);
 	free(metrics_url);
+	free(cluster_strs[0]);
+	free(cluster_strs[1]);
 	if (rc) {
 		fprintf(stderr, "kstream-broker: closing %s: %s\n", dir,
 		    ks_strerror(rc));

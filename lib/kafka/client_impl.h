@@ -82,7 +82,7 @@ int ks__rc_committed(ks_consumer_t *c, const char *topic, int32_t partition,
  * API keys are proto.h's KP_*, Kafka's error codes its KP_* codes.
  * b->ver is indexed by API key, up to the highest key in kp_apis.
  */
-#define KC_NAPI (KP_INCREMENTAL_ALTER_CONFIGS + 1)
+#define KC_NAPI (KP_BROKER_HEARTBEAT + 1)
 
 /* A code proto.h does not name that the producer retries on. */
 #define KC_NOT_ENOUGH_REPLICAS_AFTER_APPEND 20

@@ -113,6 +113,14 @@ static const char *const names[] = {
 	"SNAPSHOT_NOT_FOUND",
 	"POSITION_OUT_OF_RANGE",
 	"UNKNOWN_TOPIC_ID", /* 100 */
+	"DUPLICATE_BROKER_REGISTRATION",
+	"BROKER_ID_NOT_REGISTERED",
+	"INCONSISTENT_TOPIC_ID",
+	"INCONSISTENT_CLUSTER_ID",
+	"TRANSACTIONAL_ID_NOT_FOUND",
+	"FETCH_SESSION_TOPIC_ID_ERROR",
+	"INELIGIBLE_REPLICA",
+	"NEW_LEADER_ELECTED",
 };
 
 const char *ks_kafka_error_name(int kafka_code)
@@ -217,6 +225,17 @@ int ks__kafka_err_to_ks(int16_t code)
 		return KS_EGROUP;
 	case KP_NON_EMPTY_GROUP:
 		return KS_EBUSY;
+	/* Leadership and replication: no KS_E* code says "ask another
+	 * broker" or "too few replicas", and borrowing a near one (the
+	 * group's KS_EGENERATION for a fenced epoch) would mislead. The
+	 * client retries the transient ones first; what is left is
+	 * KS_EBROKER with the code in ks_kafka_last_error(). */
+	case KP_NOT_LEADER_OR_FOLLOWER:
+	case KP_NOT_ENOUGH_REPLICAS:
+	case KP_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+	case KP_FENCED_LEADER_EPOCH:
+	case KP_UNKNOWN_LEADER_EPOCH:
+		return KS_EBROKER;
 	default:
 		return KS_EBROKER;
 	}

@@ -819,6 +819,164 @@ typedef struct kp_delete_groups_resp {
 int kp_delete_groups_req(kp_io_t *io, kp_delete_groups_req_t *m);
 int kp_delete_groups_resp(kp_io_t *io, kp_delete_groups_resp_t *m);
 
+/* ---- replication: OffsetForLeaderEpoch (23), AlterPartition (56),
+ * BrokerRegistration (62), BrokerHeartbeat (63) (msg_cluster.c) ------------- */
+
+/* OffsetForLeaderEpoch, v0-4 (v4+ flexible): where a leader epoch ends in
+ * the leader's log, so a follower or consumer can truncate what it holds
+ * past that point. */
+typedef struct kp_ofle_req_part {
+	int32_t partition;
+	int32_t current_leader_epoch; /* v2+ = -1: not checked */
+	int32_t leader_epoch;         /* the epoch asked about */
+} kp_ofle_req_part_t;
+
+typedef struct kp_ofle_req_topic {
+	kp_str_t topic;
+	int32_t n_partitions;
+	kp_ofle_req_part_t *partitions;
+} kp_ofle_req_topic_t;
+
+typedef struct kp_offset_for_leader_epoch_req {
+	int32_t replica_id;           /* v3+ = -2; -1 a consumer, else the
+	                                 follower's broker id */
+	int32_t n_topics;
+	kp_ofle_req_topic_t *topics;
+} kp_offset_for_leader_epoch_req_t;
+
+typedef struct kp_ofle_resp_part {
+	int16_t error_code;
+	int32_t partition;
+	int32_t leader_epoch;         /* v1+ = -1 */
+	int64_t end_offset;           /* -1: unknown */
+} kp_ofle_resp_part_t;
+
+typedef struct kp_ofle_resp_topic {
+	kp_str_t topic;
+	int32_t n_partitions;
+	kp_ofle_resp_part_t *partitions;
+} kp_ofle_resp_topic_t;
+
+typedef struct kp_offset_for_leader_epoch_resp {
+	int32_t throttle_time_ms;     /* v2+ */
+	int32_t n_topics;
+	kp_ofle_resp_topic_t *topics;
+} kp_offset_for_leader_epoch_resp_t;
+
+int kp_offset_for_leader_epoch_req(kp_io_t *io,
+    kp_offset_for_leader_epoch_req_t *m);
+int kp_offset_for_leader_epoch_resp(kp_io_t *io,
+    kp_offset_for_leader_epoch_resp_t *m);
+
+/* AlterPartition, v0-1 (flexible): a leader asks the controller to change
+ * a partition's in-sync set. Topics by name (v2+ name them by id: not
+ * implemented). */
+typedef struct kp_alter_partition_req_part {
+	int32_t partition_index;
+	int32_t leader_epoch;
+	int32_t n_new_isr;
+	int32_t *new_isr;
+	int8_t leader_recovery_state; /* v1+ = 0 */
+	int32_t partition_epoch;
+} kp_alter_partition_req_part_t;
+
+typedef struct kp_alter_partition_req_topic {
+	kp_str_t topic_name;
+	int32_t n_partitions;
+	kp_alter_partition_req_part_t *partitions;
+} kp_alter_partition_req_topic_t;
+
+typedef struct kp_alter_partition_req {
+	int32_t broker_id;
+	int64_t broker_epoch;
+	int32_t n_topics;
+	kp_alter_partition_req_topic_t *topics;
+} kp_alter_partition_req_t;
+
+typedef struct kp_alter_partition_resp_part {
+	int32_t partition_index;
+	int16_t error_code;
+	int32_t leader_id;
+	int32_t leader_epoch;
+	int32_t n_isr;
+	int32_t *isr;
+	int8_t leader_recovery_state; /* v1+ = 0 */
+	int32_t partition_epoch;
+} kp_alter_partition_resp_part_t;
+
+typedef struct kp_alter_partition_resp_topic {
+	kp_str_t topic_name;
+	int32_t n_partitions;
+	kp_alter_partition_resp_part_t *partitions;
+} kp_alter_partition_resp_topic_t;
+
+typedef struct kp_alter_partition_resp {
+	int32_t throttle_time_ms;
+	int16_t error_code;
+	int32_t n_topics;
+	kp_alter_partition_resp_topic_t *topics;
+} kp_alter_partition_resp_t;
+
+int kp_alter_partition_req(kp_io_t *io, kp_alter_partition_req_t *m);
+int kp_alter_partition_resp(kp_io_t *io, kp_alter_partition_resp_t *m);
+
+/* BrokerRegistration, v0-1 (flexible): a broker joins the cluster. */
+typedef struct kp_broker_listener {
+	kp_str_t name;
+	kp_str_t host;
+	int32_t port;                 /* uint16 on the wire: 0-65535, else
+	                                 writing fails with KS_EINVAL */
+	int16_t security_protocol;
+} kp_broker_listener_t;
+
+typedef struct kp_broker_feature {
+	kp_str_t name;
+	int16_t min_supported_version;
+	int16_t max_supported_version;
+} kp_broker_feature_t;
+
+typedef struct kp_broker_registration_req {
+	int32_t broker_id;
+	kp_str_t cluster_id;
+	uint8_t incarnation_id[16];   /* a uuid */
+	int32_t n_listeners;
+	kp_broker_listener_t *listeners;
+	int32_t n_features;
+	kp_broker_feature_t *features;
+	kp_str_t rack;                /* nullable */
+	bool is_migrating_zk_broker;  /* v1+ = false */
+} kp_broker_registration_req_t;
+
+typedef struct kp_broker_registration_resp {
+	int32_t throttle_time_ms;
+	int16_t error_code;
+	int64_t broker_epoch;         /* -1: none assigned */
+} kp_broker_registration_resp_t;
+
+int kp_broker_registration_req(kp_io_t *io, kp_broker_registration_req_t *m);
+int kp_broker_registration_resp(kp_io_t *io,
+    kp_broker_registration_resp_t *m);
+
+/* BrokerHeartbeat, v0 (flexible): a registered broker stays alive. */
+typedef struct kp_broker_heartbeat_req {
+	int32_t broker_id;
+	int64_t broker_epoch;
+	int64_t current_metadata_offset;
+	bool want_fence;
+	bool want_shut_down;
+} kp_broker_heartbeat_req_t;
+
+typedef struct kp_broker_heartbeat_resp {
+	int32_t throttle_time_ms;
+	int16_t error_code;
+	bool is_caught_up;
+	bool is_fenced;
+	bool should_shut_down;
+} kp_broker_heartbeat_resp_t;
+
+int kp_broker_heartbeat_req(kp_io_t *io, kp_broker_heartbeat_req_t *m);
+int kp_broker_heartbeat_resp(kp_io_t *io, kp_broker_heartbeat_resp_t *m);
+
 /* ---- by API key ------------------------------------------------------------ */
 
 /* Any request or response body, for code that dispatches on the key. */
@@ -844,6 +1002,10 @@ typedef union kp_req_any {
 	kp_create_partitions_req_t create_partitions;
 	kp_delete_groups_req_t delete_groups;
 	kp_incremental_alter_configs_req_t incremental_alter_configs;
+	kp_offset_for_leader_epoch_req_t offset_for_leader_epoch;
+	kp_alter_partition_req_t alter_partition;
+	kp_broker_registration_req_t broker_registration;
+	kp_broker_heartbeat_req_t broker_heartbeat;
 } kp_req_any_t;
 
 typedef union kp_resp_any {
@@ -868,6 +1030,10 @@ typedef union kp_resp_any {
 	kp_create_partitions_resp_t create_partitions;
 	kp_delete_groups_resp_t delete_groups;
 	kp_incremental_alter_configs_resp_t incremental_alter_configs;
+	kp_offset_for_leader_epoch_resp_t offset_for_leader_epoch;
+	kp_alter_partition_resp_t alter_partition;
+	kp_broker_registration_resp_t broker_registration;
+	kp_broker_heartbeat_resp_t broker_heartbeat;
 } kp_resp_any_t;
 
 /*

@@ -402,6 +402,10 @@ int kp_req_body(kp_io_t *io, int16_t key, void *m)
 	case KP_CREATE_PARTITIONS: return kp_create_partitions_req(io, m);
 	case KP_DELETE_GROUPS: return kp_delete_groups_req(io, m);
 	case KP_INCREMENTAL_ALTER_CONFIGS: return kp_incremental_alter_configs_req(io, m);
+	case KP_OFFSET_FOR_LEADER_EPOCH: return kp_offset_for_leader_epoch_req(io, m);
+	case KP_ALTER_PARTITION: return kp_alter_partition_req(io, m);
+	case KP_BROKER_REGISTRATION: return kp_broker_registration_req(io, m);
+	case KP_BROKER_HEARTBEAT: return kp_broker_heartbeat_req(io, m);
 	default: return KS_EINVAL;
 	}
 }
@@ -430,6 +434,10 @@ int kp_resp_body(kp_io_t *io, int16_t key, void *m)
 	case KP_CREATE_PARTITIONS: return kp_create_partitions_resp(io, m);
 	case KP_DELETE_GROUPS: return kp_delete_groups_resp(io, m);
 	case KP_INCREMENTAL_ALTER_CONFIGS: return kp_incremental_alter_configs_resp(io, m);
+	case KP_OFFSET_FOR_LEADER_EPOCH: return kp_offset_for_leader_epoch_resp(io, m);
+	case KP_ALTER_PARTITION: return kp_alter_partition_resp(io, m);
+	case KP_BROKER_REGISTRATION: return kp_broker_registration_resp(io, m);
+	case KP_BROKER_HEARTBEAT: return kp_broker_heartbeat_resp(io, m);
 	default: return KS_EINVAL;
 	}
 }

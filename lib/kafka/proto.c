@@ -35,11 +35,16 @@ const kp_api_t kp_apis[] = {
 	{ KP_API_VERSIONS, "ApiVersions", 0, 3, 3 },
 	{ KP_CREATE_TOPICS, "CreateTopics", 0, 4, 5 },
 	{ KP_DELETE_TOPICS, "DeleteTopics", 0, 3, 4 },
+	{ KP_OFFSET_FOR_LEADER_EPOCH, "OffsetForLeaderEpoch", 0, 4, 4 },
 	{ KP_DESCRIBE_CONFIGS, "DescribeConfigs", 0, 4, 4 },
 	{ KP_ALTER_CONFIGS, "AlterConfigs", 0, 2, 2 },
 	{ KP_CREATE_PARTITIONS, "CreatePartitions", 0, 3, 2 },
 	{ KP_DELETE_GROUPS, "DeleteGroups", 0, 2, 2 },
 	{ KP_INCREMENTAL_ALTER_CONFIGS, "IncrementalAlterConfigs", 0, 1, 1 },
+	/* AlterPartition v2+ names topics by id, which kstream has not */
+	{ KP_ALTER_PARTITION, "AlterPartition", 0, 1, 0 },
+	{ KP_BROKER_REGISTRATION, "BrokerRegistration", 0, 1, 0 },
+	{ KP_BROKER_HEARTBEAT, "BrokerHeartbeat", 0, 0, 0 },
 };
 
 size_t kp_api_count(void)

@@ -326,6 +326,12 @@ static handler_fn *handler_for(int16_t key)
 	case KP_DELETE_GROUPS: return ks__kh_delete_groups;
 	case KP_INCREMENTAL_ALTER_CONFIGS:
 		return ks__kh_incremental_alter_configs;
+	case KP_OFFSET_FOR_LEADER_EPOCH:
+		return ks__kh_offset_for_leader_epoch;
+	case KP_ALTER_PARTITION:
+	case KP_BROKER_REGISTRATION:
+	case KP_BROKER_HEARTBEAT:
+		return ks__kh_controller;
 	}
 	return NULL;
 }
@@ -527,6 +533,27 @@ static int on_loop(ks_kafka_server_t *srv, void (*fn)(ks_kafka_server_t *))
 	return rc;
 }
 
+static void cluster_on_loop(ks_kafka_server_t *srv)
+{
+	pthread_mutex_lock(&srv->cmu);
+	srv->cops = srv->cops_next;
+	srv->cl = srv->cl_next;
+	pthread_mutex_unlock(&srv->cmu);
+}
+
+/* Set on the loop and waited for: once this returns, no request is in
+ * the old hooks, and every later one sees the new. */
+void ks__kafka_server_set_cluster(ks_kafka_server_t *srv,
+    const struct ks__kcluster_ops *ops, void *c)
+{
+	pthread_mutex_lock(&srv->cmu);
+	srv->cops_next = ops;
+	srv->cl_next = ops ? c : NULL;
+	pthread_mutex_unlock(&srv->cmu);
+	if (on_loop(srv, cluster_on_loop) != 0)
+		cluster_on_loop(srv); /* no loop running: nothing races */
+}
+
 /*
  * Releases cached handles of topics deleted by someone else (the store's
  * owner in process): a handle held keeps the name busy (KS_EBUSY for a
@@ -616,6 +643,7 @@ int ks_kafka_server_new(ks_store_t *store, const ks_kafka_server_config_t *cfg,
 	srv->cfg.cluster_id = srv->cluster_id;
 	srv->cfg.advertised_host = NULL; /* srv->adv_host, under mu */
 	pthread_mutex_init(&srv->mu, NULL);
+	pthread_mutex_init(&srv->cmu, NULL);
 	pthread_mutex_init(&srv->pmu, NULL);
 	pthread_cond_init(&srv->pcv, NULL);
 	srv->pjobs_tail = &srv->pjobs;
@@ -656,6 +684,7 @@ fail:
 	pthread_cond_destroy(&srv->pcv);
 	pthread_mutex_destroy(&srv->pmu);
 	pthread_mutex_destroy(&srv->mu);
+	pthread_mutex_destroy(&srv->cmu);
 	free(srv->cluster_id);
 	free(srv->adv_host);
 	free(srv);
@@ -768,6 +797,7 @@ void ks_kafka_server_free(ks_kafka_server_t *srv)
 	pthread_cond_destroy(&srv->pcv);
 	pthread_mutex_destroy(&srv->pmu);
 	pthread_mutex_destroy(&srv->mu);
+	pthread_mutex_destroy(&srv->cmu);
 	free(srv->cluster_id);
 	free(srv->adv_host);
 	free(srv);

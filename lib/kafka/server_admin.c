@@ -548,6 +548,20 @@ static void create_partitions_one(ks__kreq_t *rq,
 
 	res->name = ct->name;
 	res->error_message = kp_cstr(NULL);
+	if (srv->cops) {
+		const char *msg = NULL;
+
+		if (ct->n_assignments >= 0) {
+			res->error_code = KP_INVALID_REPLICA_ASSIGNMENT;
+			msg = "manual replica assignment is not supported";
+		} else {
+			res->error_code = srv->cops->create_partitions(srv->cl,
+			    name, ct->count, validate_only, &msg);
+		}
+		if (msg)
+			res->error_message = kp_cstr(msg);
+		return;
+	}
 	if ((rc = ks_topic_open(srv->store, name, &t)) != 0) {
 		res->error_code = topic_error(rq, rc, name,
 		    &res->error_message);

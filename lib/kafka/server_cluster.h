@@ -117,5 +117,7 @@ void ks__kafka_server_wake(ks_kafka_server_t *srv);
  * and its log callback (for lib/replication). */
 ks_store_t *ks__kafka_server_store(ks_kafka_server_t *srv);
 int32_t ks__kafka_server_node(ks_kafka_server_t *srv);
+/* num.partitions: topics created without a count. */
+int32_t ks__kafka_server_partitions(ks_kafka_server_t *srv);
 
 #endif /* KS_KAFKA_SERVER_CLUSTER_H */

@@ -38,6 +38,25 @@ struct ks__kfetch {
 	struct ks__kfetch *prev, *next; /* srv->fetches */
 };
 
+/*
+ * The length of v's batches that lie below limit (a cluster's high
+ * watermark, which falls between batches: replicas take whole batches).
+ */
+static size_t below(const ks_log_view_t *v, int64_t limit)
+{
+	const uint8_t *p = v->data;
+	size_t pos = 0;
+
+	while (pos + 12 <= v->len) {
+		int64_t base = (int64_t)ks__be64(p + pos);
+		size_t blen = 12 + (size_t)ks__be32(p + pos + 8);
+		if (base >= limit || pos + blen > v->len)
+			break;
+		pos += blen;
+	}
+	return pos;
+}
+
 /* A view kept alive until the connection has sent its bytes. */
 static void view_release(void *arg)
 {
@@ -97,6 +116,7 @@ static int collect(ks_kafka_server_t *srv, const kp_fetch_req_t *req,
 			ks_log_view_t *v;
 			ks_log_t *log;
 			size_t room, pmax;
+			int64_t hw, limit;
 
 			p->partition = rp->partition;
 			p->high_watermark = p->last_stable_offset =
@@ -105,6 +125,16 @@ static int collect(ks_kafka_server_t *srv, const kp_fetch_req_t *req,
 			p->records.len = 0;
 			rc = ks__ksrv_log(srv, rt->topic.s, rp->partition,
 			    &log);
+			limit = INT64_MAX;
+			hw = -1;
+			if (rc == 0 && srv->cops &&
+			    (p->error_code = srv->cops->fetch_check(srv->cl,
+			    rt->topic.s, rp->partition, req->replica_id,
+			    rp->current_leader_epoch, rp->fetch_offset, &hw,
+			    &limit)) != 0) {
+				nerr++;
+				continue;
+			}
 			if (rc) {
 				p->error_code = rc == KS_ETOPIC ||
 				    rc == KS_EPARTITION || rc == KS_ENAME ?
@@ -128,9 +158,11 @@ static int collect(ks_kafka_server_t *srv, const kp_fetch_req_t *req,
 			}
 			rc = v ? ks_log_read(log, rp->fetch_offset,
 			    room ? room : 1, v) : 0;
+			if (rc == 0 && v && v->len > 0 && limit != INT64_MAX)
+				v->len = below(v, limit);
 			/* The end after the read: never below what it saw. */
-			p->high_watermark = p->last_stable_offset =
-			    ks_log_end_offset(log);
+			p->high_watermark = p->last_stable_offset = hw >= 0 ?
+			    hw : ks_log_end_offset(log);
 			p->log_start_offset = ks_log_start_offset(log);
 			if (rc == 0 && v && v->len > 0 &&
 			    (total == 0 || v->len <= room)) {
@@ -258,6 +290,16 @@ void ks__kfetch_wake_all(void *arg)
 		}
 		kp_arena_free(&scratch);
 	}
+}
+
+struct ks__kfetch *ks__kfetch_next(struct ks__kfetch *f)
+{
+	return f->next;
+}
+
+void ks__kfetch_flag(struct ks__kfetch *f)
+{
+	atomic_store(&f->woken, 1);
 }
 
 /* The appending thread: flag the poll, queue one wake-up on the loop. */

@@ -125,6 +125,20 @@ int ks__kh_find_coordinator(ks__kreq_t *rq)
 		m.node_id = -1;
 		m.host = kp_cstr("");
 		m.port = -1;
+	} else if (rq->srv->cops) {
+		/* A member: the one the cluster names. */
+		char scheme[32];
+
+		ks__ksrv_scheme(rq->kc, scheme, sizeof scheme);
+		m.error_code = rq->srv->cops->coordinator(rq->srv->cl, scheme,
+		    &m.node_id, host, sizeof host, &port);
+		if (m.error_code) {
+			m.node_id = -1;
+			port = -1;
+			host[0] = '\0';
+		}
+		m.host = kp_cstr(host);
+		m.port = port;
 	} else {
 		m.node_id = rq->srv->cfg.node_id;
 		m.host = kp_cstr(host);

@@ -20,6 +20,7 @@
 #include "core/metrics_impl.h"
 #include "kafka/msg.h"
 #include "kafka/proto.h"
+#include "kafka/server_cluster.h"
 
 #include <kstream/group.h>
 #include <kstream/kafka.h>
@@ -152,6 +153,15 @@ struct ks_kafka_server {
 	struct evhttp *http;
 	char http_path[256];
 	char http_url[600];
+
+	/* server_cluster.c: a cluster member's hooks (loop thread; set and
+	 * cleared through the loop), NULL when the server stands alone */
+	const struct ks__kcluster_ops *cops;
+	void *cl;
+	pthread_mutex_t cmu;       /* pending: set from other threads */
+	const struct ks__kcluster_ops *cops_next;
+	void *cl_next;
+	atomic_int hw_wake_queued;
 };
 
 /* A decoded request being handled. */
@@ -226,6 +236,12 @@ int ks__kh_offset_commit(ks__kreq_t *rq);
 int ks__kh_offset_fetch(ks__kreq_t *rq);
 int ks__kh_describe_groups(ks__kreq_t *rq);
 int ks__kh_list_groups(ks__kreq_t *rq);
+/* server_cluster.c: OffsetForLeaderEpoch, and the controller's APIs
+ * handed to the cluster (closed when there is none) */
+int ks__kh_offset_for_leader_epoch(ks__kreq_t *rq);
+int ks__kh_controller(ks__kreq_t *rq);
+/* The scheme of the listener kc came through ("tcp", "tls+tcp"). */
+void ks__ksrv_scheme(const struct ks__kconn *kc, char *buf, size_t len);
 /* server_admin.c */
 int ks__kh_describe_configs(ks__kreq_t *rq);
 int ks__kh_alter_configs(ks__kreq_t *rq);
@@ -259,6 +275,8 @@ void ks__kmetrics_stop(ks_kafka_server_t *srv);
 void ks__kfetch_cancel(struct ks__kfetch *f); /* unwatch, free; loop */
 void ks__kfetch_wake_all(void *srv);          /* ks_net_call target */
 void ks__kfetch_wake_fn(void *fetch);         /* ks_log_watch callback */
+struct ks__kfetch *ks__kfetch_next(struct ks__kfetch *f); /* srv->fetches */
+void ks__kfetch_flag(struct ks__kfetch *f);   /* look again at next wake */
 
 /* n zeroed elements of size from the request's arena; at least one, so
  * that an empty array is not mistaken for a failed allocation. */

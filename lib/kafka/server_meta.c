@@ -110,6 +110,17 @@ int ks__kh_metadata(ks__kreq_t *rq)
 	if ((rc = kp_metadata_req(rq->in, &req)) != 0)
 		return rc;
 	memset(&m, 0, sizeof m);
+	if (srv->cops) {
+		char scheme[32];
+
+		ks__ksrv_scheme(rq->kc, scheme, sizeof scheme);
+		if ((rc = srv->cops->metadata(srv->cl, scheme,
+		    srv->cfg.auto_create_topics, &req, &m, rq->arena)) != 0)
+			return rc;
+		m.cluster_id = kp_cstr(srv->cluster_id);
+		ks__kmetrics_resp(srv->hub, KP_METADATA, &m);
+		return kp_metadata_resp(&rq->out, &m);
+	}
 	ks__ksrv_advertised(rq->kc, host, sizeof host, &port);
 	memset(&broker, 0, sizeof broker);
 	broker.node_id = srv->cfg.node_id;
@@ -178,10 +189,11 @@ static int64_t timestamp_at(ks_log_t *log, int64_t offset)
 }
 
 static void list_offset(ks_kafka_server_t *srv, const char *topic,
-    const kp_list_offsets_req_part_t *rp, kp_list_offsets_resp_part_t *p)
+    int32_t replica_id, const kp_list_offsets_req_part_t *rp,
+    kp_list_offsets_resp_part_t *p)
 {
 	ks_log_t *log;
-	int64_t off = -1;
+	int64_t off = -1, hw = -1, limit;
 	int rc;
 
 	p->partition = rp->partition;
@@ -193,8 +205,13 @@ static void list_offset(ks_kafka_server_t *srv, const char *topic,
 		    ks__ksrv_err(rc);
 		return;
 	}
+	/* A member answers for the partitions it leads; a consumer's
+	 * "latest" is the high watermark. */
+	if (srv->cops && (p->error_code = srv->cops->fetch_check(srv->cl,
+	    topic, rp->partition, replica_id, -1, -1, &hw, &limit)) != 0)
+		return;
 	if (rp->timestamp == -1) {
-		p->offset = ks_log_end_offset(log);
+		p->offset = srv->cops ? hw : ks_log_end_offset(log);
 	} else if (rp->timestamp == -2) {
 		p->offset = ks_log_start_offset(log);
 	} else if (rp->timestamp < 0) {
@@ -233,7 +250,8 @@ int ks__kh_list_offsets(ks__kreq_t *rq)
 		if (!t->partitions)
 			return KS_ENOMEM;
 		for (j = 0; j < rt->n_partitions; j++)
-			list_offset(rq->srv, rt->name.s, &rt->partitions[j],
+			list_offset(rq->srv, rt->name.s, req.replica_id,
+			    &rt->partitions[j],
 			    &t->partitions[j]);
 	}
 	ks__kmetrics_resp(rq->srv->hub, KP_LIST_OFFSETS, &m);
@@ -241,6 +259,64 @@ int ks__kh_list_offsets(ks__kreq_t *rq)
 }
 
 /* ---- CreateTopics, DeleteTopics ------------------------------------------- */
+
+/*
+ * A cluster member's CreateTopics: the configuration checked here, the
+ * topic made by the controller (which places the replicas).
+ */
+static void cluster_create(ks__kreq_t *rq, const kp_creatable_topic_t *ct,
+    int validate_only, kp_create_topics_result_t *r)
+{
+	ks_kafka_server_t *srv = rq->srv;
+	ks_topic_config_t tc = srv->store->cfg.topic_defaults;
+	const char *msg = NULL;
+	size_t len = 1;
+	char *cfg;
+	int32_t i;
+
+	for (i = 0; i < ct->n_configs; i++)
+		len += (size_t)KS__MAX(ct->configs[i].name.len, 0) +
+		    (size_t)KS__MAX(ct->configs[i].value.len, 0) + 2;
+	if (!(cfg = kp_arena_alloc(rq->arena, len))) {
+		r->error_code = KP_UNKNOWN_SERVER_ERROR;
+		return;
+	}
+	cfg[0] = '\0';
+	for (i = 0; i < ct->n_configs; i++) {
+		const kp_create_topics_config_t *c = &ct->configs[i];
+		if (c->value.len < 0)
+			continue;
+		/* min.insync.replicas is the cluster's (replication), the
+		 * others the store's */
+		if (!c->name.s || strchr(c->name.s, '=') ||
+		    strchr(c->name.s, '\n') || strchr(c->value.s, '\n') ||
+		    (strcmp(c->name.s, "min.insync.replicas") == 0 ?
+		    atoi(c->value.s) < 1 || strspn(c->value.s,
+		    "0123456789") != strlen(c->value.s) :
+		    ks_topic_config_set(&tc, c->name.s, c->value.s) != 0)) {
+			r->error_code = KP_INVALID_CONFIG;
+			r->error_message = kp_cstr("unknown topic config or "
+			    "bad value");
+			return;
+		}
+		strcat(strcat(strcat(strcat(cfg, c->name.s), "="),
+		    c->value.s), "\n");
+	}
+	if (ct->n_assignments > 0) {
+		r->error_code = KP_INVALID_REQUEST;
+		msg = "manual replica assignment is not supported";
+	} else {
+		r->error_code = srv->cops->create_topic(srv->cl, ct->name.s,
+		    ct->num_partitions == -1 ? srv->cfg.num_partitions :
+		    ct->num_partitions, ct->replication_factor, cfg,
+		    validate_only, &msg);
+	}
+	if (msg)
+		r->error_message = kp_cstr(msg);
+	if (!validate_only && r->error_code == 0)
+		KS__KLOG(srv, KS_LOG_INFO, "kafka server: topic %s handed to "
+		    "the controller", ct->name.s);
+}
 
 static void create_one(ks__kreq_t *rq, const kp_creatable_topic_t *ct,
     int validate_only, kp_create_topics_result_t *r)
@@ -257,6 +333,10 @@ static void create_one(ks__kreq_t *rq, const kp_creatable_topic_t *ct,
 	r->error_message = kp_cstr(NULL);
 	tc.partitions = ct->num_partitions == -1 ? srv->cfg.num_partitions :
 	    ct->num_partitions;
+	if (srv->cops) {
+		cluster_create(rq, ct, validate_only, r);
+		return;
+	}
 	if (ct->n_assignments > 0) {
 		/* Manual assignment: every replica list must be this node. */
 		if (ct->num_partitions != -1 || ct->replication_factor != -1) {
@@ -384,6 +464,12 @@ int ks__kh_delete_topics(ks__kreq_t *rq)
 	for (i = 0; i < req.n_topics; i++) {
 		const char *name = req.topics[i].s;
 		m.topics[i].name = req.topics[i];
+		if (srv->cops) {
+			m.topics[i].error_code = strcmp(name,
+			    INTERNAL_TOPIC) == 0 ? KP_INVALID_REQUEST :
+			    srv->cops->delete_topic(srv->cl, name);
+			continue;
+		}
 		/* Our own handle must not keep the files alive. */
 		ks__ksrv_topic_forget(srv, name);
 		rc = strcmp(name, INTERNAL_TOPIC) == 0 ? KS_EINVAL :

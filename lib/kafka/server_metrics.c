@@ -115,6 +115,11 @@ void ks__kmetrics_resp(struct ks__khub *hub, int16_t api, const void *msg)
 		ERR_EACH(m->topics, m->n_topics);
 		break;
 	}
+	case KP_OFFSET_FOR_LEADER_EPOCH: {
+		const kp_offset_for_leader_epoch_resp_t *m = msg;
+		ERR_PARTITIONS(m);
+		break;
+	}
 	default:
 		/* the admin APIs (server_admin.c) count theirs with
 		 * ks__kmetrics_error as they set them */

@@ -97,12 +97,15 @@ static int has_zstd(const uint8_t *p, size_t len)
  */
 static void produce_one(ks_kafka_server_t *srv, int16_t version,
     const char *peer, const char *topic, ks_topic_t *own, int own_err,
-    int16_t acks, const kp_produce_req_part_t *rp, kp_produce_resp_part_t *p)
+    int16_t acks, const kp_produce_req_part_t *rp, kp_produce_resp_part_t *p,
+    int64_t *last)
 {
+	const struct ks__kcluster_ops *cops = srv->cops;
 	ks_append_info_t info;
 	ks_log_t *log;
 	int rc;
 
+	*last = -1;
 	p->index = rp->index;
 	p->base_offset = -1;
 	p->log_append_time_ms = -1; /* CreateTime: the producer's stamps */
@@ -127,6 +130,9 @@ static void produce_one(ks_kafka_server_t *srv, int16_t version,
 		p->error_code = append_error(rc);
 		return;
 	}
+	if (cops && (p->error_code = cops->produce_check(srv->cl, topic,
+	    rp->index, acks)) != 0)
+		return;
 	if (rp->records.len <= 0) {
 		p->error_code = KP_CORRUPT_MESSAGE;
 	} else if (version < 7 && has_zstd(rp->records.p,
@@ -145,8 +151,155 @@ static void produce_one(ks_kafka_server_t *srv, int16_t version,
 			    peer, topic, rp->index, ks_strerror(rc));
 	} else {
 		p->base_offset = info.base_offset;
+		*last = info.last_offset;
 	}
 	p->log_start_offset = ks_log_start_offset(log);
+}
+
+/* ---- acks=-1 on a cluster member ------------------------------------------ */
+
+/*
+ * A Produce whose answer waits for the in-sync replicas: it owns the
+ * request's arena (the response's strings), the response and the frame
+ * begun for it. Each waiting partition holds a ref; the last one encodes
+ * the answer and hands it to the loop.
+ */
+struct kpwait {
+	pthread_mutex_t mu;
+	int pending;
+	struct ks__khub *hub;
+	ks_kafka_server_t *srv;    /* for metrics' hub and logs only */
+	struct ks__kconn *kc;      /* a reference */
+	kp_arena_t arena;
+	kp_produce_resp_t m;
+	kp_io_t out;
+};
+
+struct kpwait_part {
+	struct kpwait *w;
+	kp_produce_resp_part_t *p;
+};
+
+static void kpwait_put(struct kpwait *w)
+{
+	int last;
+
+	pthread_mutex_lock(&w->mu);
+	last = --w->pending == 0;
+	pthread_mutex_unlock(&w->mu);
+	if (!last)
+		return;
+	ks__kmetrics_resp(w->hub, KP_PRODUCE, &w->m);
+	if (kp_produce_resp(&w->out, &w->m) == 0) {
+		ks__khub_post(w->hub, w->kc, &w->out);
+		kp_writer_init(&w->out); /* moved */
+	} else {
+		ks__kconn_unref(w->kc); /* unanswered: the client times out */
+	}
+	kp_writer_free(&w->out);
+	kp_arena_free(&w->arena);
+	pthread_mutex_destroy(&w->mu);
+	free(w);
+}
+
+static void kpwait_done(void *arg, int16_t code)
+{
+	struct kpwait_part *wp = arg;
+	struct kpwait *w = wp->w;
+
+	if (code) {
+		wp->p->error_code = code;
+		wp->p->base_offset = -1;
+	}
+	free(wp);
+	kpwait_put(w);
+}
+
+/*
+ * After the appends of an acks=-1 request on a cluster member: each
+ * appended partition waits for its high watermark. Returns 0 when none
+ * has to (m is complete: answer it as usual), KS__K_HOLD when the answer
+ * went to a kpwait (arena, out and a reference on kc taken over), or an
+ * error. lasts[] are the partitions' last offsets (-1: not appended), in
+ * m's order.
+ */
+static int await_replicas(ks_kafka_server_t *srv, struct ks__kconn *kc,
+    const kp_produce_req_t *req, kp_produce_resp_t *m, const int64_t *lasts,
+    kp_arena_t *arena, kp_io_t *out)
+{
+	const struct ks__kcluster_ops *cops = srv->cops;
+	struct kpwait *w;
+	int32_t i, j, k = 0;
+	int any = 0;
+
+	if (!cops || req->acks != -1)
+		return 0;
+	for (i = 0; i < m->n_topics; i++)
+		for (j = 0; j < m->topics[i].n_partitions; j++)
+			any |= lasts[k++] >= 0;
+	if (!any)
+		return 0;
+	if (!(w = calloc(1, sizeof *w)))
+		return KS_ENOMEM;
+	pthread_mutex_init(&w->mu, NULL);
+	w->pending = 1; /* ours, until every partition is registered */
+	w->hub = srv->hub;
+	w->srv = srv;
+	w->kc = kc;
+	ks__kconn_ref(kc);
+	w->m = *m;
+	w->arena = *arena;
+	kp_arena_init(arena);      /* taken over */
+	w->out = *out;
+	kp_writer_init(out);       /* moved */
+	k = 0;
+	for (i = 0; i < w->m.n_topics; i++) {
+		kp_produce_resp_topic_t *t = &w->m.topics[i];
+		for (j = 0; j < t->n_partitions; j++) {
+			kp_produce_resp_part_t *p = &t->partitions[j];
+			struct kpwait_part *wp;
+			int64_t last = lasts[k++];
+			int r;
+
+			if (last < 0)
+				continue;
+			if (!(wp = malloc(sizeof *wp))) {
+				p->error_code = KP_UNKNOWN_SERVER_ERROR;
+				p->base_offset = -1;
+				continue;
+			}
+			wp->w = w;
+			wp->p = p;
+			pthread_mutex_lock(&w->mu);
+			w->pending++;
+			pthread_mutex_unlock(&w->mu);
+			r = cops->await_hw(srv->cl, t->name.s, p->index, last,
+			    req->timeout_ms, kpwait_done, wp);
+			if (r == 0)
+				continue;  /* kpwait_done comes */
+			if (r != 1) {
+				p->error_code = (int16_t)r;
+				p->base_offset = -1;
+			}
+			free(wp);
+			pthread_mutex_lock(&w->mu);
+			w->pending--;
+			pthread_mutex_unlock(&w->mu);
+		}
+	}
+	kpwait_put(w);
+	return KS__K_HOLD;
+}
+
+/* The last offsets' array for req's partitions, from arena. */
+static int64_t *lasts_alloc(const kp_produce_req_t *req, kp_arena_t *arena)
+{
+	size_t n = 0;
+	int32_t i;
+
+	for (i = 0; i < req->n_topics; i++)
+		n += (size_t)KS__MAX(req->topics[i].n_partitions, 0);
+	return ks__kalloc_n(arena, n, sizeof(int64_t));
 }
 
 /* The response skeleton for req, from arena. */
@@ -195,11 +348,14 @@ static int job_run(struct ks__kpjob *job)
 {
 	kp_produce_req_t *req = &job->req;
 	kp_produce_resp_t m;
-	int32_t i, j;
+	int64_t *lasts;
+	int32_t i, j, k = 0;
 	int rc;
 
 	if ((rc = resp_alloc(req, &job->arena, &m)) != 0)
 		return rc;
+	if (!(lasts = lasts_alloc(req, &job->arena)))
+		return KS_ENOMEM;
 	for (i = 0; i < req->n_topics; i++) {
 		kp_produce_req_topic_t *rt = &req->topics[i];
 		ks_topic_t *t = NULL;
@@ -213,11 +369,14 @@ static int job_run(struct ks__kpjob *job)
 			produce_one(job->srv, job->version, job->peer,
 			    rt->name.s ? rt->name.s : "", t, err,
 			    req->acks, &rt->partitions[j],
-			    &m.topics[i].partitions[j]);
+			    &m.topics[i].partitions[j], &lasts[k++]);
 		ks_topic_release(t);
 	}
 	if (req->acks == 0)
 		return 0;
+	if ((rc = await_replicas(job->srv, job->kc, req, &m, lasts,
+	    &job->arena, &job->out)) != 0)
+		return rc;
 	ks__kmetrics_resp(job->srv->hub, KP_PRODUCE, &m);
 	return kp_produce_resp(&job->out, &m);
 }
@@ -238,6 +397,11 @@ static void job_finish(struct ks__kpjob *job)
 	struct ks__khub *hub = job->srv->hub;
 	int rc = job_run(job);
 
+	if (rc == KS__K_HOLD) {
+		/* the answer waits for the replicas: it took kc's place */
+		job_free(job);
+		return;
+	}
 	if (rc != 0) {
 		KS__KLOG(job->srv, KS_LOG_WARNING, "kafka server: %s: cannot "
 		    "answer a produce: %s", job->peer, ks_strerror(rc));
@@ -372,7 +536,8 @@ int ks__kh_produce(ks__kreq_t *rq)
 {
 	kp_produce_req_t req;
 	kp_produce_resp_t m;
-	int32_t i, j;
+	int64_t *lasts;
+	int32_t i, j, k = 0;
 	int rc;
 
 	memset(&req, 0, sizeof req);
@@ -390,16 +555,21 @@ int ks__kh_produce(ks__kreq_t *rq)
 	}
 	if ((rc = resp_alloc(&req, rq->arena, &m)) != 0)
 		return rc;
+	if (!(lasts = lasts_alloc(&req, rq->arena)))
+		return KS_ENOMEM;
 	for (i = 0; i < req.n_topics; i++) {
 		kp_produce_req_topic_t *rt = &req.topics[i];
 		for (j = 0; j < rt->n_partitions; j++)
 			produce_one(rq->srv, rq->hdr.api_version,
 			    ks_conn_peer(rq->kc->conn), rt->name.s, NULL, 0,
 			    req.acks, &rt->partitions[j],
-			    &m.topics[i].partitions[j]);
+			    &m.topics[i].partitions[j], &lasts[k++]);
 	}
 	if (req.acks == 0)
 		return KS__K_SILENT;
+	if ((rc = await_replicas(rq->srv, rq->kc, &req, &m, lasts, rq->arena,
+	    &rq->out)) != 0)
+		return rc;
 	ks__kmetrics_resp(rq->srv->hub, KP_PRODUCE, &m);
 	return kp_produce_resp(&rq->out, &m);
 }

@@ -344,3 +344,19 @@ int ks_log_roll(ks_log_t *log)
 	return rc;
 }
 
+
+/*
+ * Replication: the leader epoch stamped into batches appended from now on
+ * (a member that becomes a partition's leader). Under the writer lock, so
+ * no append straddles the change.
+ */
+int ks__log_set_leader_epoch(ks_log_t *log, int32_t epoch)
+{
+	int rc = ks__log_lock_writer(log);
+
+	if (rc)
+		return rc;
+	log->cfg.leader_epoch = epoch;
+	pthread_mutex_unlock(&log->wlock);
+	return 0;
+}

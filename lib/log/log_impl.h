@@ -127,6 +127,8 @@ int ks__log_writable(ks_log_t *log);
 /* Takes the writer lock of a log that takes writes: 0 with wlock held, or
  * an error (KS_EINVAL and those of ks__log_writable) without it. */
 int ks__log_lock_writer(ks_log_t *log);
+/* The leader epoch of later appends (replication: see append.c). */
+int ks__log_set_leader_epoch(ks_log_t *log, int32_t epoch);
 
 /* wait.c: after an append published records, outside the writer lock. */
 void ks__log_wake(ks_log_t *log);

@@ -124,7 +124,9 @@ static int list_store(const char *dir, struct sname **out, size_t *np)
 
 		if (strcmp(e->d_name, ".") == 0 ||
 		    strcmp(e->d_name, "..") == 0 ||
-		    strcmp(e->d_name, KS__STORE_LOCK) == 0)
+		    strcmp(e->d_name, KS__STORE_LOCK) == 0 ||
+		    /* a cluster member's Raft log (kstream-cluster(7)) */
+		    strcmp(e->d_name, "__cluster_metadata") == 0)
 			continue;
 		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
 		if ((r = split_suffix(e->d_name, KS__TOPIC_SUFFIX, &topic)) > 0)
