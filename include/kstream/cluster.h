@@ -82,7 +82,7 @@ KS_API int ks_cluster_config_set(ks_cluster_config_t *cfg, const char *name,
  * or a client's CreateTopics, not with ks_topic_create on the store.
  * To release, ks_cluster_free() before ks_kafka_server_free().
  * Errors: KS_EINVAL (bad configuration: no voters, node_id not among them,
- * a server without listeners), KS_ENOMEM, KS_EIO (Raft could not start:
+ * a server without listeners), KS_ENOMEM, -EIO (Raft could not start:
  * the log says why), -errno.
  */
 KS_API int ks_cluster_new(ks_kafka_server_t *srv,

@@ -465,6 +465,14 @@ static void *reconciler_main(void *arg)
 		}
 		pthread_mutex_unlock(&c->mu);
 		img = ks__ctl_image(c->ctl);
+		pthread_mutex_lock(&c->mu);
+		if (!c->reg_index || img->applied < c->reg_index) {
+			/* not caught up with the cluster since this start */
+			pthread_mutex_unlock(&c->mu);
+			ks__rimage_unref(img);
+			continue;
+		}
+		pthread_mutex_unlock(&c->mu);
 		if (first || img->applied != applied) {
 			apply_image(c, img);
 			applied = img->applied;
@@ -502,13 +510,56 @@ static int registered_as_now(struct ks_cluster *c)
 	return ok;
 }
 
+static int submit_wait(struct ks_cluster *c, const struct ks__rcmd *cmd,
+    int timeout_ms);
+
+/*
+ * A registration: a new process of member id (or new listeners). As
+ * KRaft does with a new incarnation, the member is fenced first: what it
+ * led moves to its in-sync followers with a new leader epoch, since the
+ * new process's log may lack what the old one had (unflushed at a crash),
+ * and it leaves every ISR, to come back as a follower that has caught up.
+ * The FENCE is submitted here; *cmd is the REGISTER that follows it.
+ */
+static int register_cmds(struct ks_cluster *c, int32_t id,
+    const struct ks__rendpoint *eps, int32_t n, struct ks__rcmd *cmd)
+{
+	struct ks__rcmd fence;
+	int rc;
+
+	if ((rc = ks__rcmd_fence(&fence, id)) != 0)
+		return rc;
+	rc = ks__ctl_submit(c->ctl, &fence, NULL, NULL);
+	free(fence.p);
+	if (rc)
+		return rc;
+	return ks__rcmd_register(cmd, id, c->cfg.unclean_leader_election,
+	    eps, n);
+}
+
+static void set_reg_index(struct ks_cluster *c, uint64_t index)
+{
+	pthread_mutex_lock(&c->mu);
+	if (index > c->reg_index) {
+		c->reg_index = index;
+		c->changed = 1;
+		pthread_cond_broadcast(&c->cv);
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Registers this member's listeners; on success notes the Raft index by
+ * which the registration was applied. */
 static void do_register(struct ks_cluster *c, int32_t leader)
 {
 	if (leader == c->node) {
 		struct ks__rcmd cmd;
-		if (ks__rcmd_register(&cmd, c->node,
-		    c->cfg.unclean_leader_election, c->eps, c->neps) == 0) {
-			ks__ctl_submit(c->ctl, &cmd, NULL, NULL);
+		if (register_cmds(c, c->node, c->eps, c->neps, &cmd) == 0) {
+			if (submit_wait(c, &cmd, 3000) == 0) {
+				struct ks__rimage *img = ks__ctl_image(c->ctl);
+				set_reg_index(c, img->applied);
+				ks__rimage_unref(img);
+			}
 			free(cmd.p);
 		}
 	} else {
@@ -534,8 +585,11 @@ static void do_register(struct ks_cluster *c, int32_t leader)
 		req.listeners = ls;
 		req.rack = kp_cstr(NULL);
 		memset(&keep, 0, sizeof keep);
-		ctl_rpc(c, leader, KP_BROKER_REGISTRATION, &req, &resp,
-		    sizeof resp, &keep);
+		memset(&resp, 0, sizeof resp);
+		if (ctl_rpc(c, leader, KP_BROKER_REGISTRATION, &req, &resp,
+		    sizeof resp, &keep) == 0 && resp.error_code == 0 &&
+		    resp.broker_epoch > 0)
+			set_reg_index(c, (uint64_t)resp.broker_epoch);
 		kc_resp_free(&keep);
 	}
 }
@@ -567,7 +621,11 @@ static void *heartbeat_main(void *arg)
 		int32_t leader = ks__ctl_leader(c->ctl);
 
 		if (leader >= 0) {
-			if (!registered_as_now(c))
+			uint64_t reg;
+			pthread_mutex_lock(&c->mu);
+			reg = c->reg_index;
+			pthread_mutex_unlock(&c->mu);
+			if (!reg || !registered_as_now(c))
 				do_register(c, leader);
 			do_heartbeat(c, leader);
 		}
@@ -680,11 +738,20 @@ static int h_registration(struct ks_cluster *c, kp_io_t *in, kp_io_t *out)
 		resp.error_code = KP_NOT_CONTROLLER;
 	else if (req.broker_id < 0 || n == 0)
 		resp.error_code = KP_INVALID_REQUEST;
-	else if (ks__rcmd_register(&cmd, req.broker_id,
-	    c->cfg.unclean_leader_election, eps, n) == 0) {
+	else if (register_cmds(c, req.broker_id, eps, n, &cmd) == 0) {
+		/* Answered once applied, with an index at or after it (the
+		 * broker epoch): the member acts on no older image. A short
+		 * wait on the loop: one Raft round on this network. */
 		ks__ctl_heartbeat(c->ctl, req.broker_id);
-		if (ks__ctl_submit(c->ctl, &cmd, NULL, NULL) != 0)
-			resp.error_code = KP_NOT_CONTROLLER;
+		rc = submit_wait(c, &cmd, 2000);
+		if (rc == 0) {
+			struct ks__rimage *img = ks__ctl_image(c->ctl);
+			resp.broker_epoch = (int64_t)img->applied;
+			ks__rimage_unref(img);
+		} else {
+			resp.error_code = rc == KS_EBUSY ? KP_NOT_CONTROLLER :
+			    KP_REQUEST_TIMED_OUT;
+		}
 		free(cmd.p);
 	} else {
 		resp.error_code = KP_UNKNOWN_SERVER_ERROR;
@@ -1530,6 +1597,9 @@ int ks_cluster_wait(ks_cluster_t *c, int timeout_ms)
 		struct ks__rimage *img = ks__ctl_image(c->ctl);
 		const struct ks__rbroker *me = ks__rimage_broker(img, c->node);
 		int ok = me && live(me) && ks__ctl_leader(c->ctl) >= 0;
+		pthread_mutex_lock(&c->mu);
+		ok = ok && c->reg_index && img->applied >= c->reg_index;
+		pthread_mutex_unlock(&c->mu);
 		int32_t t, p;
 		for (t = 0; ok && t < img->ntopics; t++)
 			for (p = 0; ok && p < img->topics[t].nparts; p++)

@@ -189,7 +189,7 @@ struct ks__ctl_config {
 /*
  * Parses cfg->voters, opens (bootstrapping on first start) the Raft log in
  * cfg->dir, starts the thread. Returns once Raft runs (not once there is a
- * leader). KS_EINVAL (bad voters, node not among them), KS_EIO (libraft
+ * leader). KS_EINVAL (bad voters, node not among them), -EIO (libraft
  * failed: logged), KS_ENOMEM.
  */
 int ks__ctl_start(const struct ks__ctl_config *cfg, struct ks__ctl **cp);

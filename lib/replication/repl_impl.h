@@ -122,6 +122,11 @@ struct ks_cluster {
 	size_t nreps, capreps;
 	struct ks__rfetcher *fetchers;
 	int registered;            /* this member's REGISTER is in an image */
+	/* The Raft index by which this process's registration was applied
+	 * (0: not yet). The reconciler acts on no image older than it: a
+	 * member replaying its own Raft log after a restart must not take
+	 * the roles it had before it stopped. Under mu. */
+	uint64_t reg_index;
 	pthread_t reconciler, heartbeater;
 	int threads;               /* how many of the two started */
 

@@ -325,8 +325,8 @@ void ks__rreplica_update(struct ks_cluster *c, struct ks__rreplica *rp,
 {
 	struct ks__rwaiter *done = NULL, *failed = NULL;
 	int64_t now = ks__rnow_ms();
+	int32_t i, min_isr = topic_min_isr(c, rp->topic); /* c->mu first */
 	int moved = 0;
-	int32_t i;
 
 	pthread_mutex_lock(&rp->mu);
 	rp->nreplicas = mp->nreplicas;
@@ -336,7 +336,7 @@ void ks__rreplica_update(struct ks_cluster *c, struct ks__rreplica *rp,
 	if (mp->partition_epoch != rp->partition_epoch)
 		rp->isr_sent_ms = 0; /* the proposal was decided */
 	rp->partition_epoch = mp->partition_epoch;
-	rp->min_isr = topic_min_isr(c, rp->topic);
+	rp->min_isr = min_isr;
 	if (mp->leader == c->node) {
 		if (rp->role != KS__R_LEADER ||
 		    rp->leader_epoch != mp->leader_epoch) {
