@@ -70,7 +70,7 @@ STATIC   := $(B)/libkstream.a
 SHARED   := $(B)/libkstream.so.$(VERSION)
 SONAME   := libkstream.so.$(MAJOR)
 
-NET_TESTS:= test/check_transport.c $(wildcard test/check_k*.c)
+NET_TESTS:= test/check_transport.c test/check_rmeta.c test/check_controller.c test/check_replica.c $(wildcard test/check_k*.c)
 TEST_SRC := $(sort $(filter-out $(if $(filter 1,$(WITH_NET)),,$(NET_TESTS)),$(wildcard test/check_*.c)))
 # The headers whose functions this build exports (for the symbols test).
 API_HDRS := $(filter-out $(if $(filter 1,$(WITH_NET)),,include/kstream/transport.h include/kstream/kafka.h include/kstream/cluster.h),$(wildcard include/kstream/*.h))
@@ -134,7 +134,7 @@ test: check
 # The suites whose threads share a log, under ThreadSanitizer.
 check-threads:
 	$(MAKE) --no-print-directory SANITIZE=thread all build/tsan/test/run
-	cd build/tsan/test && TSAN_OPTIONS=halt_on_error=1 KS_TEST_TMP=$${TMPDIR:-/tmp} ./run log multiproc wait compact coordinator client group bus metrics transport kserver kclient kmetrics admin
+	cd build/tsan/test && TSAN_OPTIONS=halt_on_error=1 KS_TEST_TMP=$${TMPDIR:-/tmp} ./run log multiproc wait compact coordinator client group bus metrics transport kserver kclient kmetrics admin controller
 
 # Install into a scratch DESTDIR and build every example against it through
 # pkg-config, as a user would.

@@ -296,7 +296,8 @@ START_TEST(api_versions)
 		ck_assert_int_eq(a->max_version, 11);
 		ck_assert_ptr_nonnull(a = find_api(&resp, KP_FIND_COORDINATOR));
 		ck_assert_int_eq(a->min_version, 0);
-		ck_assert_int_eq(resp.n_api_keys, 21); /* 16 + 5 admin */
+		/* 16 + 5 admin + 4 replication */
+		ck_assert_int_eq(resp.n_api_keys, 25);
 	}
 	close(fd);
 }

@@ -982,6 +982,12 @@ static int16_t h_create_topic(void *arg, const char *name, int32_t nparts,
 		*msg = "topic names are 1 to 249 of [a-zA-Z0-9._-]";
 		return KP_INVALID_TOPIC_EXCEPTION;
 	}
+	if (strcmp(name, "__consumer_offsets") == 0) {
+		/* each member's coordinator keeps its own (not replicated
+		 * in this version: kstream-cluster(7)) */
+		*msg = "__consumer_offsets is internal";
+		return KP_INVALID_REQUEST;
+	}
 	if (ks__ctl_leader(c->ctl) != c->node) {
 		*msg = "not the active controller";
 		return KP_NOT_CONTROLLER;
@@ -1498,13 +1504,34 @@ static int remote_create(struct ks_cluster *c, const char *topic,
 	memset(&resp, 0, sizeof resp);
 	rc = ctl_rpc(c, ks__ctl_leader(c->ctl), KP_CREATE_TOPICS, &req, &resp,
 	    sizeof resp, &keep);
-	if (rc == 0 && resp.n_topics == 1)
-		rc = resp.topics[0].error_code == KP_TOPIC_ALREADY_EXISTS ?
-		    KS_EEXIST : resp.topics[0].error_code ==
-		    KP_INVALID_TOPIC_EXCEPTION ? KS_ENAME :
-		    resp.topics[0].error_code ? KS_EBROKER : 0;
-	else if (rc == 0)
+	if (rc == 0 && resp.n_topics == 1) {
+		switch (resp.topics[0].error_code) {
+		case 0:
+			break;
+		case KP_TOPIC_ALREADY_EXISTS:
+			rc = KS_EEXIST;
+			break;
+		case KP_INVALID_TOPIC_EXCEPTION:
+			rc = KS_ENAME;
+			break;
+		case KP_INVALID_REPLICATION_FACTOR:
+		case KP_INVALID_PARTITIONS:
+		case KP_INVALID_REQUEST:
+			rc = KS_EINVAL;
+			break;
+		case KP_INVALID_CONFIG:
+			rc = KS_ECONFIG;
+			break;
+		default:
+			rc = KS_EBROKER; /* NOT_CONTROLLER...: again */
+		}
+		if (rc && rc != KS_EBROKER && rc != KS_EEXIST &&
+		    resp.topics[0].error_message.s)
+			KS__RLOG(c, KS_LOG_ERR, "cluster: topic %s: %s",
+			    topic, resp.topics[0].error_message.s);
+	} else if (rc == 0) {
 		rc = KS_ECORRUPT;
+	}
 	kc_resp_free(&keep);
 	return rc;
 }
@@ -1567,7 +1594,8 @@ int ks_cluster_topic_create(ks_cluster_t *c, const char *topic,
 			    replication_factor, configs);
 			if (rc == 0)
 				break;
-			if (rc == KS_EEXIST || rc == KS_ENAME)
+			if (rc == KS_EEXIST || rc == KS_ENAME ||
+			    rc == KS_EINVAL || rc == KS_ECONFIG)
 				return rc;
 		}
 		if (ks__rnow_ms() >= deadline)

@@ -1,0 +1,383 @@
+/*
+ * check_replica.c: a cluster formed in one process through the public API
+ * (three stores, each with its own Kafka server and cluster member), and
+ * the replication properties seen from inside: every acknowledged record
+ * on every in-sync replica, byte for byte, at the leader's offsets; the
+ * high watermark; min.insync.replicas; a member's loss moves leadership
+ * with a new epoch and writes go on; a returning member catches up and
+ * rejoins the in-sync set. (The same through kstream-broker processes,
+ * kill -9 and librdkafka: check_cluster.c.)
+ */
+#include "util.h"
+
+#include <kstream/kstream.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define N 3
+
+struct member {
+	char *dir;
+	ks_store_t *store;
+	ks_kafka_server_t *srv;
+	ks_cluster_t *cl;
+	char url[128];
+};
+
+struct icluster {
+	int min_isr;                 /* the members' min.insync.replicas */
+	char *base;
+	char voters[256];
+	struct member m[N];
+};
+
+/* A port nobody listens on now (bound, read, closed). */
+static int free_port(void)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof a;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	ck_assert_int_ge(fd, 0);
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+static void quiet(void *opaque, int level, const char *msg)
+{
+	(void)opaque;
+	if (level <= KS_LOG_WARNING)
+		fprintf(stderr, "replica test: %s\n", msg);
+}
+
+static void member_start(struct icluster *ic, int i)
+{
+	struct member *m = &ic->m[i];
+	ks_kafka_server_config_t sc;
+	ks_cluster_config_t cc;
+	ks_store_config_t st;
+
+	kt_store_config(&st, KS_STORE_CREATE, quiet);
+	ck_assert_int_eq(ks_store_open(m->dir, &st, &m->store), 0);
+	ks_kafka_server_config_init(&sc);
+	sc.node_id = i + 1;
+	ck_assert_int_eq(ks_kafka_server_new(m->store, &sc, &m->srv), 0);
+	ck_assert_int_eq(ks_kafka_server_listen(m->srv, "tcp://127.0.0.1:0",
+	    NULL), 0);
+	ck_assert_int_eq(ks_kafka_server_url(m->srv, 0, m->url,
+	    sizeof m->url), 0);
+	ks_cluster_config_init(&cc);
+	cc.node_id = i + 1;
+	cc.voters = ic->voters;
+	cc.session_timeout_ms = 1500;
+	cc.heartbeat_interval_ms = 250;
+	cc.election_timeout_ms = 500;
+	cc.replica_lag_time_max_ms = 3000;
+	cc.min_insync_replicas = ic->min_isr;
+	ck_assert_int_eq(ks_cluster_new(m->srv, &cc, &m->cl), 0);
+}
+
+static void member_stop(struct icluster *ic, int i)
+{
+	struct member *m = &ic->m[i];
+
+	ks_cluster_free(m->cl);
+	ks_kafka_server_free(m->srv);
+	ck_assert_int_eq(ks_store_close(m->store), 0);
+	m->cl = NULL;
+	m->srv = NULL;
+	m->store = NULL;
+}
+
+static void icluster_start(struct icluster *ic, int min_isr)
+{
+	size_t len = 0;
+	int i;
+
+	memset(ic, 0, sizeof *ic);
+	ic->min_isr = min_isr;
+	ic->base = kt_tmpdir("replica");
+	for (i = 0; i < N; i++) {
+		char name[16];
+		snprintf(name, sizeof name, "m%d", i + 1);
+		ic->m[i].dir = kt_path(ic->base, name);
+		len += (size_t)snprintf(ic->voters + len,
+		    sizeof ic->voters - len, "%s%d@127.0.0.1:%d",
+		    i ? "," : "", i + 1, free_port());
+	}
+	for (i = 0; i < N; i++)
+		member_start(ic, i);
+	for (i = 0; i < N; i++)
+		ck_assert_msg(ks_cluster_wait(ic->m[i].cl, 15000) == 0,
+		    "member %d did not join", i + 1);
+}
+
+static void icluster_stop(struct icluster *ic)
+{
+	int i;
+
+	for (i = 0; i < N; i++) {
+		if (ic->m[i].cl)
+			member_stop(ic, i);
+		free(ic->m[i].dir);
+	}
+	kt_rmrf_free(&ic->base);
+}
+
+/* Every running member's bootstrap URLs. */
+static void bootstrap(struct icluster *ic, char *buf, size_t len)
+{
+	size_t n = 0;
+	int i;
+
+	buf[0] = '\0';
+	for (i = 0; i < N; i++)
+		if (ic->m[i].cl)
+			n += (size_t)snprintf(buf + n, len - n, "%s%s",
+			    n ? "," : "", ic->m[i].url);
+}
+
+/* Until pred holds for member i's view of topic-0, or ms pass. */
+static int wait_part(struct icluster *ic, int i, const char *topic,
+    int (*pred)(const ks_cluster_partition_t *, void *), void *arg,
+    int ms, ks_cluster_partition_t *out)
+{
+	int64_t end = kt_now_ns() + (int64_t)ms * 1000000;
+
+	while (kt_now_ns() < end) {
+		if (ks_cluster_partition(ic->m[i].cl, topic, 0, out) == 0 &&
+		    pred(out, arg))
+			return 1;
+		usleep(20000);
+	}
+	return 0;
+}
+
+static int isr_is(const ks_cluster_partition_t *p, void *arg)
+{
+	return p->leader >= 0 && p->nisr == *(int *)arg;
+}
+
+static int hw_at(const ks_cluster_partition_t *p, void *arg)
+{
+	return p->high_watermark >= *(int64_t *)arg &&
+	    p->log_end_offset >= *(int64_t *)arg;
+}
+
+static int leader_not(const ks_cluster_partition_t *p, void *arg)
+{
+	return p->leader >= 0 && p->leader != *(int32_t *)arg;
+}
+
+/* n records "k<i>"/"v<i>" from first on, acks=-1, each acknowledged. */
+static void produce(struct icluster *ic, const char *topic, int first, int n,
+    int64_t *offsets)
+{
+	ks_producer_config_t pc;
+	ks_produce_result_t res;
+	ks_producer_t *prod;
+	char boot[512];
+	int i;
+
+	bootstrap(ic, boot, sizeof boot);
+	ks_producer_config_init(&pc);
+	pc.acks = -1;
+	ck_assert_int_eq(ks_producer_connect(boot, &pc, NULL, &prod), 0);
+	for (i = first; i < first + n; i++) {
+		char k[32], v[32];
+		ks_record_t r;
+		memset(&r, 0, sizeof r);
+		snprintf(k, sizeof k, "k%d", i);
+		snprintf(v, sizeof v, "v%d", i);
+		r.key = k;
+		r.key_len = strlen(k);
+		r.value = v;
+		r.value_len = strlen(v);
+		r.timestamp = -1;
+		int err = ks_produce(prod, topic, 0, &r, 1, 0, &res);
+		ck_assert_msg(err == 0, "record %d not acknowledged: %s (%s)",
+		    i, ks_strerror(err),
+		    ks_kafka_error_name(ks_kafka_last_error()));
+		offsets[i] = res.offset;
+	}
+	ks_producer_free(prod);
+}
+
+/* Member i's replica log holds records [0, n) at offsets[], exactly. */
+static void replica_has(struct icluster *ic, int i, const char *topic,
+    int n, const int64_t *offsets)
+{
+	char name[300], *dir;
+	ks_log_config_t lc;
+	ks_log_iter_t *it;
+	ks_record_t rec;
+	ks_log_t *log;
+	int k;
+
+	snprintf(name, sizeof name, "%s-0", topic);
+	dir = kt_path(ic->m[i].dir, name);
+	ks_log_config_init(&lc);
+	lc.flags = KS_LOG_RDONLY;
+	ck_assert_int_eq(ks_log_open(dir, &lc, &log), 0);
+	ck_assert_int_eq(ks_log_iter_new(log, 0, &it), 0);
+	for (k = 0; k < n; k++) {
+		char v[32];
+		snprintf(v, sizeof v, "v%d", k);
+		ck_assert_msg(ks_log_iter_next(it, &rec) == 1,
+		    "member %d lacks record %d", i + 1, k);
+		ck_assert_int_eq(rec.offset, offsets[k]);
+		ck_assert(kt_same_bytes(rec.value, rec.value_len, v,
+		    strlen(v)));
+	}
+	ks_log_iter_free(it);
+	ks_log_close(log);
+	free(dir);
+}
+
+START_TEST(replicates_and_fails_over)
+{
+	struct icluster ic;
+	ks_cluster_partition_t p;
+	int64_t offsets[3000], want;
+	int32_t old, epoch;
+	int three = 3, two = 2, i, li = -1;
+
+	icluster_start(&ic, 1);
+	ck_assert_int_eq(ks_cluster_topic_create(ic.m[1].cl, "r", 1, 3, NULL,
+	    10000), 0);
+	ck_assert_int_eq(ks_cluster_topic_create(ic.m[0].cl, "r", 1, 3, NULL,
+	    10000), KS_EEXIST);
+	ck_assert_int_eq(ks_cluster_topic_create(ic.m[0].cl, "big", 1, 4,
+	    NULL, 10000), KS_EINVAL);
+	for (i = 0; i < N; i++)
+		ck_assert(wait_part(&ic, i, "r", isr_is, &three, 10000, &p));
+	ck_assert_int_eq(p.nreplicas, 3);
+
+	produce(&ic, "r", 0, 1000, offsets);
+	for (i = 0; i < 1000; i++)
+		ck_assert_int_eq(offsets[i], i);
+	/* every in-sync replica has what was acknowledged, and the high
+	 * watermark reaches it everywhere */
+	want = 1000;
+	for (i = 0; i < N; i++) {
+		ck_assert(wait_part(&ic, i, "r", hw_at, &want, 10000, &p));
+		replica_has(&ic, i, "r", 1000, offsets);
+	}
+
+	/* the leader goes: another takes over with a new epoch */
+	old = p.leader;
+	epoch = p.leader_epoch;
+	for (i = 0; i < N; i++)
+		if (i + 1 == old)
+			li = i;
+	ck_assert_int_ge(li, 0);
+	member_stop(&ic, li);
+	for (i = 0; i < N; i++) {
+		int32_t e = epoch;
+		if (i == li)
+			continue;
+		ck_assert_msg(wait_part(&ic, i, "r", leader_not, &old, 10000,
+		    &p), "no new leader seen by member %d", i + 1);
+		ck_assert_int_gt(p.leader_epoch, e);
+		ck_assert(wait_part(&ic, i, "r", isr_is, &two, 10000, &p));
+	}
+	produce(&ic, "r", 1000, 1000, offsets);
+	for (i = 1000; i < 2000; i++)
+		ck_assert_int_eq(offsets[i], i);
+
+	/* it comes back: catches up, rejoins the ISR */
+	member_start(&ic, li);
+	ck_assert_int_eq(ks_cluster_wait(ic.m[li].cl, 15000), 0);
+	want = 2000;
+	ck_assert(wait_part(&ic, li, "r", hw_at, &want, 15000, &p));
+	for (i = 0; i < N; i++)
+		ck_assert(wait_part(&ic, i, "r", isr_is, &three, 15000, &p));
+	for (i = 0; i < N; i++)
+		replica_has(&ic, i, "r", 2000, offsets);
+	icluster_stop(&ic);
+}
+END_TEST
+
+/* One acks=-1 record to m-0; 0 or the error, with the broker's code. */
+static int produce_one(struct icluster *ic, int acks, int *kafka_code)
+{
+	ks_producer_config_t pc;
+	ks_remote_config_t rc;
+	ks_produce_result_t res;
+	ks_producer_t *prod;
+	ks_record_t r;
+	char boot[512];
+	int err;
+
+	bootstrap(ic, boot, sizeof boot);
+	ks_producer_config_init(&pc);
+	pc.acks = acks;
+	ks_remote_config_init(&rc);
+	rc.retries = 0;
+	ck_assert_int_eq(ks_producer_connect(boot, &pc, &rc, &prod), 0);
+	memset(&r, 0, sizeof r);
+	r.value = "x";
+	r.value_len = 1;
+	r.timestamp = -1;
+	err = ks_produce(prod, "m", 0, &r, 1, 0, &res);
+	*kafka_code = err ? ks_kafka_last_error() : 0;
+	ks_producer_free(prod);
+	return err;
+}
+
+START_TEST(min_insync_refuses)
+{
+	struct icluster ic;
+	ks_cluster_partition_t p;
+	int64_t offsets[10];
+	int three = 3, two = 2, i, code, lead = -1, gone = -1;
+
+	/* min.insync.replicas 3 of 3: losing one replica stops acks=-1 (a
+	 * member, not two: the metadata quorum needs a majority to shrink
+	 * the ISR at all) */
+	icluster_start(&ic, 3);
+	ck_assert_int_eq(ks_cluster_topic_create(ic.m[0].cl, "m", 1, 3, NULL,
+	    10000), 0);
+	for (i = 0; i < N; i++)
+		ck_assert(wait_part(&ic, i, "m", isr_is, &three, 10000, &p));
+	produce(&ic, "m", 0, 10, offsets);
+	lead = p.leader - 1;
+	gone = (lead + 1) % N;
+	member_stop(&ic, gone);
+	ck_assert(wait_part(&ic, lead, "m", isr_is, &two, 15000, &p));
+	/* acks=-1 is refused, acks=1 taken */
+	ck_assert_int_ne(produce_one(&ic, -1, &code), 0);
+	ck_assert_int_eq(code, 19); /* NOT_ENOUGH_REPLICAS */
+	ck_assert_int_eq(produce_one(&ic, 1, &code), 0);
+	/* it returns, catches up, rejoins: acks=-1 works again */
+	member_start(&ic, gone);
+	ck_assert_int_eq(ks_cluster_wait(ic.m[gone].cl, 15000), 0);
+	ck_assert(wait_part(&ic, lead, "m", isr_is, &three, 15000, &p));
+	ck_assert_int_eq(produce_one(&ic, -1, &code), 0);
+	icluster_stop(&ic);
+}
+END_TEST
+
+Suite *replica_suite(void)
+{
+	Suite *s = suite_create("replica");
+	TCase *tc = tcase_create("replica");
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, replicates_and_fails_over);
+	tcase_add_test(tc, min_insync_refuses);
+	suite_add_tcase(s, tc);
+	return s;
+}
