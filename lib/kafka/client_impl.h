@@ -84,9 +84,6 @@ int ks__rc_committed(ks_consumer_t *c, const char *topic, int32_t partition,
  */
 #define KC_NAPI (KP_BROKER_HEARTBEAT + 1)
 
-/* A code proto.h does not name that the producer retries on. */
-#define KC_NOT_ENOUGH_REPLICAS_AFTER_APPEND 20
-
 /* A KS_E* code for Kafka code k (ks__kafka_err_to_ks, proto.h), recorded
  * as the thread's last error for ks_kafka_last_error(). */
 static inline int kc_err(int k)
