@@ -1517,6 +1517,48 @@ static void free_tables(ks_coordinator_t *c)
 	free(c->gtab);
 }
 
+int ks__coordinator_activate(ks_coordinator_t *c, int active)
+{
+	struct ks__outbox ob;
+	struct ks__group *g, **pp;
+	struct ks__member *m;
+	size_t i;
+	int rc = 0;
+
+	if (!c)
+		return KS_EINVAL;
+	ob_init(&ob);
+	pthread_mutex_lock(&c->commit_mu);
+	pthread_mutex_lock(&c->mu);
+	for (i = 0; i < c->gcap; i++) {
+		for (pp = &c->gtab[i]; (g = *pp);) {
+			for (m = g->members; m; m = m->next) {
+				if (m->join)
+					answer_join_err(&ob, m->join,
+					    KS_ECLOSED, m->id, 0);
+				if (m->sync)
+					answer_sync_err(&ob, m->sync,
+					    KS_ECLOSED);
+				m->join = m->sync = NULL;
+			}
+			if (g->pins) { /* a commit waits for commit_mu */
+				pp = &g->next;
+				continue;
+			}
+			*pp = g->next;
+			c->gcount--;
+			free_group(g);
+		}
+	}
+	c->inactive = !active;
+	pthread_mutex_unlock(&c->mu);
+	ob_run(&ob);
+	if (active && c->log)
+		rc = ks__offsets_replay(c);
+	pthread_mutex_unlock(&c->commit_mu);
+	return rc;
+}
+
 int ks_coordinator_new(const ks_coordinator_config_t *cfg,
     ks_log_t *offsets_log, ks_coordinator_t **cp)
 {

@@ -119,7 +119,21 @@ struct ks_coordinator {
 	int stop;                   /* under tmu */
 	pthread_mutex_t tmu;
 	pthread_cond_t tcv;
+	/* A cluster member that does not coordinate now (replication): its
+	 * log is a follower's, filled by the leader; commits are refused.
+	 * Under commit_mu. */
+	int inactive;
 };
+
+/*
+ * ks__coordinator_activate: a cluster member starts (active 1) or stops
+ * (0) coordinating groups. Either way every group held in memory is
+ * forgotten and its pending joins and syncs answered KS_ECLOSED (their
+ * members look for the coordinator again); starting, the committed
+ * offsets are read back from the log, which replication filled. While
+ * inactive, commits fail with KS_ECLOSED and write nothing.
+ */
+int ks__coordinator_activate(ks_coordinator_t *c, int active);
 
 /* ---- coordinator.c */
 int64_t ks__coord_now(ks_coordinator_t *c);

@@ -327,7 +327,8 @@ int ks__offsets_replay(ks_coordinator_t *c)
 		free(sc);
 		return rc;
 	}
-	/* the coordinator is not shared yet; the lock is for form's sake */
+	/* at creation (not shared yet) or at a cluster member's activation
+	 * (commits held off by commit_mu) */
 	pthread_mutex_lock(&c->mu);
 	while ((rc = ks_log_iter_next(it, &rec)) == 1) {
 		if ((rc = replay_one(c, &rec, sc)) < 0)
@@ -406,7 +407,9 @@ int ks_group_commit(ks_coordinator_t *c, const char *group_id,
 
 	/* append and apply in one order, so that a replay agrees */
 	pthread_mutex_lock(&c->commit_mu);
-	for (i = 0, p = buf; c->log && i < n; i++) {
+	if (c->inactive)
+		rc = KS_ECLOSED; /* a cluster member's, not coordinating */
+	for (i = 0, p = buf; !rc && c->log && i < n; i++) {
 		if (!nodes[i])
 			continue;
 		recs[nrec].timestamp = -1;
@@ -419,7 +422,7 @@ int ks_group_commit(ks_coordinator_t *c, const char *group_id,
 		    (size_t)(p - (const uint8_t *)recs[nrec].value);
 		nrec++;
 	}
-	if (nrec)
+	if (nrec && !rc)
 		rc = ks_log_append(c->log, recs, nrec, &info);
 	pthread_mutex_lock(&c->mu);
 	for (i = 0; !rc && i < n; i++)

@@ -653,11 +653,11 @@ int ks__kh_delete_groups(ks__kreq_t *rq)
 		int16_t code;
 
 		m.results[i].group_id = req.groups[i];
-		if (!srv->coord) {
-			m.results[i].error_code = KP_COORDINATOR_NOT_AVAILABLE;
+		if (!ks__ksrv_coord(srv)) {
+			m.results[i].error_code = ks__ksrv_nocoord(srv);
 			continue;
 		}
-		rc = *g ? ks_group_delete(srv->coord, g) : KS_EINVAL;
+		rc = *g ? ks_group_delete(ks__ksrv_coord(srv), g) : KS_EINVAL;
 		switch (rc) {
 		case 0: code = KP_NONE; break;
 		case KS_EBUSY: code = KP_NON_EMPTY_GROUP; break;

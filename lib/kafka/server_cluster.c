@@ -9,6 +9,7 @@
 #include "kafka/server_impl.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 ks_store_t *ks__kafka_server_store(ks_kafka_server_t *srv)
@@ -55,6 +56,64 @@ void ks__kafka_server_wake(ks_kafka_server_t *srv)
 	if (!atomic_exchange(&srv->hw_wake_queued, 1) &&
 	    ks_net_call(srv->net, wake_hw, srv) != 0)
 		atomic_store(&srv->hw_wake_queued, 0);
+}
+
+/* An answer parked until a high watermark (ks__ksrv_answer_at_hw). */
+struct hwans {
+	struct ks__khub *hub;
+	struct ks__kconn *kc;      /* a reference */
+	kp_io_t out;
+};
+
+static void hwans_done(void *arg, int16_t code)
+{
+	struct hwans *a = arg;
+
+	if (code == 0) {
+		ks__khub_post(a->hub, a->kc, &a->out);
+	} else {
+		kp_writer_free(&a->out);
+		ks__khub_resume(a->hub, a->kc);
+	}
+	free(a);
+}
+
+int ks__ksrv_answer_at_hw(ks__kreq_t *rq, const char *topic, int32_t p,
+    int32_t timeout_ms)
+{
+	ks_kafka_server_t *srv = rq->srv;
+	struct hwans *a;
+	ks_log_t *log;
+	int64_t end;
+	int r;
+
+	if (!srv->cops || ks__ksrv_log(srv, topic, p, &log) != 0 ||
+	    (end = ks_log_end_offset(log)) <= 0)
+		return KS__K_ANSWER;
+	if (!(a = malloc(sizeof *a)))
+		return KS_ENOMEM;
+	a->hub = srv->hub;
+	a->kc = rq->kc;
+	a->out = rq->out;
+	ks__kconn_ref(rq->kc);
+	r = srv->cops->await_hw(srv->cl, topic, p, end - 1, timeout_ms,
+	    hwans_done, a);
+	if (r != 0) {
+		/* replicated already (1), or it cannot be (a code): the
+		 * answer goes now, or never */
+		ks__kconn_unref(rq->kc);
+		free(a);
+		if (r == 1)
+			return KS__K_ANSWER;
+		KS__KLOG(srv, KS_LOG_INFO, "kafka server: %s-%d: %s: the "
+		    "answer is dropped", topic, (int)p,
+		    ks_kafka_error_name(r));
+		kp_writer_free(&rq->out);
+		kp_writer_init(&rq->out);
+		return KS__K_SILENT;
+	}
+	kp_writer_init(&rq->out); /* moved */
+	return KS__K_HOLD;
 }
 
 /* A lone server: epoch 0 is the only one, ending at the log end. */

@@ -99,6 +99,12 @@ struct ks__kcluster_ops {
 	 */
 	int (*controller_request)(void *c, int16_t api, kp_io_t *in,
 	    kp_io_t *out);
+	/*
+	 * Whether this member coordinates groups now (it leads the
+	 * replicated __consumer_offsets); group requests elsewhere are
+	 * answered NOT_COORDINATOR.
+	 */
+	int (*is_coordinator)(void *c);
 };
 
 /*

@@ -212,9 +212,9 @@ int ks__kh_join_group(ks__kreq_t *rq)
 	m.generation_id = -1;
 	m.protocol_name = m.leader = kp_cstr("");
 	m.member_id = req.member_id;
-	if (!srv->coord || !req.group_id.len) {
-		m.error_code = srv->coord ? KP_INVALID_GROUP_ID :
-		    KP_COORDINATOR_NOT_AVAILABLE;
+	if (!ks__ksrv_coord(srv) || !req.group_id.len) {
+		m.error_code = ks__ksrv_coord(srv) ? KP_INVALID_GROUP_ID :
+		    ks__ksrv_nocoord(srv);
 		ks__kmetrics_resp(rq->srv->hub, KP_JOIN_GROUP, &m);
 		return kp_join_group_resp(&rq->out, &m);
 	}
@@ -243,7 +243,7 @@ int ks__kh_join_group(ks__kreq_t *rq)
 		jr.flags |= KS_JOIN_REQUIRE_MEMBER_ID;
 	if (!(op = gop_new(rq)))
 		return KS_ENOMEM;
-	if ((rc = ks_group_join(srv->coord, &jr, join_cb, op)) != 0) {
+	if ((rc = ks_group_join(ks__ksrv_coord(srv), &jr, join_cb, op)) != 0) {
 		/* Refused before it began: no callback comes. */
 		ks__kconn_unref(op->kc);
 		ks__khub_unref(op->hub);
@@ -296,9 +296,9 @@ int ks__kh_sync_group(ks__kreq_t *rq)
 	if ((rc = kp_sync_group_req(rq->in, &req)) != 0)
 		return rc;
 	memset(&m, 0, sizeof m);
-	if (!srv->coord || !req.group_id.len) {
-		m.error_code = srv->coord ? KP_INVALID_GROUP_ID :
-		    KP_COORDINATOR_NOT_AVAILABLE;
+	if (!ks__ksrv_coord(srv) || !req.group_id.len) {
+		m.error_code = ks__ksrv_coord(srv) ? KP_INVALID_GROUP_ID :
+		    ks__ksrv_nocoord(srv);
 		ks__kmetrics_resp(rq->srv->hub, KP_SYNC_GROUP, &m);
 		return kp_sync_group_resp(&rq->out, &m);
 	}
@@ -321,7 +321,7 @@ int ks__kh_sync_group(ks__kreq_t *rq)
 	sr.assignment_count = (size_t)req.n_assignments;
 	if (!(op = gop_new(rq)))
 		return KS_ENOMEM;
-	if ((rc = ks_group_sync(srv->coord, &sr, sync_cb, op)) != 0) {
+	if ((rc = ks_group_sync(ks__ksrv_coord(srv), &sr, sync_cb, op)) != 0) {
 		ks__kconn_unref(op->kc);
 		ks__khub_unref(op->hub);
 		free(op);
@@ -346,10 +346,10 @@ int ks__kh_heartbeat(ks__kreq_t *rq)
 	if ((rc = kp_heartbeat_req(rq->in, &req)) != 0)
 		return rc;
 	memset(&m, 0, sizeof m);
-	if (!rq->srv->coord) {
-		m.error_code = KP_COORDINATOR_NOT_AVAILABLE;
+	if (!ks__ksrv_coord(rq->srv)) {
+		m.error_code = ks__ksrv_nocoord(rq->srv);
 	} else {
-		rc = ks_group_heartbeat(rq->srv->coord, req.group_id.s,
+		rc = ks_group_heartbeat(ks__ksrv_coord(rq->srv), req.group_id.s,
 		    req.generation_id, req.member_id.s,
 		    req.group_instance_id.len >= 0 ?
 		    req.group_instance_id.s : NULL);
@@ -372,8 +372,8 @@ int ks__kh_leave_group(ks__kreq_t *rq)
 	if ((rc = kp_leave_group_req(rq->in, &req)) != 0)
 		return rc;
 	memset(&m, 0, sizeof m);
-	if (!rq->srv->coord) {
-		m.error_code = KP_COORDINATOR_NOT_AVAILABLE;
+	if (!ks__ksrv_coord(rq->srv)) {
+		m.error_code = ks__ksrv_nocoord(rq->srv);
 		ks__kmetrics_resp(rq->srv->hub, KP_LEAVE_GROUP, &m);
 		return kp_leave_group_resp(&rq->out, &m);
 	}
@@ -395,7 +395,7 @@ int ks__kh_leave_group(ks__kreq_t *rq)
 			    req.members[i].group_instance_id.s : NULL;
 		}
 	}
-	rc = n ? ks_group_leave(rq->srv->coord, req.group_id.s, lv,
+	rc = n ? ks_group_leave(ks__ksrv_coord(rq->srv), req.group_id.s, lv,
 	    (size_t)n) : 0;
 	if (rc == KS_EINVAL) {
 		m.error_code = KP_INVALID_GROUP_ID;
@@ -450,14 +450,14 @@ int ks__kh_offset_commit(ks__kreq_t *rq)
 			oc[k].metadata = p->metadata.len >= 0 ?
 			    p->metadata.s : NULL;
 		}
-	if (!rq->srv->coord)
+	if (!ks__ksrv_coord(rq->srv))
 		rc = KS_ECLOSED;
 	else if (!req.group_id.len)
 		rc = KS_EINVAL;
 	else if (n)
 		/* generation -1 and member "": a simple consumer's commit,
 		 * which the coordinator accepts for a group without members. */
-		rc = ks_group_commit(rq->srv->coord, req.group_id.s,
+		rc = ks_group_commit(ks__ksrv_coord(rq->srv), req.group_id.s,
 		    req.generation_id, req.member_id.s,
 		    req.group_instance_id.len >= 0 ?
 		    req.group_instance_id.s : NULL, oc, (size_t)n, 0);
@@ -476,7 +476,11 @@ int ks__kh_offset_commit(ks__kreq_t *rq)
 		}
 	}
 	ks__kmetrics_resp(rq->srv->hub, KP_OFFSET_COMMIT, &m);
-	return kp_offset_commit_resp(&rq->out, &m);
+	if ((i = kp_offset_commit_resp(&rq->out, &m)) != 0)
+		return i;
+	/* a cluster member answers once the commit is replicated */
+	return rc == 0 && n ? ks__ksrv_answer_at_hw(rq, "__consumer_offsets",
+	    0, 10000) : KS__K_ANSWER;
 }
 
 /* Fills one partition's answer from a committed offset. */
@@ -502,8 +506,8 @@ int ks__kh_offset_fetch(ks__kreq_t *rq)
 	if ((rc = kp_offset_fetch_req(rq->in, &req)) != 0)
 		return rc;
 	memset(&m, 0, sizeof m);
-	if (!rq->srv->coord) {
-		m.error_code = KP_COORDINATOR_NOT_AVAILABLE;
+	if (!ks__ksrv_coord(rq->srv)) {
+		m.error_code = ks__ksrv_nocoord(rq->srv);
 		/* v0-1 have no top-level error: say it per partition */
 		req.n_topics = req.n_topics < 0 ? 0 : req.n_topics;
 		rc = KS_ECLOSED;
@@ -521,7 +525,7 @@ int ks__kh_offset_fetch(ks__kreq_t *rq)
 				tps[k].partition = req.topics[i].partitions[j];
 			}
 	}
-	rc = ks_group_fetch_offsets(rq->srv->coord, req.group_id.s, tps,
+	rc = ks_group_fetch_offsets(ks__ksrv_coord(rq->srv), req.group_id.s, tps,
 	    req.n_topics >= 0 ? (size_t)n : 0, &out, &count);
 	if (rc == KS_EINVAL) {
 		m.error_code = KP_INVALID_GROUP_ID;
@@ -631,11 +635,11 @@ int ks__kh_describe_groups(ks__kreq_t *rq)
 		g->group_id = req.groups[i];
 		g->authorized_operations = INT32_MIN;
 		g->state = g->protocol_type = g->protocol_data = kp_cstr("");
-		if (!rq->srv->coord) {
-			g->error_code = KP_COORDINATOR_NOT_AVAILABLE;
+		if (!ks__ksrv_coord(rq->srv)) {
+			g->error_code = ks__ksrv_nocoord(rq->srv);
 			continue;
 		}
-		rc = ks_group_describe(rq->srv->coord, req.groups[i].s, &info);
+		rc = ks_group_describe(ks__ksrv_coord(rq->srv), req.groups[i].s, &info);
 		if (rc == KS_EINVAL) {
 			g->error_code = KP_INVALID_GROUP_ID;
 			rc = 0;
@@ -688,12 +692,12 @@ int ks__kh_list_groups(ks__kreq_t *rq)
 	if ((rc = kp_list_groups_req(rq->in, &req)) != 0)
 		return rc;
 	memset(&m, 0, sizeof m);
-	if (!rq->srv->coord) {
-		m.error_code = KP_COORDINATOR_NOT_AVAILABLE;
+	if (!ks__ksrv_coord(rq->srv)) {
+		m.error_code = ks__ksrv_nocoord(rq->srv);
 		ks__kmetrics_resp(rq->srv->hub, KP_LIST_GROUPS, &m);
 		return kp_list_groups_resp(&rq->out, &m);
 	}
-	if ((rc = ks_group_list(rq->srv->coord, 0, &list, &count)) != 0)
+	if ((rc = ks_group_list(ks__ksrv_coord(rq->srv), 0, &list, &count)) != 0)
 		return rc;
 	m.groups = kp_arena_alloc(rq->arena, (count ? count : 1) *
 	    sizeof *m.groups);

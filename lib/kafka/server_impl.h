@@ -240,6 +240,16 @@ int ks__kh_list_groups(ks__kreq_t *rq);
  * handed to the cluster (closed when there is none) */
 int ks__kh_offset_for_leader_epoch(ks__kreq_t *rq);
 int ks__kh_controller(ks__kreq_t *rq);
+/*
+ * For a handler whose answer is encoded in rq->out: on a cluster member,
+ * holds it until the high watermark of topic-p reaches the partition's
+ * log end as it is now (what the handler just appended is replicated),
+ * and returns KS__K_HOLD; if that cannot happen (timeout_ms, leadership
+ * lost) the answer is dropped and the connection resumed: the client
+ * times out and retries. KS__K_ANSWER when there is nothing to wait for.
+ */
+int ks__ksrv_answer_at_hw(ks__kreq_t *rq, const char *topic, int32_t p,
+    int32_t timeout_ms);
 /* The scheme of the listener kc came through ("tcp", "tls+tcp"). */
 void ks__ksrv_scheme(const struct ks__kconn *kc, char *buf, size_t len);
 /* server_admin.c */
@@ -277,6 +287,26 @@ void ks__kfetch_wake_all(void *srv);          /* ks_net_call target */
 void ks__kfetch_wake_fn(void *fetch);         /* ks_log_watch callback */
 struct ks__kfetch *ks__kfetch_next(struct ks__kfetch *f); /* srv->fetches */
 void ks__kfetch_flag(struct ks__kfetch *f);   /* look again at next wake */
+
+/*
+ * The group coordinator requests are answered with (loop thread): the
+ * store's, unless this server is a cluster member that does not
+ * coordinate groups now. ks__ksrv_nocoord: the error when there is none
+ * here: NOT_COORDINATOR on such a member (clients ask FindCoordinator
+ * again), COORDINATOR_NOT_AVAILABLE on a store without one.
+ */
+static inline ks_coordinator_t *ks__ksrv_coord(ks_kafka_server_t *srv)
+{
+	if (srv->cops && !srv->cops->is_coordinator(srv->cl))
+		return NULL;
+	return srv->coord;
+}
+
+static inline int16_t ks__ksrv_nocoord(ks_kafka_server_t *srv)
+{
+	return srv->cops && srv->coord ? KP_NOT_COORDINATOR :
+	    KP_COORDINATOR_NOT_AVAILABLE;
+}
 
 /* n zeroed elements of size from the request's arena; at least one, so
  * that an empty array is not mistaken for a failed allocation. */

@@ -417,6 +417,76 @@ static void send_alter(struct ks_cluster *c, const struct ks__ralter *a)
 	}
 }
 
+/*
+ * Group coordination follows the leadership of __consumer_offsets-0: the
+ * store's coordinator is activated (its groups read back from the log
+ * replication filled) when this member leads it, deactivated otherwise.
+ */
+static void coordination(struct ks_cluster *c)
+{
+	struct ks__rreplica *rp = ks__rcluster_replica(c, KS__R_OFFSETS, 0);
+	ks_coordinator_t *coord;
+	int32_t epoch = -1;
+	int lead = 0, rc;
+
+	if (rp) {
+		pthread_mutex_lock(&rp->mu);
+		lead = rp->role == KS__R_LEADER;
+		epoch = rp->leader_epoch;
+		pthread_mutex_unlock(&rp->mu);
+	}
+	if (!lead)
+		epoch = -1;
+	if (epoch == c->coord_epoch)
+		return;
+	if (!(coord = ks_store_coordinator(c->store)))
+		return;
+	atomic_store(&c->coordinating, 0);
+	rc = ks__coordinator_activate(coord, lead);
+	c->coord_epoch = epoch;
+	if (rc == 0 && lead) {
+		atomic_store(&c->coordinating, 1);
+		KS__RLOG(c, KS_LOG_NOTICE, "cluster: member %d coordinates "
+		    "the groups (epoch %d)", (int)c->node, (int)epoch);
+	} else if (rc) {
+		KS__RLOG(c, KS_LOG_ERR, "cluster: reading the groups back: "
+		    "%s", ks_strerror(rc));
+	}
+}
+
+static int16_t create_cmd(struct ks_cluster *c, const struct ks__rimage *img,
+    const char *name, int32_t nparts, int32_t rf, const char *configs,
+    struct ks__rcmd *cmd, const char **msg);
+
+/* The active controller makes the offsets topic once enough members
+ * live to give it the replication factor of the others (3 or all). */
+static void offsets_topic(struct ks_cluster *c)
+{
+	struct ks__rimage *img;
+	struct ks__rcmd cmd;
+	const char *msg;
+	int32_t rf, i, n = 0;
+	int64_t now = ks__rnow_ms();
+
+	if (ks__ctl_leader(c->ctl) != c->node ||
+	    now - c->offsets_asked_ms < 1000)
+		return;
+	img = ks__ctl_image(c->ctl);
+	for (i = 0; i < img->nbrokers; i++)
+		n += img->brokers[i].registered && !img->brokers[i].fenced;
+	rf = KS__MIN(3, ks__ctl_nvoters(c->ctl));
+	if (c->cfg.default_replication_factor > 0)
+		rf = KS__MIN(rf, c->cfg.default_replication_factor);
+	if (!ks__rimage_topic(img, KS__R_OFFSETS) && n >= rf &&
+	    create_cmd(c, img, KS__R_OFFSETS, 1, rf, "cleanup.policy=compact\n"
+	    "segment.bytes=104857600\n", &cmd, &msg) == 0) {
+		c->offsets_asked_ms = now;
+		ks__ctl_submit(c->ctl, &cmd, NULL, NULL);
+		free(cmd.p);
+	}
+	ks__rimage_unref(img);
+}
+
 /* Leaders' ticks: ISR proposals (sent outside c->mu), expired waiters. */
 static void tick_all(struct ks_cluster *c)
 {
@@ -480,6 +550,8 @@ static void *reconciler_main(void *arg)
 		}
 		ks__rimage_unref(img);
 		tick_all(c);
+		coordination(c);
+		offsets_topic(c);
 	}
 	return NULL;
 }
@@ -982,9 +1054,8 @@ static int16_t h_create_topic(void *arg, const char *name, int32_t nparts,
 		*msg = "topic names are 1 to 249 of [a-zA-Z0-9._-]";
 		return KP_INVALID_TOPIC_EXCEPTION;
 	}
-	if (strcmp(name, "__consumer_offsets") == 0) {
-		/* each member's coordinator keeps its own (not replicated
-		 * in this version: kstream-cluster(7)) */
+	if (strcmp(name, KS__R_OFFSETS) == 0) {
+		/* the cluster makes it itself (offsets_topic) */
 		*msg = "__consumer_offsets is internal";
 		return KP_INVALID_REQUEST;
 	}
@@ -1219,21 +1290,25 @@ static int16_t h_coordinator(void *arg, const char *scheme, int32_t *node,
 {
 	struct ks_cluster *c = arg;
 	struct ks__rimage *img = ks__ctl_image(c->ctl);
+	const struct ks__rpart *mp = ks__rimage_part(img, KS__R_OFFSETS, 0);
 	const struct ks__rendpoint *ep = NULL;
-	int32_t i;
 
-	/* Every group on one member: the lowest live node id. */
-	for (i = 0; i < img->nbrokers && !ep; i++)
-		if (live(&img->brokers[i]))
-			ep = ks__rimage_endpoint(img, img->brokers[i].id,
-			    scheme);
-	if (ep) {
-		*node = img->brokers[i - 1].id;
+	/* every group: the leader of the offsets topic's partition */
+	if (mp && mp->leader >= 0 &&
+	    (ep = ks__rimage_endpoint(img, mp->leader, scheme))) {
+		*node = mp->leader;
 		snprintf(host, hostlen, "%s", ep->host);
 		*port = ep->port;
 	}
 	ks__rimage_unref(img);
 	return ep ? 0 : KP_COORDINATOR_NOT_AVAILABLE;
+}
+
+static int h_is_coordinator(void *arg)
+{
+	struct ks_cluster *c = arg;
+
+	return atomic_load(&c->coordinating);
 }
 
 static int h_controller_request(void *arg, int16_t api, kp_io_t *in,
@@ -1263,6 +1338,7 @@ static const struct ks__kcluster_ops ops = {
 	.create_partitions = h_create_partitions,
 	.coordinator = h_coordinator,
 	.controller_request = h_controller_request,
+	.is_coordinator = h_is_coordinator,
 };
 
 /* ---- lifecycle ---------------------------------------------------------- */
@@ -1330,6 +1406,8 @@ int ks_cluster_new(ks_kafka_server_t *srv, const ks_cluster_config_t *cfg,
 	c->node = cfg->node_id;
 	c->cfg = *cfg;
 	c->ctl_conn_id = -1;
+	c->coord_epoch = -2;
+	atomic_init(&c->coordinating, 0);
 	c->log_cb = cfg->log_cb ? cfg->log_cb : c->store->cfg.log_cb;
 	c->log_opaque = cfg->log_cb ? cfg->log_opaque :
 	    c->store->cfg.log_opaque;
@@ -1407,6 +1485,9 @@ void ks_cluster_free(ks_cluster_t *c)
 	if (c->threads > 1)
 		pthread_join(c->heartbeater, NULL);
 	ks__rfetchers_stop(c);
+	/* the store's coordinator serves alone again, from what its log has */
+	if (c->coord_epoch != -2 && !atomic_load(&c->coordinating))
+		ks__coordinator_activate(ks_store_coordinator(c->store), 1);
 	ks__ctl_stop(c->ctl);
 	pthread_mutex_lock(&c->ctl_mu);
 	kc_cluster_free(c->ctl_conn);

@@ -20,6 +20,7 @@
 #define KS_REPLICATION_IMPL_H
 
 #include "core/internal.h"
+#include "group/coordinator_impl.h"
 #include "kafka/client_impl.h"
 #include "kafka/server_cluster.h"
 #include "replication/meta.h"
@@ -28,6 +29,10 @@
 #include <kstream/kafka.h>
 #include <pthread.h>
 #include <stdatomic.h>
+
+/* The replicated topic of committed offsets: one partition, replicated
+ * like any other, led by the member that coordinates every group. */
+#define KS__R_OFFSETS "__consumer_offsets"
 
 /* lib/log/append.c */
 int ks__log_set_leader_epoch(ks_log_t *log, int32_t epoch);
@@ -129,6 +134,14 @@ struct ks_cluster {
 	uint64_t reg_index;
 	pthread_t reconciler, heartbeater;
 	int threads;               /* how many of the two started */
+
+	/* Groups: this member coordinates while it leads the replicated
+	 * __consumer_offsets (coordinating, read by the server's loop);
+	 * coord_epoch the leader epoch it activated in, -2 never decided.
+	 * Reconciler thread. */
+	atomic_int coordinating;
+	int32_t coord_epoch;
+	int64_t offsets_asked_ms;  /* the controller asked to create it */
 
 	/* the heartbeat thread's connection to the active controller */
 	pthread_mutex_t ctl_mu;
