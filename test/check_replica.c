@@ -370,6 +370,72 @@ START_TEST(min_insync_refuses)
 }
 END_TEST
 
+/* Until member i knows a leader for topic-0 (its view). */
+static int has_leader(const ks_cluster_partition_t *p, void *arg)
+{
+	(void)arg;
+	return p->leader >= 0 && p->nisr == p->nreplicas;
+}
+
+START_TEST(groups_survive_the_coordinator)
+{
+	struct icluster ic;
+	ks_cluster_partition_t p;
+	ks_topic_partition_t tp[2];
+	ks_committed_t *got = NULL;
+	ks_admin_t *a;
+	char boot[512];
+	int64_t offsets[20];
+	size_t n = 0;
+	int i, ci = -1;
+
+	icluster_start(&ic, 1);
+	ck_assert_int_eq(ks_cluster_topic_create(ic.m[0].cl, "g", 1, 3, NULL,
+	    10000), 0);
+	for (i = 0; i < N; i++)
+		ck_assert(wait_part(&ic, i, "g", has_leader, NULL, 10000, &p));
+	produce(&ic, "g", 0, 20, offsets);
+	/* the cluster made its offsets topic, replicated three times */
+	for (i = 0; i < N; i++)
+		ck_assert(wait_part(&ic, i, "__consumer_offsets", has_leader,
+		    NULL, 15000, &p));
+	ck_assert_int_eq(p.nreplicas, 3);
+	bootstrap(&ic, boot, sizeof boot);
+	ck_assert_int_eq(ks_admin_connect(boot, NULL, &a), 0);
+	tp[0].topic = "g";
+	tp[0].partition = 0;
+	tp[0].offset = 17;
+	ck_assert_int_eq(ks_admin_commit_offsets(a, "grp", tp, 1), 0);
+	ks_admin_free(a);
+
+	/* its coordinator goes: the next one has the commit */
+	ci = p.leader - 1;
+	member_stop(&ic, ci);
+	bootstrap(&ic, boot, sizeof boot);
+	ck_assert_int_eq(ks_admin_connect(boot, NULL, &a), 0);
+	for (i = 0; i < 200; i++) {
+		if (ks_admin_group_offsets(a, "grp", &got, &n) == 0 && n == 1)
+			break;
+		ks_committed_free(got);
+		got = NULL;
+		usleep(50000);
+	}
+	ck_assert_msg(got && n == 1, "no committed offset after failover");
+	ck_assert_str_eq(got[0].topic, "g");
+	ck_assert_int_eq(got[0].offset, 17);
+	ks_committed_free(got);
+	/* and takes new ones */
+	tp[0].offset = 19;
+	ck_assert_int_eq(ks_admin_commit_offsets(a, "grp", tp, 1), 0);
+	ck_assert_int_eq(ks_admin_group_offsets(a, "grp", &got, &n), 0);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(got[0].offset, 19);
+	ks_committed_free(got);
+	ks_admin_free(a);
+	icluster_stop(&ic);
+}
+END_TEST
+
 Suite *replica_suite(void)
 {
 	Suite *s = suite_create("replica");
@@ -378,6 +444,7 @@ Suite *replica_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, replicates_and_fails_over);
 	tcase_add_test(tc, min_insync_refuses);
+	tcase_add_test(tc, groups_survive_the_coordinator);
 	suite_add_tcase(s, tc);
 	return s;
 }
