@@ -176,15 +176,20 @@ $(B)/bench/bench_kafka: bench/bench_kafka.c bench/harness.h $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -O2 -std=gnu11 $(WARN) -pthread -Iinclude -o $@ $< $(STATIC) $(LDLIBS) -lrdkafka
 
+$(B)/bench/bench_cluster: bench/bench_cluster.c bench/harness.h $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -O2 -std=gnu11 $(WARN) -pthread -Iinclude -o $@ $< $(STATIC) $(LDLIBS) -lrdkafka
+
 $(B)/bench/bench_tool: bench/bench_tool.c bench/harness.h $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -O2 -std=gnu11 $(WARN) -pthread -Iinclude -o $@ $< $(STATIC) $(LDLIBS)
 
-bench: deps-bench $(BROKER) $(B)/bench/bench_log $(B)/bench/bench_bus $(if $(filter 1,$(WITH_NET)),$(B)/bench/bench_kafka $(TOOL) $(B)/bench/bench_tool)
+bench: deps-bench $(BROKER) $(B)/bench/bench_log $(B)/bench/bench_bus $(if $(filter 1,$(WITH_NET)),$(B)/bench/bench_kafka $(TOOL) $(B)/bench/bench_tool $(B)/bench/bench_cluster)
 	$(B)/bench/bench_log
 	$(B)/bench/bench_bus
 	$(if $(filter 1,$(WITH_NET)),$(B)/bench/bench_kafka)
 	$(if $(filter 1,$(WITH_NET)),$(B)/bench/bench_tool)
+	$(if $(filter 1,$(WITH_NET)),$(B)/bench/bench_cluster)
 
 # --- fuzzing (clang's libFuzzer) ----------------------------------------------
 FUZZ_SECONDS ?= 60
