@@ -70,13 +70,14 @@ STATIC   := $(B)/libkstream.a
 SHARED   := $(B)/libkstream.so.$(VERSION)
 SONAME   := libkstream.so.$(MAJOR)
 
-NET_TESTS:= test/check_transport.c test/check_rmeta.c test/check_controller.c test/check_replica.c $(wildcard test/check_k*.c)
+NET_TESTS:= test/check_transport.c test/check_cluster.c test/check_rmeta.c test/check_controller.c test/check_replica.c $(wildcard test/check_k*.c)
 TEST_SRC := $(sort $(filter-out $(if $(filter 1,$(WITH_NET)),,$(NET_TESTS)),$(wildcard test/check_*.c)))
 # The headers whose functions this build exports (for the symbols test).
 API_HDRS := $(filter-out $(if $(filter 1,$(WITH_NET)),,include/kstream/transport.h include/kstream/kafka.h include/kstream/cluster.h),$(wildcard include/kstream/*.h))
 # test/kserver_util.c: the in-process server and raw client of the wire suites.
+# test/cluster_util.c: the kstream-broker clusters of the cluster suite.
 TEST_OBJ := $(TEST_SRC:%.c=$(B)/%.o) $(B)/test/main.o $(B)/test/util.o $(B)/test/proc.o \
-            $(if $(filter 1,$(WITH_NET)),$(B)/test/kserver_util.o)
+            $(if $(filter 1,$(WITH_NET)),$(B)/test/kserver_util.o $(B)/test/cluster_util.o)
 BENCH_SRC:= $(sort $(wildcard bench/*.c))
 EXAMPLES := $(filter-out $(if $(filter 1,$(WITH_NET)),,broker),$(patsubst examples/%.c,%,$(wildcard examples/*.c)))
 # examples/broker.c is also the installed program kstream-broker.
@@ -134,7 +135,7 @@ test: check
 # The suites whose threads share a log, under ThreadSanitizer.
 check-threads:
 	$(MAKE) --no-print-directory SANITIZE=thread all build/tsan/test/run
-	cd build/tsan/test && TSAN_OPTIONS=halt_on_error=1 KS_TEST_TMP=$${TMPDIR:-/tmp} ./run log multiproc wait compact coordinator client group bus metrics transport kserver kclient kmetrics admin controller
+	cd build/tsan/test && TSAN_OPTIONS=halt_on_error=1 KS_TEST_TMP=$${TMPDIR:-/tmp} ./run log multiproc wait compact coordinator client group bus metrics transport kserver kclient kmetrics admin controller replica
 
 # Install into a scratch DESTDIR and build every example against it through
 # pkg-config, as a user would.

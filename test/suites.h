@@ -43,4 +43,5 @@ KS_SUITE(kmetrics)
 KS_SUITE(rmeta)
 KS_SUITE(controller)
 KS_SUITE(replica)
+KS_SUITE(cluster)
 #endif

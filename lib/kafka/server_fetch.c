@@ -123,11 +123,10 @@ static int collect(ks_kafka_server_t *srv, const kp_fetch_req_t *req,
 			    p->log_start_offset = -1;
 			p->preferred_read_replica = -1;
 			p->records.len = 0;
-			rc = ks__ksrv_log(srv, rt->topic.s, rp->partition,
-			    &log);
 			limit = INT64_MAX;
 			hw = -1;
-			if (rc == 0 && srv->cops &&
+			/* a member asks the cluster first (as Produce) */
+			if (srv->cops &&
 			    (p->error_code = srv->cops->fetch_check(srv->cl,
 			    rt->topic.s, rp->partition, req->replica_id,
 			    rp->current_leader_epoch, rp->fetch_offset, &hw,
@@ -135,6 +134,8 @@ static int collect(ks_kafka_server_t *srv, const kp_fetch_req_t *req,
 				nerr++;
 				continue;
 			}
+			rc = ks__ksrv_log(srv, rt->topic.s, rp->partition,
+			    &log);
 			if (rc) {
 				p->error_code = rc == KS_ETOPIC ||
 				    rc == KS_EPARTITION || rc == KS_ENAME ?

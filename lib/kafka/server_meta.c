@@ -199,17 +199,17 @@ static void list_offset(ks_kafka_server_t *srv, const char *topic,
 	p->partition = rp->partition;
 	p->timestamp = -1;
 	p->offset = -1;
+	/* A member answers for the partitions it leads; a consumer's
+	 * "latest" is the high watermark. */
+	if (srv->cops && (p->error_code = srv->cops->fetch_check(srv->cl,
+	    topic, rp->partition, replica_id, -1, -1, &hw, &limit)) != 0)
+		return;
 	if ((rc = ks__ksrv_log(srv, topic, rp->partition, &log)) != 0) {
 		p->error_code = rc == KS_ENAME || rc == KS_ETOPIC ||
 		    rc == KS_EPARTITION ? KP_UNKNOWN_TOPIC_OR_PARTITION :
 		    ks__ksrv_err(rc);
 		return;
 	}
-	/* A member answers for the partitions it leads; a consumer's
-	 * "latest" is the high watermark. */
-	if (srv->cops && (p->error_code = srv->cops->fetch_check(srv->cl,
-	    topic, rp->partition, replica_id, -1, -1, &hw, &limit)) != 0)
-		return;
 	if (rp->timestamp == -1) {
 		p->offset = srv->cops ? hw : ks_log_end_offset(log);
 	} else if (rp->timestamp == -2) {

@@ -120,6 +120,12 @@ static void produce_one(ks_kafka_server_t *srv, int16_t version,
 		p->error_code = KP_INVALID_TOPIC_EXCEPTION;
 		return;
 	}
+	/* A member asks the cluster first: a partition this member does
+	 * not lead (or not yet) is NOT_LEADER_OR_FOLLOWER, whether or not
+	 * its store has it. */
+	if (cops && (p->error_code = cops->produce_check(srv->cl, topic,
+	    rp->index, acks)) != 0)
+		return;
 	if (own)
 		rc = ks_topic_partition(own, rp->index, &log);
 	else if (own_err)
@@ -130,9 +136,6 @@ static void produce_one(ks_kafka_server_t *srv, int16_t version,
 		p->error_code = append_error(rc);
 		return;
 	}
-	if (cops && (p->error_code = cops->produce_check(srv->cl, topic,
-	    rp->index, acks)) != 0)
-		return;
 	if (rp->records.len <= 0) {
 		p->error_code = KP_CORRUPT_MESSAGE;
 	} else if (version < 7 && has_zstd(rp->records.p,

@@ -845,6 +845,16 @@ static int h_heartbeat(struct ks_cluster *c, kp_io_t *in, kp_io_t *out)
 	memset(&resp, 0, sizeof resp);
 	if (ks__ctl_leader(c->ctl) != c->node) {
 		resp.error_code = KP_NOT_CONTROLLER;
+	} else if (req.want_fence || req.want_shut_down) {
+		/* a controlled shutdown: its partitions move now */
+		struct ks__rcmd cmd;
+		if (ks__rcmd_fence(&cmd, req.broker_id) == 0) {
+			if (ks__ctl_submit(c->ctl, &cmd, NULL, NULL) != 0)
+				resp.error_code = KP_NOT_CONTROLLER;
+			free(cmd.p);
+		}
+		resp.is_fenced = true;
+		resp.should_shut_down = req.want_shut_down;
 	} else {
 		ks__ctl_heartbeat(c->ctl, req.broker_id);
 		img = ks__ctl_image(c->ctl);
@@ -928,6 +938,8 @@ static int h_alter_partition(struct ks_cluster *c, kp_io_t *in,
 }
 
 /* ---- the server's hooks ------------------------------------------------- */
+
+static int caught_up(struct ks_cluster *c);
 
 /* n zeroed elements from arena (at least one, so that none is not taken
  * for a failed allocation). */
@@ -1093,10 +1105,27 @@ static int h_metadata(void *arg, const char *scheme, int auto_create,
     const kp_metadata_req_t *req, kp_metadata_resp_t *m, kp_arena_t *arena)
 {
 	struct ks_cluster *c = arg;
-	struct ks__rimage *img = ks__ctl_image(c->ctl);
+	struct ks__rimage *img;
 	int32_t i, n = 0;
-	int rc = 0;
+	int rc = 0, ready = caught_up(c);
 
+	if (!ready) {
+		/* Not caught up: no topic is known to be absent and no leader
+		 * is known, so every topic asked is LEADER_NOT_AVAILABLE
+		 * (clients ask again) and the full listing is empty. */
+		m->controller_id = -1;
+		if (req->n_topics < 0)
+			return 0;
+		m->n_topics = req->n_topics;
+		m->topics = aalloc(arena, (size_t)req->n_topics,
+		    sizeof *m->topics);
+		for (i = 0; m->topics && i < req->n_topics; i++) {
+			m->topics[i].name = req->topics[i];
+			m->topics[i].error_code = KP_LEADER_NOT_AVAILABLE;
+		}
+		return m->topics ? 0 : KS_ENOMEM;
+	}
+	img = ks__ctl_image(c->ctl);
 	m->controller_id = ks__ctl_leader(c->ctl);
 	m->brokers = aalloc(arena, (size_t)img->nbrokers,
 	    sizeof *m->brokers);
@@ -1155,13 +1184,33 @@ static int h_metadata(void *arg, const char *scheme, int auto_create,
 }
 
 /* The replica, or the Kafka code for its absence. */
+/*
+ * Whether this process has caught up with the cluster: its registration
+ * is in the image the reconciler applied. Before that it serves nothing:
+ * its store and its own Raft log may hold the roles of before its
+ * restart (Kafka's brokers wait for the metadata log likewise).
+ */
+static int caught_up(struct ks_cluster *c)
+{
+	int ok;
+
+	pthread_mutex_lock(&c->mu);
+	ok = c->reg_index && c->img && c->img->applied >= c->reg_index;
+	pthread_mutex_unlock(&c->mu);
+	return ok;
+}
+
 static struct ks__rreplica *replica_or(struct ks_cluster *c,
     const char *topic, int32_t p, int16_t *code)
 {
-	struct ks__rreplica *rp = ks__rcluster_replica(c, topic, p);
+	struct ks__rreplica *rp;
 	struct ks__rimage *img;
 
-	if (rp)
+	if (!caught_up(c)) {
+		*code = KP_NOT_LEADER_OR_FOLLOWER;
+		return NULL;
+	}
+	if ((rp = ks__rcluster_replica(c, topic, p)))
 		return rp;
 	img = ks__ctl_image(c->ctl);
 	*code = topic && ks__rimage_part(img, topic, p) ?
@@ -1469,13 +1518,212 @@ int ks_cluster_new(ks_kafka_server_t *srv, const ks_cluster_config_t *cfg,
 	return 0;
 }
 
+/* ---- a member that left ---------------------------------------------- */
+
+/*
+ * The hooks of a server whose member has left (ks_cluster_free): it leads
+ * nothing and knows no one. A server that was a member never goes back to
+ * answering alone: its store holds replicas whose leaders are elsewhere,
+ * and an acknowledgement from it would be one no other replica has.
+ */
+static int gone_metadata(void *arg, const char *scheme, int auto_create,
+    const kp_metadata_req_t *req, kp_metadata_resp_t *m, kp_arena_t *arena)
+{
+	int32_t i;
+
+	m->controller_id = -1;
+	if (req->n_topics < 0)
+		return 0;
+	m->n_topics = req->n_topics;
+	if (!(m->topics = aalloc(arena, (size_t)req->n_topics,
+	    sizeof *m->topics)))
+		return KS_ENOMEM;
+	for (i = 0; i < req->n_topics; i++) {
+		m->topics[i].name = req->topics[i];
+		m->topics[i].error_code = KP_LEADER_NOT_AVAILABLE;
+	}
+	return 0;
+}
+
+static int16_t gone_produce(void *arg, const char *topic, int32_t p,
+    int16_t acks)
+{
+	return KP_NOT_LEADER_OR_FOLLOWER;
+}
+
+static int gone_await(void *arg, const char *topic, int32_t p, int64_t last,
+    int32_t timeout_ms, ks__khw_done_fn *done, void *darg)
+{
+	return KP_NOT_LEADER_OR_FOLLOWER;
+}
+
+static int16_t gone_fetch(void *arg, const char *topic, int32_t p,
+    int32_t replica_id, int32_t cur_epoch, int64_t fetch_offset,
+    int64_t *hw, int64_t *limit)
+{
+	return KP_NOT_LEADER_OR_FOLLOWER;
+}
+
+static int16_t gone_epoch(void *arg, const char *topic, int32_t p,
+    int32_t cur_epoch, int32_t epoch, int32_t *epoch_out, int64_t *end)
+{
+	*epoch_out = -1;
+	*end = -1;
+	return KP_NOT_LEADER_OR_FOLLOWER;
+}
+
+static int16_t gone_create(void *arg, const char *name, int32_t nparts,
+    int32_t rf, const char *configs, int validate_only, const char **msg)
+{
+	*msg = "this member has left the cluster";
+	return KP_NOT_CONTROLLER;
+}
+
+static int16_t gone_delete(void *arg, const char *name)
+{
+	return KP_NOT_CONTROLLER;
+}
+
+static int16_t gone_partitions(void *arg, const char *name, int32_t count,
+    int validate_only, const char **msg)
+{
+	*msg = "this member has left the cluster";
+	return KP_NOT_CONTROLLER;
+}
+
+static int16_t gone_coordinator(void *arg, const char *scheme,
+    int32_t *node, char *host, size_t hostlen, int32_t *port)
+{
+	return KP_COORDINATOR_NOT_AVAILABLE;
+}
+
+/* The controller's APIs answered NOT_CONTROLLER. */
+static int gone_controller(void *arg, int16_t api, kp_io_t *in,
+    kp_io_t *out)
+{
+	union {
+		kp_broker_registration_req_t reg;
+		kp_broker_heartbeat_req_t hb;
+		kp_alter_partition_req_t ap;
+	} req;
+	union {
+		kp_broker_registration_resp_t reg;
+		kp_broker_heartbeat_resp_t hb;
+		kp_alter_partition_resp_t ap;
+	} resp;
+	int rc;
+
+	memset(&req, 0, sizeof req);
+	memset(&resp, 0, sizeof resp);
+	switch (api) {
+	case KP_BROKER_REGISTRATION:
+		if ((rc = kp_broker_registration_req(in, &req.reg)) != 0)
+			return rc;
+		resp.reg.error_code = KP_NOT_CONTROLLER;
+		resp.reg.broker_epoch = -1;
+		return kp_broker_registration_resp(out, &resp.reg);
+	case KP_BROKER_HEARTBEAT:
+		if ((rc = kp_broker_heartbeat_req(in, &req.hb)) != 0)
+			return rc;
+		resp.hb.error_code = KP_NOT_CONTROLLER;
+		return kp_broker_heartbeat_resp(out, &resp.hb);
+	case KP_ALTER_PARTITION:
+		if ((rc = kp_alter_partition_req(in, &req.ap)) != 0)
+			return rc;
+		resp.ap.error_code = KP_NOT_CONTROLLER;
+		return kp_alter_partition_resp(out, &resp.ap);
+	}
+	return KS_EINVAL;
+}
+
+static int gone_is_coordinator(void *arg)
+{
+	return 0;
+}
+
+static const struct ks__kcluster_ops gone_ops = {
+	.metadata = gone_metadata,
+	.produce_check = gone_produce,
+	.await_hw = gone_await,
+	.fetch_check = gone_fetch,
+	.epoch_end = gone_epoch,
+	.create_topic = gone_create,
+	.delete_topic = gone_delete,
+	.create_partitions = gone_partitions,
+	.coordinator = gone_coordinator,
+	.controller_request = gone_controller,
+	.is_coordinator = gone_is_coordinator,
+};
+
+static void poll_nap(void);
+
+/* Until the image shows this member fenced, or ms pass. */
+static void wait_fenced(struct ks_cluster *c, int ms)
+{
+	int64_t end = ks__rnow_ms() + ms;
+
+	while (ks__rnow_ms() < end) {
+		struct ks__rimage *img = ks__ctl_image(c->ctl);
+		const struct ks__rbroker *b = ks__rimage_broker(img, c->node);
+		int fenced = !b || b->fenced;
+		ks__rimage_unref(img);
+		if (fenced)
+			return;
+		poll_nap();
+	}
+}
+
+/*
+ * A controlled shutdown (Kafka's): the member stops serving, then asks
+ * the active controller to fence it, so that its partitions move to their
+ * in-sync followers now rather than after broker.session.timeout.ms.
+ */
+static void leave(struct ks_cluster *c)
+{
+	int32_t leader = ks__ctl_leader(c->ctl);
+	struct ks__rcmd cmd;
+	size_t i;
+
+	for (i = 0; i < c->nreps; i++) {
+		struct ks__rpart none;
+		memset(&none, 0, sizeof none);
+		none.leader = -1;
+		ks__rreplica_update(c, c->reps[i], &none);
+	}
+	if (leader < 0 || !c->reg_index)
+		return;
+	if (leader == c->node) {
+		if (ks__rcmd_fence(&cmd, c->node) == 0) {
+			ks__ctl_submit(c->ctl, &cmd, NULL, NULL);
+			free(cmd.p);
+		}
+	} else {
+		kp_broker_heartbeat_req_t req;
+		kp_broker_heartbeat_resp_t resp;
+		kc_resp_t keep;
+
+		memset(&req, 0, sizeof req);
+		req.broker_id = c->node;
+		req.broker_epoch = (int64_t)c->reg_index;
+		req.want_fence = true;
+		req.want_shut_down = true;
+		memset(&keep, 0, sizeof keep);
+		ctl_rpc(c, leader, KP_BROKER_HEARTBEAT, &req, &resp,
+		    sizeof resp, &keep);
+		kc_resp_free(&keep);
+	}
+	wait_fenced(c, 2000);
+}
+
 void ks_cluster_free(ks_cluster_t *c)
 {
 	size_t i;
 
 	if (!c)
 		return;
-	ks__kafka_server_set_cluster(c->srv, NULL, NULL);
+	/* from here the server serves nothing: no acknowledgement of a
+	 * write its followers may not get */
+	ks__kafka_server_set_cluster(c->srv, &gone_ops, NULL);
 	pthread_mutex_lock(&c->mu);
 	c->stop = 1;
 	pthread_cond_broadcast(&c->cv);
@@ -1484,6 +1732,7 @@ void ks_cluster_free(ks_cluster_t *c)
 		pthread_join(c->reconciler, NULL);
 	if (c->threads > 1)
 		pthread_join(c->heartbeater, NULL);
+	leave(c);
 	ks__rfetchers_stop(c);
 	/* the store's coordinator serves alone again, from what its log has */
 	if (c->coord_epoch != -2 && !atomic_load(&c->coordinating))

@@ -294,6 +294,19 @@ static int fetch_once(struct ks__rfetcher *f, struct kc_broker *b,
 			    p->records.len > 0 ? p->records.p : NULL,
 			    p->records.len > 0 ? (size_t)p->records.len : 0,
 			    p->high_watermark);
+			if (err == KS_ESEQUENCE && p->records.len >= 12) {
+				/* The leader's batch starts before our log
+				 * end: our last batches are not its. Cut back
+				 * to where its batch begins and fetch again. */
+				int64_t base = (int64_t)ks__be64(
+				    (const uint8_t *)p->records.p);
+				KS__RLOG(c, KS_LOG_WARNING, "replication: "
+				    "%s-%d: the leader's batch at %lld does "
+				    "not follow our log end: cutting there",
+				    rp->topic, rp->p, (long long)base);
+				ks__rreplica_truncate(c, rp, base);
+				continue;
+			}
 			if (err && err != KS_EBUSY)
 				KS__RLOG(c, KS_LOG_WARNING, "replication: "
 				    "%s-%d: append: %s", rp->topic, rp->p,
