@@ -89,8 +89,10 @@ KS_API int ks_cluster_new(ks_kafka_server_t *srv,
     const ks_cluster_config_t *cfg, ks_cluster_t **cp);
 
 /*
- * ks_cluster_free: stops fetching, heartbeating and the controller
- * (leadership passes to the others once they notice). NULL is a no-op.
+ * ks_cluster_free: a controlled shutdown. srv stops serving at once (it
+ * answers as a member that leads nothing, and never again alone), the
+ * controller is asked to fence this member so that its partitions move
+ * now, then fetching, heartbeats and the controller stop. NULL is a no-op.
  */
 KS_API void ks_cluster_free(ks_cluster_t *c);
 
