@@ -1517,11 +1517,25 @@ static void free_tables(ks_coordinator_t *c)
 	free(c->gtab);
 }
 
+/* Under c->mu: every join and sync g's members wait on is answered
+ * KS_ECLOSED (through ob, run once c->mu is dropped). */
+static void close_pending(struct ks__outbox *ob, struct ks__group *g)
+{
+	struct ks__member *m;
+
+	for (m = g->members; m; m = m->next) {
+		if (m->join)
+			answer_join_err(ob, m->join, KS_ECLOSED, m->id, 0);
+		if (m->sync)
+			answer_sync_err(ob, m->sync, KS_ECLOSED);
+		m->join = m->sync = NULL;
+	}
+}
+
 int ks__coordinator_activate(ks_coordinator_t *c, int active)
 {
 	struct ks__outbox ob;
 	struct ks__group *g, **pp;
-	struct ks__member *m;
 	size_t i;
 	int rc = 0;
 
@@ -1532,15 +1546,7 @@ int ks__coordinator_activate(ks_coordinator_t *c, int active)
 	pthread_mutex_lock(&c->mu);
 	for (i = 0; i < c->gcap; i++) {
 		for (pp = &c->gtab[i]; (g = *pp);) {
-			for (m = g->members; m; m = m->next) {
-				if (m->join)
-					answer_join_err(&ob, m->join,
-					    KS_ECLOSED, m->id, 0);
-				if (m->sync)
-					answer_sync_err(&ob, m->sync,
-					    KS_ECLOSED);
-				m->join = m->sync = NULL;
-			}
+			close_pending(&ob, g);
 			if (g->pins) { /* a commit waits for commit_mu */
 				pp = &g->next;
 				continue;
@@ -1612,7 +1618,6 @@ void ks_coordinator_free(ks_coordinator_t *c)
 {
 	struct ks__outbox ob;
 	struct ks__group *g;
-	struct ks__member *m;
 	size_t i;
 
 	if (!c)
@@ -1628,15 +1633,7 @@ void ks_coordinator_free(ks_coordinator_t *c)
 	pthread_mutex_lock(&c->mu);
 	for (i = 0; i < c->gcap; i++)
 		for (g = c->gtab[i]; g; g = g->next)
-			for (m = g->members; m; m = m->next) {
-				if (m->join)
-					answer_join_err(&ob, m->join,
-					    KS_ECLOSED, m->id, 0);
-				if (m->sync)
-					answer_sync_err(&ob, m->sync,
-					    KS_ECLOSED);
-				m->join = m->sync = NULL;
-			}
+			close_pending(&ob, g);
 	pthread_mutex_unlock(&c->mu);
 	ob_run(&ob);
 	free_tables(c);

@@ -175,6 +175,16 @@ static int rep_insert(struct ks_cluster *c, struct ks__rreplica *rp)
 	return 0;
 }
 
+/* rp, a replica the image no longer places here, serves nothing. */
+static void stop_serving(struct ks_cluster *c, struct ks__rreplica *rp)
+{
+	struct ks__rpart none;
+
+	memset(&none, 0, sizeof none);
+	none.leader = -1;
+	ks__rreplica_update(c, rp, &none);
+}
+
 int ks__rcluster_url(struct ks_cluster *c, int32_t id, char *buf,
     size_t len)
 {
@@ -317,16 +327,60 @@ static void apply_image(struct ks_cluster *c, struct ks__rimage *img)
 		const struct ks__rpart *mp = ks__rimage_part(img, rp->topic,
 		    rp->p);
 		if (!mp || !i_am_replica(mp, c->node)) {
-			struct ks__rpart none;
-			memset(&none, 0, sizeof none);
-			none.leader = -1;
 			pthread_mutex_unlock(&c->mu);
-			ks__rreplica_update(c, rp, &none);
+			stop_serving(c, rp);
 			pthread_mutex_lock(&c->mu);
 		}
 	}
 	pthread_cond_broadcast(&c->cv); /* fetchers look again */
 	pthread_mutex_unlock(&c->mu);
+}
+
+/* ---- requests to the controller ------------------------------------------ */
+
+/* On the active controller (this member): submits cmd without waiting
+ * for it to be applied, and frees it. ks__ctl_submit's result. */
+static int submit_free(struct ks_cluster *c, struct ks__rcmd *cmd)
+{
+	int rc = ks__ctl_submit(c->ctl, cmd, NULL, NULL);
+
+	free(cmd->p);
+	return rc;
+}
+
+/* The Raft index of the last image the controller published. */
+static uint64_t applied_index(struct ks_cluster *c)
+{
+	struct ks__rimage *img = ks__ctl_image(c->ctl);
+	uint64_t index = img->applied;
+
+	ks__rimage_unref(img);
+	return index;
+}
+
+/* Whether the controller's last image has topic name. */
+static int knows_topic(struct ks_cluster *c, const char *name)
+{
+	struct ks__rimage *img = ks__ctl_image(c->ctl);
+	int have = ks__rimage_topic(img, name) != NULL;
+
+	ks__rimage_unref(img);
+	return have;
+}
+
+int ks__rcluster_connect(struct ks_cluster *c, const char *url,
+    const char *role, int timeout_ms, struct kc_cluster **out)
+{
+	ks_remote_config_t rc;
+	char cid[64];
+
+	ks_remote_config_init(&rc);
+	rc.tls = c->have_tls ? &c->tls : NULL;
+	rc.request_timeout_ms = timeout_ms;
+	rc.log_cb = c->log_cb;
+	rc.log_opaque = c->log_opaque;
+	snprintf(cid, sizeof cid, "kstream-%s-%d", role, (int)c->node);
+	return kc_cluster_new(url, &rc, cid, out);
 }
 
 /* A controller request (api, req) answered into resp: on the active
@@ -335,8 +389,7 @@ static int ctl_rpc(struct ks_cluster *c, int32_t leader, int16_t api,
     void *req, void *resp, size_t size, kc_resp_t *keep)
 {
 	struct kc_broker *b;
-	ks_remote_config_t rc;
-	char url[600], cid[64];
+	char url[600];
 	int err;
 
 	pthread_mutex_lock(&c->ctl_mu);
@@ -349,14 +402,9 @@ static int ctl_rpc(struct ks_cluster *c, int32_t leader, int16_t api,
 			pthread_mutex_unlock(&c->ctl_mu);
 			return err;
 		}
-		ks_remote_config_init(&rc);
-		rc.tls = c->have_tls ? &c->tls : NULL;
-		rc.request_timeout_ms = KS__MAX(c->cfg.heartbeat_interval_ms,
-		    1000);
-		rc.log_cb = c->log_cb;
-		rc.log_opaque = c->log_opaque;
-		snprintf(cid, sizeof cid, "kstream-member-%d", (int)c->node);
-		if ((err = kc_cluster_new(url, &rc, cid, &c->ctl_conn))) {
+		if ((err = ks__rcluster_connect(c, url, "member",
+		    KS__MAX(c->cfg.heartbeat_interval_ms, 1000),
+		    &c->ctl_conn))) {
 			c->ctl_conn = NULL;
 			pthread_mutex_unlock(&c->ctl_mu);
 			return err;
@@ -374,6 +422,33 @@ static int ctl_rpc(struct ks_cluster *c, int32_t leader, int16_t api,
 	return err;
 }
 
+/* ctl_rpc for a request whose answer is not read. */
+static void ctl_send(struct ks_cluster *c, int32_t leader, int16_t api,
+    void *req, void *resp, size_t size)
+{
+	kc_resp_t keep;
+
+	memset(&keep, 0, sizeof keep);
+	ctl_rpc(c, leader, api, req, resp, size, &keep);
+	kc_resp_free(&keep);
+}
+
+/* A BrokerHeartbeat to the active controller, another member; leaving,
+ * a controlled shutdown's, which asks it to fence this member now. */
+static void send_heartbeat(struct ks_cluster *c, int32_t leader,
+    bool leaving)
+{
+	kp_broker_heartbeat_req_t req;
+	kp_broker_heartbeat_resp_t resp;
+
+	memset(&req, 0, sizeof req);
+	req.broker_id = c->node;
+	req.broker_epoch = leaving ? (int64_t)c->reg_index : -1;
+	req.want_fence = leaving;
+	req.want_shut_down = leaving;
+	ctl_send(c, leader, KP_BROKER_HEARTBEAT, &req, &resp, sizeof resp);
+}
+
 static void send_alter(struct ks_cluster *c, const struct ks__ralter *a)
 {
 	int32_t leader = ks__ctl_leader(c->ctl);
@@ -384,16 +459,13 @@ static void send_alter(struct ks_cluster *c, const struct ks__ralter *a)
 	if (leader == c->node) {
 		if (ks__rcmd_alter_isr(&cmd, a->topic, a->p, c->node,
 		    a->leader_epoch, a->partition_epoch, a->isr,
-		    a->nisr) == 0) {
-			ks__ctl_submit(c->ctl, &cmd, NULL, NULL);
-			free(cmd.p);
-		}
+		    a->nisr) == 0)
+			submit_free(c, &cmd);
 	} else {
 		kp_alter_partition_req_t req;
 		kp_alter_partition_req_topic_t t;
 		kp_alter_partition_req_part_t p;
 		kp_alter_partition_resp_t resp;
-		kc_resp_t keep;
 
 		memset(&req, 0, sizeof req);
 		memset(&t, 0, sizeof t);
@@ -410,10 +482,8 @@ static void send_alter(struct ks_cluster *c, const struct ks__ralter *a)
 		req.broker_epoch = -1;
 		req.n_topics = 1;
 		req.topics = &t;
-		memset(&keep, 0, sizeof keep);
-		ctl_rpc(c, leader, KP_ALTER_PARTITION, &req, &resp,
-		    sizeof resp, &keep);
-		kc_resp_free(&keep);
+		ctl_send(c, leader, KP_ALTER_PARTITION, &req, &resp,
+		    sizeof resp);
 	}
 }
 
@@ -481,8 +551,7 @@ static void offsets_topic(struct ks_cluster *c)
 	    create_cmd(c, img, KS__R_OFFSETS, 1, rf, "cleanup.policy=compact\n"
 	    "segment.bytes=104857600\n", &cmd, &msg) == 0) {
 		c->offsets_asked_ms = now;
-		ks__ctl_submit(c->ctl, &cmd, NULL, NULL);
-		free(cmd.p);
+		submit_free(c, &cmd);
 	}
 	ks__rimage_unref(img);
 }
@@ -506,14 +575,21 @@ static void tick_all(struct ks_cluster *c)
 	free(v);
 }
 
-static void cv_wait_ms(struct ks_cluster *c, int ms)
+/* ms from now, on the clock pthread_cond_timedwait reads. */
+static void abstime_in(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	ts->tv_sec += ts->tv_nsec / 1000000000L;
+	ts->tv_nsec %= 1000000000L;
+}
+
+void ks__rcluster_wait(struct ks_cluster *c, int ms)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_nsec += (long)ms * 1000000L;
-	ts.tv_sec += ts.tv_nsec / 1000000000L;
-	ts.tv_nsec %= 1000000000L;
+	abstime_in(&ts, ms);
 	pthread_cond_timedwait(&c->cv, &c->mu, &ts);
 }
 
@@ -527,7 +603,7 @@ static void *reconciler_main(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&c->mu);
 		if (!c->stop && !c->changed)
-			cv_wait_ms(c, 100);
+			ks__rcluster_wait(c, 100);
 		c->changed = 0;
 		if (c->stop) {
 			pthread_mutex_unlock(&c->mu);
@@ -599,11 +675,8 @@ static int register_cmds(struct ks_cluster *c, int32_t id,
 	struct ks__rcmd fence;
 	int rc;
 
-	if ((rc = ks__rcmd_fence(&fence, id)) != 0)
-		return rc;
-	rc = ks__ctl_submit(c->ctl, &fence, NULL, NULL);
-	free(fence.p);
-	if (rc)
+	if ((rc = ks__rcmd_fence(&fence, id)) != 0 ||
+	    (rc = submit_free(c, &fence)) != 0)
 		return rc;
 	return ks__rcmd_register(cmd, id, c->cfg.unclean_leader_election,
 	    eps, n);
@@ -627,11 +700,8 @@ static void do_register(struct ks_cluster *c, int32_t leader)
 	if (leader == c->node) {
 		struct ks__rcmd cmd;
 		if (register_cmds(c, c->node, c->eps, c->neps, &cmd) == 0) {
-			if (submit_wait(c, &cmd, 3000) == 0) {
-				struct ks__rimage *img = ks__ctl_image(c->ctl);
-				set_reg_index(c, img->applied);
-				ks__rimage_unref(img);
-			}
+			if (submit_wait(c, &cmd, 3000) == 0)
+				set_reg_index(c, applied_index(c));
 			free(cmd.p);
 		}
 	} else {
@@ -668,21 +738,10 @@ static void do_register(struct ks_cluster *c, int32_t leader)
 
 static void do_heartbeat(struct ks_cluster *c, int32_t leader)
 {
-	if (leader == c->node) {
+	if (leader == c->node)
 		ks__ctl_heartbeat(c->ctl, c->node);
-	} else {
-		kp_broker_heartbeat_req_t req;
-		kp_broker_heartbeat_resp_t resp;
-		kc_resp_t keep;
-
-		memset(&req, 0, sizeof req);
-		req.broker_id = c->node;
-		req.broker_epoch = -1;
-		memset(&keep, 0, sizeof keep);
-		ctl_rpc(c, leader, KP_BROKER_HEARTBEAT, &req, &resp,
-		    sizeof resp, &keep);
-		kc_resp_free(&keep);
-	}
+	else
+		send_heartbeat(c, leader, false);
 }
 
 static void *heartbeat_main(void *arg)
@@ -703,7 +762,7 @@ static void *heartbeat_main(void *arg)
 		}
 		pthread_mutex_lock(&c->mu);
 		if (!c->stop)
-			cv_wait_ms(c, leader >= 0 ?
+			ks__rcluster_wait(c, leader >= 0 ?
 			    c->cfg.heartbeat_interval_ms : 50);
 		if (c->stop) {
 			pthread_mutex_unlock(&c->mu);
@@ -767,11 +826,7 @@ static int submit_wait(struct ks_cluster *c, const struct ks__rcmd *cmd,
 		waitsub_put(w);
 		return rc;
 	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	ts.tv_sec += ts.tv_nsec / 1000000000L;
-	ts.tv_nsec %= 1000000000L;
+	abstime_in(&ts, timeout_ms);
 	pthread_mutex_lock(&w->mu);
 	while (!w->done && pthread_cond_timedwait(&w->cv, &w->mu, &ts) == 0)
 		;
@@ -779,6 +834,36 @@ static int submit_wait(struct ks_cluster *c, const struct ks__rcmd *cmd,
 	pthread_mutex_unlock(&w->mu);
 	waitsub_put(w);
 	return rc;
+}
+
+/*
+ * The end of a request the controller answers once applied (CreateTopics,
+ * DeleteTopics, CreatePartitions): cmd, made only if code is 0, is dropped
+ * if the request only validates, else submitted, waited for (5 s) and
+ * freed. The Kafka code to answer, and why into *msg if msg.
+ */
+static int16_t commit_cmd(struct ks_cluster *c, struct ks__rcmd *cmd,
+    int16_t code, int validate_only, const char **msg)
+{
+	int rc;
+
+	if (code || validate_only) {
+		if (!code)
+			free(cmd->p);
+		return code;
+	}
+	rc = submit_wait(c, cmd, 5000);
+	free(cmd->p);
+	if (rc == 0)
+		return 0;
+	if (rc == KS_EBUSY) {
+		if (msg)
+			*msg = "not the active controller";
+		return KP_NOT_CONTROLLER;
+	}
+	if (msg)
+		*msg = "the controller did not commit the topic in time";
+	return KP_REQUEST_TIMED_OUT;
 }
 
 static int h_registration(struct ks_cluster *c, kp_io_t *in, kp_io_t *out)
@@ -806,9 +891,7 @@ static int h_registration(struct ks_cluster *c, kp_io_t *in, kp_io_t *out)
 		strcpy(eps[n].host, l->host.s);
 		eps[n++].port = l->port;
 	}
-	if (ks__ctl_leader(c->ctl) != c->node)
-		resp.error_code = KP_NOT_CONTROLLER;
-	else if (req.broker_id < 0 || n == 0)
+	if (req.broker_id < 0 || n == 0)
 		resp.error_code = KP_INVALID_REQUEST;
 	else if (register_cmds(c, req.broker_id, eps, n, &cmd) == 0) {
 		/* Answered once applied, with an index at or after it (the
@@ -816,14 +899,11 @@ static int h_registration(struct ks_cluster *c, kp_io_t *in, kp_io_t *out)
 		 * wait on the loop: one Raft round on this network. */
 		ks__ctl_heartbeat(c->ctl, req.broker_id);
 		rc = submit_wait(c, &cmd, 2000);
-		if (rc == 0) {
-			struct ks__rimage *img = ks__ctl_image(c->ctl);
-			resp.broker_epoch = (int64_t)img->applied;
-			ks__rimage_unref(img);
-		} else {
+		if (rc == 0)
+			resp.broker_epoch = (int64_t)applied_index(c);
+		else
 			resp.error_code = rc == KS_EBUSY ? KP_NOT_CONTROLLER :
 			    KP_REQUEST_TIMED_OUT;
-		}
 		free(cmd.p);
 	} else {
 		resp.error_code = KP_UNKNOWN_SERVER_ERROR;
@@ -843,16 +923,12 @@ static int h_heartbeat(struct ks_cluster *c, kp_io_t *in, kp_io_t *out)
 	if ((rc = kp_broker_heartbeat_req(in, &req)) != 0)
 		return rc;
 	memset(&resp, 0, sizeof resp);
-	if (ks__ctl_leader(c->ctl) != c->node) {
-		resp.error_code = KP_NOT_CONTROLLER;
-	} else if (req.want_fence || req.want_shut_down) {
+	if (req.want_fence || req.want_shut_down) {
 		/* a controlled shutdown: its partitions move now */
 		struct ks__rcmd cmd;
-		if (ks__rcmd_fence(&cmd, req.broker_id) == 0) {
-			if (ks__ctl_submit(c->ctl, &cmd, NULL, NULL) != 0)
-				resp.error_code = KP_NOT_CONTROLLER;
-			free(cmd.p);
-		}
+		if (ks__rcmd_fence(&cmd, req.broker_id) == 0 &&
+		    submit_free(c, &cmd) != 0)
+			resp.error_code = KP_NOT_CONTROLLER;
 		resp.is_fenced = true;
 		resp.should_shut_down = req.want_shut_down;
 	} else {
@@ -871,7 +947,6 @@ static int h_alter_partition(struct ks_cluster *c, kp_io_t *in,
 {
 	kp_alter_partition_req_t req;
 	kp_alter_partition_resp_t resp;
-	int leader = ks__ctl_leader(c->ctl) == c->node;
 	struct ks__rimage *img;
 	int32_t i, j;
 	int rc;
@@ -880,10 +955,6 @@ static int h_alter_partition(struct ks_cluster *c, kp_io_t *in,
 	if ((rc = kp_alter_partition_req(in, &req)) != 0)
 		return rc;
 	memset(&resp, 0, sizeof resp);
-	if (!leader) {
-		resp.error_code = KP_NOT_CONTROLLER;
-		return kp_alter_partition_resp(out, &resp);
-	}
 	img = ks__ctl_image(c->ctl);
 	resp.n_topics = req.n_topics;
 	resp.topics = kp_arena_alloc(in->arena,
@@ -926,9 +997,8 @@ static int h_alter_partition(struct ks_cluster *c, kp_io_t *in,
 				continue;
 			}
 			/* decided when applied: a stale one changes nothing */
-			if (ks__ctl_submit(c->ctl, &cmd, NULL, NULL) != 0)
+			if (submit_free(c, &cmd) != 0)
 				p->error_code = KP_NOT_CONTROLLER;
-			free(cmd.p);
 		}
 	}
 	ks__rimage_unref(img);
@@ -956,6 +1026,27 @@ static char *adup(kp_arena_t *arena, const char *s)
 	if (d)
 		memcpy(d, s, n);
 	return d;
+}
+
+/* Metadata from a member that knows no leader: every topic asked is
+ * LEADER_NOT_AVAILABLE (clients ask again), the full listing empty. */
+static int no_metadata(const kp_metadata_req_t *req, kp_metadata_resp_t *m,
+    kp_arena_t *arena)
+{
+	int32_t i;
+
+	m->controller_id = -1;
+	if (req->n_topics < 0)
+		return 0;
+	m->n_topics = req->n_topics;
+	if (!(m->topics = aalloc(arena, (size_t)req->n_topics,
+	    sizeof *m->topics)))
+		return KS_ENOMEM;
+	for (i = 0; i < req->n_topics; i++) {
+		m->topics[i].name = req->topics[i];
+		m->topics[i].error_code = KP_LEADER_NOT_AVAILABLE;
+	}
+	return 0;
 }
 
 /* The live members: registered and not fenced. */
@@ -1059,7 +1150,6 @@ static int16_t h_create_topic(void *arg, const char *name, int32_t nparts,
 	struct ks__rimage *img;
 	struct ks__rcmd cmd;
 	int16_t code;
-	int rc;
 
 	*msg = NULL;
 	if (!name || !ks__topic_name_ok(name)) {
@@ -1083,22 +1173,7 @@ static int16_t h_create_topic(void *arg, const char *name, int32_t nparts,
 	}
 	code = create_cmd(c, img, name, nparts, rf, configs, &cmd, msg);
 	ks__rimage_unref(img);
-	if (code || validate_only) {
-		if (!code)
-			free(cmd.p);
-		return code;
-	}
-	rc = submit_wait(c, &cmd, 5000);
-	free(cmd.p);
-	if (rc == KS_EBUSY) {
-		*msg = "not the active controller";
-		return KP_NOT_CONTROLLER;
-	}
-	if (rc) {
-		*msg = "the controller did not commit the topic in time";
-		return KP_REQUEST_TIMED_OUT;
-	}
-	return 0;
+	return commit_cmd(c, &cmd, code, validate_only, msg);
 }
 
 static int h_metadata(void *arg, const char *scheme, int auto_create,
@@ -1107,24 +1182,11 @@ static int h_metadata(void *arg, const char *scheme, int auto_create,
 	struct ks_cluster *c = arg;
 	struct ks__rimage *img;
 	int32_t i, n = 0;
-	int rc = 0, ready = caught_up(c);
+	int rc = 0;
 
-	if (!ready) {
-		/* Not caught up: no topic is known to be absent and no leader
-		 * is known, so every topic asked is LEADER_NOT_AVAILABLE
-		 * (clients ask again) and the full listing is empty. */
-		m->controller_id = -1;
-		if (req->n_topics < 0)
-			return 0;
-		m->n_topics = req->n_topics;
-		m->topics = aalloc(arena, (size_t)req->n_topics,
-		    sizeof *m->topics);
-		for (i = 0; m->topics && i < req->n_topics; i++) {
-			m->topics[i].name = req->topics[i];
-			m->topics[i].error_code = KP_LEADER_NOT_AVAILABLE;
-		}
-		return m->topics ? 0 : KS_ENOMEM;
-	}
+	/* not caught up: no topic is known to be absent */
+	if (!caught_up(c))
+		return no_metadata(req, m, arena);
 	img = ks__ctl_image(c->ctl);
 	m->controller_id = ks__ctl_leader(c->ctl);
 	m->brokers = aalloc(arena, (size_t)img->nbrokers,
@@ -1168,9 +1230,7 @@ static int h_metadata(void *arg, const char *scheme, int auto_create,
 				const char *msg;
 				if (create_cmd(c, img, name,
 				    ks__kafka_server_partitions(c->srv), -1, NULL, &cmd, &msg) == 0) {
-					ks__ctl_submit(c->ctl, &cmd, NULL,
-					    NULL);
-					free(cmd.p);
+					submit_free(c, &cmd);
 					m->topics[i].error_code =
 					    KP_LEADER_NOT_AVAILABLE;
 				}
@@ -1268,23 +1328,15 @@ static int16_t h_epoch_end(void *arg, const char *topic, int32_t p,
 static int16_t h_delete_topic(void *arg, const char *name)
 {
 	struct ks_cluster *c = arg;
-	struct ks__rimage *img;
 	struct ks__rcmd cmd;
-	int found, rc;
 
 	if (ks__ctl_leader(c->ctl) != c->node)
 		return KP_NOT_CONTROLLER;
-	img = ks__ctl_image(c->ctl);
-	found = name && ks__rimage_topic(img, name) != NULL;
-	ks__rimage_unref(img);
-	if (!found)
+	if (!name || !knows_topic(c, name))
 		return KP_UNKNOWN_TOPIC_OR_PARTITION;
 	if (ks__rcmd_delete_topic(&cmd, name) != 0)
 		return KP_UNKNOWN_SERVER_ERROR;
-	rc = submit_wait(c, &cmd, 5000);
-	free(cmd.p);
-	return rc == 0 ? 0 : rc == KS_EBUSY ? KP_NOT_CONTROLLER :
-	    KP_REQUEST_TIMED_OUT;
+	return commit_cmd(c, &cmd, 0, 0, NULL);
 }
 
 static int16_t h_create_partitions(void *arg, const char *name,
@@ -1296,7 +1348,6 @@ static int16_t h_create_partitions(void *arg, const char *name,
 	struct ks__rcmd cmd;
 	int32_t *reps = NULL, rf, nnew;
 	int16_t code = 0;
-	int rc;
 
 	*msg = NULL;
 	if (ks__ctl_leader(c->ctl) != c->node) {
@@ -1323,15 +1374,7 @@ static int16_t h_create_partitions(void *arg, const char *name,
 	}
 	free(reps);
 	ks__rimage_unref(img);
-	if (code || validate_only) {
-		if (!code)
-			free(cmd.p);
-		return code;
-	}
-	rc = submit_wait(c, &cmd, 5000);
-	free(cmd.p);
-	return rc == 0 ? 0 : rc == KS_EBUSY ? KP_NOT_CONTROLLER :
-	    KP_REQUEST_TIMED_OUT;
+	return commit_cmd(c, &cmd, code, validate_only, NULL);
 }
 
 static int16_t h_coordinator(void *arg, const char *scheme, int32_t *node,
@@ -1360,11 +1403,52 @@ static int h_is_coordinator(void *arg)
 	return atomic_load(&c->coordinating);
 }
 
+/* The controller's APIs answered NOT_CONTROLLER: on a member that is not
+ * the active controller, or has left (arg unused). */
+static int not_controller(void *arg, int16_t api, kp_io_t *in, kp_io_t *out)
+{
+	union {
+		kp_broker_registration_req_t reg;
+		kp_broker_heartbeat_req_t hb;
+		kp_alter_partition_req_t ap;
+	} req;
+	union {
+		kp_broker_registration_resp_t reg;
+		kp_broker_heartbeat_resp_t hb;
+		kp_alter_partition_resp_t ap;
+	} resp;
+	int rc;
+
+	memset(&req, 0, sizeof req);
+	memset(&resp, 0, sizeof resp);
+	switch (api) {
+	case KP_BROKER_REGISTRATION:
+		if ((rc = kp_broker_registration_req(in, &req.reg)) != 0)
+			return rc;
+		resp.reg.error_code = KP_NOT_CONTROLLER;
+		resp.reg.broker_epoch = -1;
+		return kp_broker_registration_resp(out, &resp.reg);
+	case KP_BROKER_HEARTBEAT:
+		if ((rc = kp_broker_heartbeat_req(in, &req.hb)) != 0)
+			return rc;
+		resp.hb.error_code = KP_NOT_CONTROLLER;
+		return kp_broker_heartbeat_resp(out, &resp.hb);
+	case KP_ALTER_PARTITION:
+		if ((rc = kp_alter_partition_req(in, &req.ap)) != 0)
+			return rc;
+		resp.ap.error_code = KP_NOT_CONTROLLER;
+		return kp_alter_partition_resp(out, &resp.ap);
+	}
+	return KS_EINVAL;
+}
+
 static int h_controller_request(void *arg, int16_t api, kp_io_t *in,
     kp_io_t *out)
 {
 	struct ks_cluster *c = arg;
 
+	if (ks__ctl_leader(c->ctl) != c->node)
+		return not_controller(arg, api, in, out);
 	switch (api) {
 	case KP_BROKER_REGISTRATION:
 		return h_registration(c, in, out);
@@ -1529,20 +1613,7 @@ int ks_cluster_new(ks_kafka_server_t *srv, const ks_cluster_config_t *cfg,
 static int gone_metadata(void *arg, const char *scheme, int auto_create,
     const kp_metadata_req_t *req, kp_metadata_resp_t *m, kp_arena_t *arena)
 {
-	int32_t i;
-
-	m->controller_id = -1;
-	if (req->n_topics < 0)
-		return 0;
-	m->n_topics = req->n_topics;
-	if (!(m->topics = aalloc(arena, (size_t)req->n_topics,
-	    sizeof *m->topics)))
-		return KS_ENOMEM;
-	for (i = 0; i < req->n_topics; i++) {
-		m->topics[i].name = req->topics[i];
-		m->topics[i].error_code = KP_LEADER_NOT_AVAILABLE;
-	}
-	return 0;
+	return no_metadata(req, m, arena);
 }
 
 static int16_t gone_produce(void *arg, const char *topic, int32_t p,
@@ -1597,45 +1668,6 @@ static int16_t gone_coordinator(void *arg, const char *scheme,
 	return KP_COORDINATOR_NOT_AVAILABLE;
 }
 
-/* The controller's APIs answered NOT_CONTROLLER. */
-static int gone_controller(void *arg, int16_t api, kp_io_t *in,
-    kp_io_t *out)
-{
-	union {
-		kp_broker_registration_req_t reg;
-		kp_broker_heartbeat_req_t hb;
-		kp_alter_partition_req_t ap;
-	} req;
-	union {
-		kp_broker_registration_resp_t reg;
-		kp_broker_heartbeat_resp_t hb;
-		kp_alter_partition_resp_t ap;
-	} resp;
-	int rc;
-
-	memset(&req, 0, sizeof req);
-	memset(&resp, 0, sizeof resp);
-	switch (api) {
-	case KP_BROKER_REGISTRATION:
-		if ((rc = kp_broker_registration_req(in, &req.reg)) != 0)
-			return rc;
-		resp.reg.error_code = KP_NOT_CONTROLLER;
-		resp.reg.broker_epoch = -1;
-		return kp_broker_registration_resp(out, &resp.reg);
-	case KP_BROKER_HEARTBEAT:
-		if ((rc = kp_broker_heartbeat_req(in, &req.hb)) != 0)
-			return rc;
-		resp.hb.error_code = KP_NOT_CONTROLLER;
-		return kp_broker_heartbeat_resp(out, &resp.hb);
-	case KP_ALTER_PARTITION:
-		if ((rc = kp_alter_partition_req(in, &req.ap)) != 0)
-			return rc;
-		resp.ap.error_code = KP_NOT_CONTROLLER;
-		return kp_alter_partition_resp(out, &resp.ap);
-	}
-	return KS_EINVAL;
-}
-
 static int gone_is_coordinator(void *arg)
 {
 	return 0;
@@ -1651,7 +1683,7 @@ static const struct ks__kcluster_ops gone_ops = {
 	.delete_topic = gone_delete,
 	.create_partitions = gone_partitions,
 	.coordinator = gone_coordinator,
-	.controller_request = gone_controller,
+	.controller_request = not_controller,
 	.is_coordinator = gone_is_coordinator,
 };
 
@@ -1684,33 +1716,15 @@ static void leave(struct ks_cluster *c)
 	struct ks__rcmd cmd;
 	size_t i;
 
-	for (i = 0; i < c->nreps; i++) {
-		struct ks__rpart none;
-		memset(&none, 0, sizeof none);
-		none.leader = -1;
-		ks__rreplica_update(c, c->reps[i], &none);
-	}
+	for (i = 0; i < c->nreps; i++)
+		stop_serving(c, c->reps[i]);
 	if (leader < 0 || !c->reg_index)
 		return;
 	if (leader == c->node) {
-		if (ks__rcmd_fence(&cmd, c->node) == 0) {
-			ks__ctl_submit(c->ctl, &cmd, NULL, NULL);
-			free(cmd.p);
-		}
+		if (ks__rcmd_fence(&cmd, c->node) == 0)
+			submit_free(c, &cmd);
 	} else {
-		kp_broker_heartbeat_req_t req;
-		kp_broker_heartbeat_resp_t resp;
-		kc_resp_t keep;
-
-		memset(&req, 0, sizeof req);
-		req.broker_id = c->node;
-		req.broker_epoch = (int64_t)c->reg_index;
-		req.want_fence = true;
-		req.want_shut_down = true;
-		memset(&keep, 0, sizeof keep);
-		ctl_rpc(c, leader, KP_BROKER_HEARTBEAT, &req, &resp,
-		    sizeof resp, &keep);
-		kc_resp_free(&keep);
+		send_heartbeat(c, leader, true);
 	}
 	wait_fenced(c, 2000);
 }
@@ -1893,10 +1907,7 @@ int ks_cluster_topic_create(ks_cluster_t *c, const char *topic,
 			return KS_EINVAL;
 	}
 	for (;;) {
-		struct ks__rimage *img = ks__ctl_image(c->ctl);
-		int have = ks__rimage_topic(img, topic) != NULL;
-		ks__rimage_unref(img);
-		if (have)
+		if (knows_topic(c, topic))
 			return KS_EEXIST;
 		if (ks__ctl_leader(c->ctl) == c->node) {
 			code = h_create_topic(c, topic, partitions,
@@ -1934,10 +1945,7 @@ int ks_cluster_topic_create(ks_cluster_t *c, const char *topic,
 	}
 	/* until this member knows it */
 	for (;;) {
-		struct ks__rimage *img = ks__ctl_image(c->ctl);
-		int have = ks__rimage_topic(img, topic) != NULL;
-		ks__rimage_unref(img);
-		if (have)
+		if (knows_topic(c, topic))
 			return 0;
 		if (ks__rnow_ms() >= deadline)
 			return KS_ETIMEDOUT;

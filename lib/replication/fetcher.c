@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define FETCH_WAIT_MS 500
 #define FETCH_MAX_BYTES (64 << 20)
@@ -37,15 +36,9 @@ static int stopping(struct ks__rfetcher *f)
 /* Sleeps ms or until the cluster signals (a new image, a stop). */
 static void nap(struct ks__rfetcher *f, int ms)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_nsec += (long)ms * 1000000L;
-	ts.tv_sec += ts.tv_nsec / 1000000000L;
-	ts.tv_nsec %= 1000000000L;
 	pthread_mutex_lock(&f->c->mu);
 	if (!f->stop && !f->c->stop)
-		pthread_cond_timedwait(&f->c->cv, &f->c->mu, &ts);
+		ks__rcluster_wait(f->c, ms);
 	pthread_mutex_unlock(&f->c->mu);
 }
 
@@ -87,8 +80,7 @@ static size_t collect(struct ks__rfetcher *f, struct fpart **out)
 static int connect_leader(struct ks__rfetcher *f, struct kc_broker **bp)
 {
 	struct ks_cluster *c = f->c;
-	ks_remote_config_t rc;
-	char url[600], cid[64];
+	char url[600];
 	int err;
 
 	if (ks__rcluster_url(c, f->leader, url, sizeof url) != 0)
@@ -98,13 +90,8 @@ static int connect_leader(struct ks__rfetcher *f, struct kc_broker **bp)
 		f->conn = NULL;
 	}
 	if (!f->conn) {
-		ks_remote_config_init(&rc);
-		rc.tls = c->have_tls ? &c->tls : NULL;
-		rc.request_timeout_ms = FETCH_WAIT_MS + 2000;
-		rc.log_cb = c->log_cb;
-		rc.log_opaque = c->log_opaque;
-		snprintf(cid, sizeof cid, "kstream-replica-%d", (int)c->node);
-		if ((err = kc_cluster_new(url, &rc, cid, &f->conn)) != 0)
+		if ((err = ks__rcluster_connect(c, url, "replica",
+		    FETCH_WAIT_MS + 2000, &f->conn)) != 0)
 			return err;
 		snprintf(f->url, sizeof f->url, "%s", url);
 	}

@@ -214,7 +214,14 @@ struct ks__rreplica *ks__rcluster_replica(struct ks_cluster *c,
  * replication scheme, from the current image. 0 or KS_EINVAL. */
 int ks__rcluster_url(struct ks_cluster *c, int32_t id, char *buf,
     size_t len);
+/* A connection (kc_cluster_free) from this member to url, another
+ * member's listener, with the cluster's TLS and log, client id
+ * "kstream-<role>-<node>". kc_cluster_new's result. */
+int ks__rcluster_connect(struct ks_cluster *c, const char *url,
+    const char *role, int timeout_ms, struct kc_cluster **out);
 /* Current time for replication decisions, milliseconds (monotonic). */
 int64_t ks__rnow_ms(void);
+/* Under c->mu: waits up to ms for c->cv (a new image, a stop). */
+void ks__rcluster_wait(struct ks_cluster *c, int ms);
 
 #endif /* KS_REPLICATION_IMPL_H */
