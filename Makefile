@@ -76,8 +76,10 @@ TEST_SRC := $(sort $(filter-out $(if $(filter 1,$(WITH_NET)),,$(NET_TESTS)),$(wi
 API_HDRS := $(filter-out $(if $(filter 1,$(WITH_NET)),,include/kstream/transport.h include/kstream/kafka.h include/kstream/cluster.h),$(wildcard include/kstream/*.h))
 # test/kserver_util.c: the in-process server and raw client of the wire suites.
 # test/cluster_util.c: the kstream-broker clusters of the cluster suite.
+# test/kproto_util.c: the codec suites' hand-built bytes and round trips.
 TEST_OBJ := $(TEST_SRC:%.c=$(B)/%.o) $(B)/test/main.o $(B)/test/util.o $(B)/test/proc.o \
-            $(if $(filter 1,$(WITH_NET)),$(B)/test/kserver_util.o $(B)/test/cluster_util.o)
+            $(if $(filter 1,$(WITH_NET)),$(B)/test/kserver_util.o \
+                $(B)/test/cluster_util.o $(B)/test/kproto_util.o)
 BENCH_SRC:= $(sort $(wildcard bench/*.c))
 EXAMPLES := $(filter-out $(if $(filter 1,$(WITH_NET)),,broker),$(patsubst examples/%.c,%,$(wildcard examples/*.c)))
 # examples/broker.c is also the installed program kstream-broker.

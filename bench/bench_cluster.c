@@ -186,23 +186,6 @@ static void cluster_logs(void)
 		log_tail(cur_cluster->m[i].log);
 }
 
-/* A free loopback port (bound, read, released): the Raft ports must be
- * fixed, so the benchmark picks them this way. */
-static int free_port(void)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t sl = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
-
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&sa, &sl) < 0)
-		die("free port: %s", strerror(errno));
-	port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
-}
-
 /* "listening on tcp://HOST:PORT" gives the port; for a cluster member,
  * "cluster member N ready" ends the wait, else the listening line does. */
 static int member_line(char *line, void *arg)
@@ -482,14 +465,6 @@ out:
 /* ------------------------------------------------------------------ */
 /* librdkafka                                                          */
 
-static void conf_set(rd_kafka_conf_t *c, const char *k, const char *v)
-{
-	char err[512];
-
-	if (rd_kafka_conf_set(c, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK)
-		die("librdkafka: %s=%s: %s", k, v, err);
-}
-
 static rd_kafka_conf_t *conf_new(const cluster_t *c)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -661,19 +636,6 @@ typedef struct {
 	long pmin, pmax;        /* records per partition, fewest and most */
 } tput_res_t;
 
-static void fill_value(uint8_t *v, size_t len, uint64_t seed)
-{
-	uint64_t x = seed | 1;
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		v[i] = (uint8_t)x;
-	}
-}
-
 static int tput_no_cfg;        /* the topic config was refused */
 
 /* One run: a fresh cluster (or single broker), the topic, opt.n records
@@ -690,7 +652,7 @@ static void tput_run(int cluster, tput_res_t *res)
 	cluster_t c;
 	cpu_t s0, s1, c0, c1;
 	double t0, t1;
-	long i = 0, sum = 0;
+	long sum = 0;
 	int p;
 
 	memset(res, 0, sizeof(*res));
@@ -719,25 +681,8 @@ static void tput_run(int cluster, tput_res_t *res)
 	s0 = cluster_cpu(&c);
 	c0 = proc_cpu(getpid());
 	t0 = now_s();
-	while (i < opt.n) {
-		if (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA,
-		    RD_KAFKA_MSG_F_COPY, value, VALUE_LEN, NULL, 0,
-		    NULL) == -1) {
-			rd_kafka_resp_err_t e = rd_kafka_last_error();
-
-			if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-				die("rd_kafka_produce: %s",
-				    rd_kafka_err2str(e));
-			res->qfull++;
-			rd_kafka_poll(rk, 1);
-			if (now_s() - t0 > PHASE_SECS)
-				die("producer stuck (queue full) after %ld "
-				    "messages", i);
-			continue;
-		}
-		if ((++i & 1023) == 0)
-			rd_kafka_poll(rk, 0);
-	}
+	produce_copies(rk, rkt, RD_KAFKA_PARTITION_UA, value, VALUE_LEN, opt.n,
+	    t0, PHASE_SECS, &res->qfull, cluster ? "cluster" : "single");
 	if (rd_kafka_flush(rk, PHASE_SECS * 1000) != RD_KAFKA_RESP_ERR_NO_ERROR)
 		die("%d messages undelivered after %d s", rd_kafka_outq_len(rk),
 		    PHASE_SECS);
@@ -964,11 +909,6 @@ static void failover_run(cluster_t *c, rd_kafka_t *obs, fo_res_t *res)
 	res->restart_s = now_s() - t;
 }
 
-static int cmp_d(const void *a, const void *b)
-{
-	return cmp_double(a, b);
-}
-
 static void rows_failover(void)
 {
 	double ns[MAX_RUNS], restart = 0;
@@ -1007,7 +947,7 @@ static void rows_failover(void)
 	}
 	rd_kafka_destroy(obs);
 	cluster_stop(&c);
-	qsort(ns, (size_t)s.n, sizeof(double), cmp_d);
+	qsort(ns, (size_t)s.n, sizeof(double), cmp_double);
 	k90 = (s.n * 900 + 999) / 1000;
 	done_msg("kill to first acknowledged write", U_NS, median(&s));
 	r = add_row("2", U_NS, "< 5 s", 5e9, "failover median, kill -9 to "
@@ -1066,7 +1006,6 @@ int main(int argc, char **argv)
 	const char *barg = NULL;
 	char fstype[64];
 	double t0;
-	ssize_t sl;
 	int c;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1102,18 +1041,10 @@ int main(int argc, char **argv)
 		opt.n = opt.quick ? 200000 : 2000000;
 	if (opt.kills < 1)
 		opt.kills = opt.quick ? 5 : 20;
-	if ((sl = readlink("/proc/self/exe", opt.self, sizeof(opt.self) - 1))
-	    <= 0)
-		die("/proc/self/exe: %s", strerror(errno));
-	opt.self[sl] = '\0';
-	if (barg) {
-		if (access(barg, X_OK) != 0 || !realpath(barg, opt.broker))
-			die("-b %s: %s", barg, strerror(errno));
-	} else if (find_program(opt.self, "kstream-broker", "KSTREAM_BROKER",
-	    opt.broker) < 0) {
+	self_path(opt.self);
+	if (find_broker(barg, opt.self, opt.broker) < 0)
 		die("no kstream-broker next to this program or in "
 		    "$KSTREAM_BROKER (make builds it)");
-	}
 	signal(SIGPIPE, SIG_IGN);
 
 	bench_prog = "bench_cluster";

@@ -517,22 +517,6 @@ static void read_all(int fd, void *buf, size_t len, const char *who)
 	}
 }
 
-/* A free loopback port, for redis-server (which cannot report one). */
-static int free_port(void)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t sl = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&sa, &sl) < 0)
-		die("free port: %s", strerror(errno));
-	port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
-}
-
 /* ---- RESP, the little of it the benchmark needs ---- */
 
 typedef struct {
@@ -741,14 +725,6 @@ static int serve_mock(void)
 /* ------------------------------------------------------------------ */
 /* librdkafka clients                                                  */
 
-static void conf_set(rd_kafka_conf_t *c, const char *k, const char *v)
-{
-	char err[512];
-
-	if (rd_kafka_conf_set(c, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK)
-		die("librdkafka: %s=%s: %s", k, v, err);
-}
-
 static rd_kafka_conf_t *conf_new(const server_t *s)
 {
 	rd_kafka_conf_t *c = rd_kafka_conf_new();
@@ -916,19 +892,6 @@ typedef struct {
 	char threads_prod[512], threads_cons[512];
 } tput_res_t;
 
-static void fill_value(uint8_t *v, size_t len, uint64_t seed)
-{
-	uint64_t x = seed | 1;
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		v[i] = (uint8_t)x;
-	}
-}
-
 /* Produces n messages of VALUE_LEN bytes to partition 0 and waits for
  * every delivery report. */
 static void produce_phase(const server_t *s, long n, tput_res_t *res)
@@ -940,7 +903,6 @@ static void produce_phase(const server_t *s, long n, tput_res_t *res)
 	cpu_t c0, c1;
 	double t0, t1;
 	dr_t dr = { 0, 0, 0 };
-	long i = 0;
 
 	fill_value(value, sizeof(value), 0x9e3779b97f4a7c15ULL);
 	rk = producer_new(s, LINGER_MS, &dr);
@@ -949,24 +911,8 @@ static void produce_phase(const server_t *s, long n, tput_res_t *res)
 	proc_threads(s->pid, &th0);
 	c0 = proc_cpu(getpid());
 	t0 = now_s();
-	while (i < n) {
-		if (rd_kafka_produce(rkt, 0, RD_KAFKA_MSG_F_COPY, value,
-		    VALUE_LEN, NULL, 0, NULL) == -1) {
-			rd_kafka_resp_err_t e = rd_kafka_last_error();
-
-			if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-				die("rd_kafka_produce: %s",
-				    rd_kafka_err2str(e));
-			res->qfull++;
-			rd_kafka_poll(rk, 1);
-			if (now_s() - t0 > PHASE_SECS)
-				die("%s: producer stuck (queue full) after %ld "
-				    "messages", peer_name[s->kind], i);
-			continue;
-		}
-		if ((++i & 1023) == 0)
-			rd_kafka_poll(rk, 0);
-	}
+	produce_copies(rk, rkt, 0, value, VALUE_LEN, n, t0, PHASE_SECS,
+	    &res->qfull, peer_name[s->kind]);
 	if (rd_kafka_flush(rk, PHASE_SECS * 1000) != RD_KAFKA_RESP_ERR_NO_ERROR)
 		die("%s: %d messages undelivered after %d s",
 		    peer_name[s->kind], rd_kafka_outq_len(rk), PHASE_SECS);
@@ -1715,25 +1661,11 @@ static void usage(void)
 	exit(2);
 }
 
-/* kstream-broker: -b, else next to this program (build/rel/bench/.. is
- * where make puts it), else $KSTREAM_BROKER; "" if none is executable. */
-static void find_broker(const char *arg)
-{
-	if (!arg) {
-		find_program(opt.self, "kstream-broker", "KSTREAM_BROKER",
-		    opt.broker);
-		return;
-	}
-	if (access(arg, X_OK) != 0 || !realpath(arg, opt.broker))
-		die("-b %s: %s", arg, strerror(errno));
-}
-
 int main(int argc, char **argv)
 {
 	const char *barg = NULL, *env;
 	struct rlimit rl;
 	double t0;
-	ssize_t sl;
 	int c;
 
 	/* The children: this program run again. */
@@ -1772,11 +1704,9 @@ int main(int argc, char **argv)
 		opt.n = opt.quick ? 200000 : 2000000;
 	if (opt.lat_secs < 1)
 		opt.lat_secs = opt.quick ? 1 : 5;
-	if ((sl = readlink("/proc/self/exe", opt.self, sizeof(opt.self) - 1))
-	    <= 0)
-		die("/proc/self/exe: %s", strerror(errno));
-	opt.self[sl] = '\0';
-	find_broker(barg);
+	self_path(opt.self);
+	/* none found: "", and this program serves (--serve-kstream) */
+	find_broker(barg, opt.self, opt.broker);
 
 	/* 1000 connections at once, here and in the children. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4 * NCONNS) {

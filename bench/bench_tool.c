@@ -1085,7 +1085,6 @@ int main(int argc, char **argv)
 	char self[PATH_MAX];
 	double t0;
 	broker_t b;
-	ssize_t sl;
 
 	bench_prog = "bench_tool";
 	bench_layout = &layout;
@@ -1093,9 +1092,7 @@ int main(int argc, char **argv)
 	common_args(argc, argv, &opt.quick, &opt.runs, &opt.base);
 	opt.n = opt.quick ? 200000 : 1000000;
 	opt.check_bytes = opt.quick ? 200e6 : 1e9;
-	if ((sl = readlink("/proc/self/exe", self, sizeof(self) - 1)) <= 0)
-		die("/proc/self/exe: %s", strerror(errno));
-	self[sl] = '\0';
+	self_path(self);
 	if (find_program(self, "kstream", "KSTREAM_TOOL", opt.tool) < 0)
 		die("no kstream program: build it (make) or set $KSTREAM_TOOL");
 	if (find_program(self, "kstream-broker", "KSTREAM_BROKER",

@@ -1,10 +1,12 @@
 /*
  * harness.h: what the benchmark programs (bench_log.c, bench_bus.c,
- * bench_kafka.c, bench_tool.c) share: samples and their median, the
- * scratch directory, child processes (spawn, stop, their logs and
- * stdout), dying cleanly (die, KS_TRY, PT_TRY, signals), clocks, progress
- * lines, the machine context, reading /proc fields, and the table with
- * its units, rows, ratios, targets and notes. Header-only and static: each
+ * bench_kafka.c, bench_cluster.c, bench_tool.c) share: samples and their
+ * median, the scratch directory, child processes (spawn, stop, their logs
+ * and stdout), free loopback ports, dying cleanly (die, KS_TRY, PT_TRY,
+ * signals), clocks, progress lines, the machine context, reading /proc
+ * fields, pseudo-random values, a few librdkafka chores (for a program
+ * that includes <librdkafka/rdkafka.h> first), and the table with its
+ * units, rows, ratios, targets and notes. Header-only and static: each
  * program is one file, built on its own.
  */
 #ifndef KS_BENCH_HARNESS_H
@@ -12,10 +14,12 @@
 
 #include <kstream/kstream.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -24,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -500,6 +505,46 @@ static inline int find_program(const char *self, const char *name,
 	return -1;
 }
 
+/* This program's own path, from /proc/self/exe, into out[PATH_MAX]. */
+static inline void self_path(char *out)
+{
+	ssize_t n = readlink("/proc/self/exe", out, PATH_MAX - 1);
+
+	if (n <= 0)
+		die("/proc/self/exe: %s", strerror(errno));
+	out[n] = '\0';
+}
+
+/* A loopback port nobody listened on a moment ago (bound to port 0,
+ * read, released), for a server that must be told its port. */
+static inline int free_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &sl) < 0)
+		die("free port: %s", strerror(errno));
+	port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+/* The kstream-broker to run: arg (-b), which must be executable, else as
+ * find_program finds it next to self or in $KSTREAM_BROKER; 0, its real
+ * path in out[PATH_MAX], or -1 if there is none. */
+static inline int find_broker(const char *arg, const char *self, char *out)
+{
+	if (!arg)
+		return find_program(self, "kstream-broker", "KSTREAM_BROKER",
+		    out);
+	if (access(arg, X_OK) != 0 || !realpath(arg, out))
+		die("-b %s: %s", arg, strerror(errno));
+	return 0;
+}
+
 static inline int cmp_i64(const void *a, const void *b)
 {
 	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -517,6 +562,20 @@ static inline double pct(const int64_t *a, long n, long q)
 	return (double)a[k - 1];
 }
 
+/* v[0..len) pseudo-random (xorshift64 from seed), the same for a seed. */
+static inline void fill_value(uint8_t *v, size_t len, uint64_t seed)
+{
+	uint64_t x = seed | 1;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		v[i] = (uint8_t)x;
+	}
+}
+
 /* Records to append or produce, made once. */
 typedef struct {
 	ks_record_t *recs;
@@ -528,7 +587,6 @@ typedef struct {
  * keys, no headers, timestamp -1 ("now"). */
 static inline void recset_init(recset_t *rs, size_t n, size_t value_len)
 {
-	uint64_t x = 0x9e3779b97f4a7c15ULL;
 	size_t i;
 
 	rs->n = n;
@@ -536,12 +594,7 @@ static inline void recset_init(recset_t *rs, size_t n, size_t value_len)
 	rs->values = malloc(n * value_len);
 	if (!rs->recs || !rs->values)
 		die("out of memory");
-	for (i = 0; i < n * value_len; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		rs->values[i] = (uint8_t)x;
-	}
+	fill_value(rs->values, n * value_len, 0x9e3779b97f4a7c15ULL);
 	for (i = 0; i < n; i++) {
 		rs->recs[i].timestamp = -1;
 		rs->recs[i].value = rs->values + i * value_len;
@@ -554,6 +607,50 @@ static inline void recset_free(recset_t *rs)
 	free(rs->recs);
 	free(rs->values);
 }
+
+#ifdef RD_KAFKA_VERSION
+/* ---- librdkafka, for the programs that include it before this header */
+
+static inline void conf_set(rd_kafka_conf_t *c, const char *k, const char *v)
+{
+	char err[512];
+
+	if (rd_kafka_conf_set(c, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK)
+		die("librdkafka: %s=%s: %s", k, v, err);
+}
+
+/*
+ * Produces n copies of value[0..len) to partition part of rkt (a topic
+ * of rk), polling for delivery reports every 1024; while librdkafka's
+ * queue is full it polls and tries again, counted in *qfull, and dies,
+ * naming who, if that lasts past limit_s seconds from now_s() = t0.
+ */
+static inline void produce_copies(rd_kafka_t *rk, rd_kafka_topic_t *rkt,
+    int32_t part, const void *value, size_t len, long n, double t0,
+    int limit_s, long *qfull, const char *who)
+{
+	long i = 0;
+
+	while (i < n) {
+		if (rd_kafka_produce(rkt, part, RD_KAFKA_MSG_F_COPY,
+		    (void *)value, len, NULL, 0, NULL) == -1) {
+			rd_kafka_resp_err_t e = rd_kafka_last_error();
+
+			if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+				die("rd_kafka_produce: %s",
+				    rd_kafka_err2str(e));
+			(*qfull)++;
+			rd_kafka_poll(rk, 1);
+			if (now_s() - t0 > limit_s)
+				die("%s: producer stuck (queue full) after %ld "
+				    "messages", who, i);
+			continue;
+		}
+		if ((++i & 1023) == 0)
+			rd_kafka_poll(rk, 0);
+	}
+}
+#endif
 
 /* The notes printed under a table (a program may size them first). */
 #ifndef MAX_NOTES

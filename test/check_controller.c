@@ -8,14 +8,11 @@
 
 #include "replication/meta.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #define N 3
@@ -27,22 +24,6 @@ static pthread_mutex_t ctl_mu = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int beating[N + 1];      /* ids the heartbeat thread sends */
 static atomic_int hb_stop;
 
-/* A free loopback port, found by binding port 0. */
-static int free_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t len = sizeof a;
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	ck_assert_int_ge(fd, 0);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
-
 static void setup(void)
 {
 	int i;
@@ -51,7 +32,7 @@ static void setup(void)
 	dir = kt_tmpdir("controller");
 	for (i = 1; i <= N; i++)
 		off += (size_t)snprintf(voters + off, sizeof voters - off,
-		    "%s%d@127.0.0.1:%d", i > 1 ? "," : "", i, free_port());
+		    "%s%d@127.0.0.1:%d", i > 1 ? "," : "", i, kt_free_port());
 	memset(ctl, 0, sizeof ctl);
 	for (i = 0; i <= N; i++)
 		atomic_store(&beating[i], 0);

@@ -14,11 +14,9 @@
 #include <kstream/kafka.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #define SEED 0x6b636c69656e74ULL
@@ -544,24 +542,6 @@ END_TEST
 
 /* ---- errors ------------------------------------------------------------ */
 
-/* A loopback port nobody listens on: bound, then released. */
-static int free_port(void)
-{
-	struct sockaddr_in a;
-	socklen_t len = sizeof a;
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	ck_assert_int_ge(fd, 0);
-	memset(&a, 0, sizeof a);
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
-
 START_TEST(errors)
 {
 	ks_remote_config_t rc;
@@ -585,7 +565,7 @@ START_TEST(errors)
 	/* nobody listens: refused (or timed out), within the timeout */
 	t0 = kt_now_ns();
 	snprintf(dead, sizeof dead, "127.0.0.1:%d,tcp://127.0.0.1:%d",
-	    free_port(), free_port());
+	    kt_free_port(), kt_free_port());
 	r = ks_producer_connect(dead, NULL, &rc, &p);
 	ck_assert_msg(r == -ECONNREFUSED || r == KS_ETIMEDOUT, "%s",
 	    ks_strerror(r));

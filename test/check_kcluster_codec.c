@@ -7,108 +7,14 @@
  * are compared with bytes written out by hand from Kafka's schemas, so
  * that an encoder and decoder wrong in the same way cannot pass.
  */
-#include "util.h"
+#include "kproto_util.h"
 
 #include "kafka/client_impl.h"
-#include "kafka/msg.h"
 
 #include <kstream/kafka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- expected bytes, by hand --------------------------------------------- */
-
-typedef struct {
-	uint8_t b[512];
-	size_t n;
-} hb_t;
-
-static void hb_u8(hb_t *h, unsigned v)
-{
-	ck_assert_uint_lt(h->n, sizeof h->b);
-	h->b[h->n++] = (uint8_t)v;
-}
-static void hb_be(hb_t *h, int64_t v, int bytes)
-{
-	for (int s = (bytes - 1) * 8; s >= 0; s -= 8)
-		hb_u8(h, (unsigned)((uint64_t)v >> s) & 0xff);
-}
-static void hb_i16(hb_t *h, int64_t v) { hb_be(h, v, 2); }
-static void hb_i32(hb_t *h, int64_t v) { hb_be(h, v, 4); }
-static void hb_i64(hb_t *h, int64_t v) { hb_be(h, v, 8); }
-static void hb_raw(hb_t *h, const void *p, size_t n)
-{
-	ck_assert_uint_le(h->n + n, sizeof h->b);
-	memcpy(h->b + h->n, p, n);
-	h->n += n;
-}
-/* STRING: int16 length and bytes. */
-static void hb_str(hb_t *h, const char *s)
-{
-	hb_i16(h, (int)strlen(s));
-	hb_raw(h, s, strlen(s));
-}
-/* COMPACT_STRING: length + 1 as an unsigned varint (one byte here). */
-static void hb_cstr(hb_t *h, const char *s)
-{
-	ck_assert_uint_lt(strlen(s), 127);
-	hb_u8(h, (unsigned)strlen(s) + 1);
-	hb_raw(h, s, strlen(s));
-}
-
-/* ---- encoding and decoding bodies ---------------------------------------- */
-
-static uint8_t *enc_rc(int resp, int16_t key, int16_t v, void *m,
-    size_t *len, int *rc)
-{
-	kp_io_t w;
-	uint8_t *out = NULL;
-
-	kp_writer_init(&w);
-	kp_io_set_version(&w, key, v);
-	*rc = resp ? kp_resp_body(&w, key, m) : kp_req_body(&w, key, m);
-	if (*rc == 0)
-		ck_assert_int_eq(kp_w_flatten(&w, &out, len), 0);
-	kp_writer_free(&w);
-	return out;
-}
-
-static uint8_t *enc(int resp, int16_t key, int16_t v, void *m, size_t *len)
-{
-	int rc;
-	uint8_t *out = enc_rc(resp, key, v, m, len, &rc);
-	ck_assert_msg(rc == 0, "%s v%d %s: encoding fails: %d",
-	    kp_api_name(key), v, resp ? "response" : "request", rc);
-	return out;
-}
-
-/* Decodes buf[0..len) into m (zeroed first); io.err, and on success
- * every byte consumed. */
-static int dec(int resp, int16_t key, int16_t v, const uint8_t *buf,
-    size_t len, kp_arena_t *a, void *m, size_t msize)
-{
-	kp_io_t r;
-	int rc;
-
-	memset(m, 0, msize);
-	kp_reader_init(&r, buf, len, a);
-	kp_io_set_version(&r, key, v);
-	rc = resp ? kp_resp_body(&r, key, m) : kp_req_body(&r, key, m);
-	ck_assert_int_eq(rc, r.err);
-	if (rc == 0)
-		ck_assert_uint_eq(kp_r_left(&r), 0);
-	return rc;
-}
-
-static char what[80];
-#define SEQ(a, b) \
-	ck_assert_msg(kp_str_eq((a), (b)), "%s: %s differs", what, #a)
-#define IEQ(a, b)                                                          \
-	ck_assert_msg((int64_t)(a) == (int64_t)(b),                        \
-	    "%s: %s = %lld, want %lld", what, #a, (long long)(a),          \
-	    (long long)(b))
-#define S(x) kp_cstr(x)
 
 /* ---- fillers and comparisons ------------------------------------------------
  * A filler sets every field to a value unlike its default, whether or not
@@ -132,7 +38,7 @@ static void fill_ofle_req(void *p)
 	m->topics = t;
 }
 
-static void cmp_ofle_req(int16_t v, const void *pa, const void *pb)
+static void cmp_ofle_req(int v, const void *pa, const void *pb)
 {
 	const kp_offset_for_leader_epoch_req_t *a = pa, *b = pb;
 
@@ -169,7 +75,7 @@ static void fill_ofle_resp(void *p)
 	m->topics = t;
 }
 
-static void cmp_ofle_resp(int16_t v, const void *pa, const void *pb)
+static void cmp_ofle_resp(int v, const void *pa, const void *pb)
 {
 	const kp_offset_for_leader_epoch_resp_t *a = pa, *b = pb;
 
@@ -208,7 +114,7 @@ static void fill_ap_req(void *p)
 	m->topics = t;
 }
 
-static void cmp_ap_req(int16_t v, const void *pa, const void *pb)
+static void cmp_ap_req(int v, const void *pa, const void *pb)
 {
 	const kp_alter_partition_req_t *a = pa, *b = pb;
 
@@ -256,7 +162,7 @@ static void fill_ap_resp(void *p)
 	m->topics = t;
 }
 
-static void cmp_ap_resp(int16_t v, const void *pa, const void *pb)
+static void cmp_ap_resp(int v, const void *pa, const void *pb)
 {
 	const kp_alter_partition_resp_t *a = pa, *b = pb;
 
@@ -313,14 +219,14 @@ static void fill_br_req(void *p)
 	m->is_migrating_zk_broker = true;
 }
 
-static void cmp_br_req(int16_t v, const void *pa, const void *pb)
+static void cmp_br_req(int v, const void *pa, const void *pb)
 {
 	const kp_broker_registration_req_t *a = pa, *b = pb;
 
 	IEQ(b->broker_id, a->broker_id);
 	SEQ(b->cluster_id, a->cluster_id);
 	ck_assert_msg(memcmp(b->incarnation_id, a->incarnation_id, 16) == 0,
-	    "%s: incarnation_id differs", what);
+	    "%s: incarnation_id differs", kt_what);
 	IEQ(b->n_listeners, a->n_listeners);
 	for (int32_t i = 0; i < a->n_listeners; i++) {
 		SEQ(b->listeners[i].name, a->listeners[i].name);
@@ -350,7 +256,7 @@ static void fill_br_resp(void *p)
 	m->broker_epoch = 0x7000000000000001LL;
 }
 
-static void cmp_br_resp(int16_t v, const void *pa, const void *pb)
+static void cmp_br_resp(int v, const void *pa, const void *pb)
 {
 	const kp_broker_registration_resp_t *a = pa, *b = pb;
 	IEQ(b->throttle_time_ms, a->throttle_time_ms);
@@ -368,7 +274,7 @@ static void fill_bh_req(void *p)
 	m->want_shut_down = true;
 }
 
-static void cmp_bh_req(int16_t v, const void *pa, const void *pb)
+static void cmp_bh_req(int v, const void *pa, const void *pb)
 {
 	const kp_broker_heartbeat_req_t *a = pa, *b = pb;
 	IEQ(b->broker_id, a->broker_id);
@@ -388,7 +294,7 @@ static void fill_bh_resp(void *p)
 	m->should_shut_down = true;
 }
 
-static void cmp_bh_resp(int16_t v, const void *pa, const void *pb)
+static void cmp_bh_resp(int v, const void *pa, const void *pb)
 {
 	const kp_broker_heartbeat_resp_t *a = pa, *b = pb;
 	IEQ(b->throttle_time_ms, a->throttle_time_ms);
@@ -398,86 +304,34 @@ static void cmp_bh_resp(int16_t v, const void *pa, const void *pb)
 	IEQ(b->should_shut_down, a->should_shut_down);
 }
 
-static const struct ccase {
-	int16_t key;
-	int16_t min, max;  /* the versions kstream must speak */
-	void (*fill_req)(void *);
-	void (*cmp_req)(int16_t, const void *, const void *);
-	void (*fill_resp)(void *);
-	void (*cmp_resp)(int16_t, const void *, const void *);
+/* The versions kstream must speak of each, beside its round trip. */
+static const struct {
+	struct kt_codec_case c;
+	int16_t min, max;
 } cases[] = {
-	{ KP_OFFSET_FOR_LEADER_EPOCH, 0, 4, fill_ofle_req, cmp_ofle_req,
-	  fill_ofle_resp, cmp_ofle_resp },
-	{ KP_ALTER_PARTITION, 0, 1, fill_ap_req, cmp_ap_req, fill_ap_resp,
-	  cmp_ap_resp },
-	{ KP_BROKER_REGISTRATION, 0, 1, fill_br_req, cmp_br_req, fill_br_resp,
-	  cmp_br_resp },
-	{ KP_BROKER_HEARTBEAT, 0, 0, fill_bh_req, cmp_bh_req, fill_bh_resp,
-	  cmp_bh_resp },
+	{ { KP_OFFSET_FOR_LEADER_EPOCH, fill_ofle_req, cmp_ofle_req,
+	    fill_ofle_resp, cmp_ofle_resp }, 0, 4 },
+	{ { KP_ALTER_PARTITION, fill_ap_req, cmp_ap_req, fill_ap_resp,
+	    cmp_ap_resp }, 0, 1 },
+	{ { KP_BROKER_REGISTRATION, fill_br_req, cmp_br_req, fill_br_resp,
+	    cmp_br_resp }, 0, 1 },
+	{ { KP_BROKER_HEARTBEAT, fill_bh_req, cmp_bh_req, fill_bh_resp,
+	    cmp_bh_resp }, 0, 0 },
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
 
 /* ---- round trips and truncations ----------------------------------------- */
-
-/* Encodes, decodes and compares; re-encodes the decoded message to the
- * same bytes; decodes every strict prefix to KS_ECORRUPT. */
-static void one_way(const struct ccase *c, int resp, int16_t v)
-{
-	kp_req_any_t oq, dq;
-	kp_resp_any_t os, ds;
-	void *orig = resp ? (void *)&os : (void *)&oq;
-	void *d = resp ? (void *)&ds : (void *)&dq;
-	size_t msize = resp ? sizeof os : sizeof oq;
-	uint8_t *buf, *buf2;
-	size_t len, len2;
-	kp_arena_t a;
-
-	snprintf(what, sizeof what, "%s %s v%d", kp_api_name(c->key),
-	    resp ? "response" : "request", v);
-	kp_arena_init(&a);
-	memset(orig, 0, msize);
-	(resp ? c->fill_resp : c->fill_req)(orig);
-	buf = enc(resp, c->key, v, orig, &len);
-	ck_assert_msg(dec(resp, c->key, v, buf, len, &a, d, msize) == 0,
-	    "%s: does not decode", what);
-	(resp ? c->cmp_resp : c->cmp_req)(v, orig, d);
-
-	buf2 = enc(resp, c->key, v, d, &len2);
-	ck_assert_msg(kt_same_bytes(buf, len, buf2, len2),
-	    "%s: re-encoding differs", what);
-	free(buf2);
-
-	for (size_t cut = 0; cut < len; cut++) {
-		/* exactly cut bytes on the heap, so ASan sees an overread */
-		uint8_t *t = malloc(cut ? cut : 1);
-		kp_arena_t a2;
-		ck_assert_ptr_nonnull(t);
-		memcpy(t, buf, cut);
-		kp_arena_init(&a2);
-		ck_assert_msg(dec(resp, c->key, v, t, cut, &a2, d, msize) ==
-		    KS_ECORRUPT, "%s: cut at %zu of %zu decodes", what, cut,
-		    len);
-		kp_arena_free(&a2);
-		free(t);
-	}
-	free(buf);
-	kp_arena_free(&a);
-}
 
 START_TEST(test_round_trip)
 {
 	int served = 0;
 
 	for (size_t i = 0; i < N_CASES; i++) {
-		const kp_api_t *api = kp_api_find(cases[i].key);
+		const kp_api_t *api = kp_api_find(cases[i].c.key);
 		ck_assert_ptr_nonnull(api);
 		ck_assert_int_eq(api->min_version, cases[i].min);
 		ck_assert_int_eq(api->max_version, cases[i].max);
-		for (int16_t v = api->min_version; v <= api->max_version; v++) {
-			one_way(&cases[i], 0, v);
-			one_way(&cases[i], 1, v);
-			served++;
-		}
+		served += kt_codec_all_versions(&cases[i].c);
 	}
 	ck_assert_int_eq(served, 5 + 2 + 2 + 1);
 }
@@ -497,11 +351,11 @@ START_TEST(test_empty)
 	for (int16_t v = 0; v <= 4; v++) {
 		memset(&q, 0, sizeof q);
 		q.replica_id = -1;
-		buf = enc(0, KP_OFFSET_FOR_LEADER_EPOCH, v, &q, &len);
+		buf = kt_enc(0, KP_OFFSET_FOR_LEADER_EPOCH, v, &q, &len);
 		/* replica_id from v3, then the count; v4: + tags */
 		ck_assert_uint_eq(len, (v >= 3 ? 4u : 0u) +
 		    (v >= 4 ? 2u : 4u));
-		ck_assert_int_eq(dec(0, KP_OFFSET_FOR_LEADER_EPOCH, v, buf,
+		ck_assert_int_eq(kt_dec(0, KP_OFFSET_FOR_LEADER_EPOCH, v, buf,
 		    len, &a, &dq, sizeof dq), 0);
 		ck_assert_int_eq(dq.n_topics, 0);
 		ck_assert_int_eq(dq.replica_id, v >= 3 ? -1 : -2);
@@ -510,10 +364,10 @@ START_TEST(test_empty)
 	for (int16_t v = 0; v <= 1; v++) {
 		memset(&r, 0, sizeof r);
 		r.rack = (kp_str_t){ NULL, -1 };
-		buf = enc(0, KP_BROKER_REGISTRATION, v, &r, &len);
+		buf = kt_enc(0, KP_BROKER_REGISTRATION, v, &r, &len);
 		/* id, "" , uuid, [], [], null, (v1 bool), tags */
 		ck_assert_uint_eq(len, 4 + 1 + 16 + 1 + 1 + 1 + (size_t)v + 1);
-		ck_assert_int_eq(dec(0, KP_BROKER_REGISTRATION, v, buf, len,
+		ck_assert_int_eq(kt_dec(0, KP_BROKER_REGISTRATION, v, buf, len,
 		    &a, &dr, sizeof dr), 0);
 		ck_assert_int_eq(dr.rack.len, -1);
 		ck_assert_ptr_null(dr.rack.s);
@@ -537,9 +391,9 @@ static void decodes(int resp, int16_t key, int16_t v, void *m)
 	uint8_t *buf;
 	size_t len;
 
-	buf = enc(resp, key, v, m, &len);
+	buf = kt_enc(resp, key, v, m, &len);
 	kp_arena_init(&a);
-	ck_assert_msg(dec(resp, key, v, buf, len, &a,
+	ck_assert_msg(kt_dec(resp, key, v, buf, len, &a,
 	    resp ? (void *)&ds : (void *)&dq, resp ? sizeof ds : sizeof dq) ==
 	    0, "%s v%d %s: smallest elements refused", kp_api_name(key), v,
 	    resp ? "response" : "request");
@@ -607,12 +461,12 @@ END_TEST
 /* ---- bytes written out by hand ------------------------------------------- */
 
 static void same_as(int resp, int16_t key, int16_t v, void *m,
-    const hb_t *want)
+    const kt_hb_t *want)
 {
 	uint8_t *buf;
 	size_t len;
 
-	buf = enc(resp, key, v, m, &len);
+	buf = kt_enc(resp, key, v, m, &len);
 	ck_assert_msg(kt_same_bytes(want->b, want->n, buf, len),
 	    "%s v%d %s: not the expected bytes", kp_api_name(key), v,
 	    resp ? "response" : "request");
@@ -628,35 +482,35 @@ START_TEST(test_ofle_v3_bytes)
 	kp_ofle_resp_topic_t st = { S("t1"), 1, &sp };
 	kp_offset_for_leader_epoch_resp_t s = { 20, 1, &st };
 	kp_offset_for_leader_epoch_resp_t ds;
-	hb_t h = { .n = 0 };
+	kt_hb_t h = { .n = 0 };
 	kp_arena_t a;
 
 	/* ReplicaId, [Topic [Partition CurrentLeaderEpoch LeaderEpoch]] */
-	hb_i32(&h, 5);
-	hb_i32(&h, 1);
-	hb_str(&h, "t1");
-	hb_i32(&h, 1);
-	hb_i32(&h, 3);
-	hb_i32(&h, 7);
-	hb_i32(&h, 6);
+	kt_hb_i32(&h, 5);
+	kt_hb_i32(&h, 1);
+	kt_hb_str(&h, "t1");
+	kt_hb_i32(&h, 1);
+	kt_hb_i32(&h, 3);
+	kt_hb_i32(&h, 7);
+	kt_hb_i32(&h, 6);
 	same_as(0, KP_OFFSET_FOR_LEADER_EPOCH, 3, &q, &h);
 
 	/* ThrottleTimeMs, [Topic [ErrorCode Partition LeaderEpoch
 	 * EndOffset]] */
 	h.n = 0;
-	hb_i32(&h, 20);
-	hb_i32(&h, 1);
-	hb_str(&h, "t1");
-	hb_i32(&h, 1);
-	hb_i16(&h, 75);
-	hb_i32(&h, 3);
-	hb_i32(&h, 6);
-	hb_i64(&h, 1000);
+	kt_hb_i32(&h, 20);
+	kt_hb_i32(&h, 1);
+	kt_hb_str(&h, "t1");
+	kt_hb_i32(&h, 1);
+	kt_hb_i16(&h, 75);
+	kt_hb_i32(&h, 3);
+	kt_hb_i32(&h, 6);
+	kt_hb_i64(&h, 1000);
 	same_as(1, KP_OFFSET_FOR_LEADER_EPOCH, 3, &s, &h);
 
 	/* and those bytes read back as what a broker sent */
 	kp_arena_init(&a);
-	ck_assert_int_eq(dec(1, KP_OFFSET_FOR_LEADER_EPOCH, 3, h.b, h.n, &a,
+	ck_assert_int_eq(kt_dec(1, KP_OFFSET_FOR_LEADER_EPOCH, 3, h.b, h.n, &a,
 	    &ds, sizeof ds), 0);
 	ck_assert_int_eq(ds.throttle_time_ms, 20);
 	ck_assert_int_eq(ds.n_topics, 1);
@@ -679,29 +533,29 @@ START_TEST(test_ofle_v4_bytes)
 	kp_ofle_resp_topic_t st = { S("t1"), 1, &sp };
 	kp_offset_for_leader_epoch_resp_t s = { 0, 1, &st };
 	kp_offset_for_leader_epoch_req_t dq;
-	hb_t h = { .n = 0 };
+	kt_hb_t h = { .n = 0 };
 	kp_arena_t a;
 
 	/* compact lengths are N+1 varints; every struct ends in an empty
 	 * tagged-field section (0) */
-	hb_i32(&h, -1);
-	hb_u8(&h, 2);           /* one topic */
-	hb_cstr(&h, "t1");
-	hb_u8(&h, 3);           /* two partitions */
-	hb_i32(&h, 3);
-	hb_i32(&h, 7);
-	hb_i32(&h, 6);
-	hb_u8(&h, 0);
-	hb_i32(&h, 0);
-	hb_i32(&h, -1);
-	hb_i32(&h, 2);
-	hb_u8(&h, 0);
-	hb_u8(&h, 0);           /* topic's tags */
-	hb_u8(&h, 0);           /* body's tags */
+	kt_hb_i32(&h, -1);
+	kt_hb_u8(&h, 2);           /* one topic */
+	kt_hb_cstr(&h, "t1");
+	kt_hb_u8(&h, 3);           /* two partitions */
+	kt_hb_i32(&h, 3);
+	kt_hb_i32(&h, 7);
+	kt_hb_i32(&h, 6);
+	kt_hb_u8(&h, 0);
+	kt_hb_i32(&h, 0);
+	kt_hb_i32(&h, -1);
+	kt_hb_i32(&h, 2);
+	kt_hb_u8(&h, 0);
+	kt_hb_u8(&h, 0);           /* topic's tags */
+	kt_hb_u8(&h, 0);           /* body's tags */
 	same_as(0, KP_OFFSET_FOR_LEADER_EPOCH, 4, &q, &h);
 
 	kp_arena_init(&a);
-	ck_assert_int_eq(dec(0, KP_OFFSET_FOR_LEADER_EPOCH, 4, h.b, h.n, &a,
+	ck_assert_int_eq(kt_dec(0, KP_OFFSET_FOR_LEADER_EPOCH, 4, h.b, h.n, &a,
 	    &dq, sizeof dq), 0);
 	ck_assert_int_eq(dq.replica_id, -1);
 	ck_assert_int_eq(dq.topics[0].n_partitions, 2);
@@ -711,17 +565,17 @@ START_TEST(test_ofle_v4_bytes)
 	kp_arena_free(&a);
 
 	h.n = 0;
-	hb_i32(&h, 0);
-	hb_u8(&h, 2);
-	hb_cstr(&h, "t1");
-	hb_u8(&h, 2);
-	hb_i16(&h, 0);
-	hb_i32(&h, 3);
-	hb_i32(&h, 6);
-	hb_i64(&h, 0x0102030405060708LL);
-	hb_u8(&h, 0);
-	hb_u8(&h, 0);
-	hb_u8(&h, 0);
+	kt_hb_i32(&h, 0);
+	kt_hb_u8(&h, 2);
+	kt_hb_cstr(&h, "t1");
+	kt_hb_u8(&h, 2);
+	kt_hb_i16(&h, 0);
+	kt_hb_i32(&h, 3);
+	kt_hb_i32(&h, 6);
+	kt_hb_i64(&h, 0x0102030405060708LL);
+	kt_hb_u8(&h, 0);
+	kt_hb_u8(&h, 0);
+	kt_hb_u8(&h, 0);
 	same_as(1, KP_OFFSET_FOR_LEADER_EPOCH, 4, &s, &h);
 }
 END_TEST
@@ -732,30 +586,30 @@ START_TEST(test_broker_heartbeat_v0_bytes)
 		false };
 	kp_broker_heartbeat_resp_t s = { 0, 0, true, false, true };
 	kp_broker_heartbeat_resp_t ds;
-	hb_t h = { .n = 0 };
+	kt_hb_t h = { .n = 0 };
 	kp_arena_t a;
 
-	hb_i32(&h, 4);
-	hb_i64(&h, 0x0000000500000006LL);
-	hb_i64(&h, 123);
-	hb_u8(&h, 1);
-	hb_u8(&h, 0);
-	hb_u8(&h, 0);
+	kt_hb_i32(&h, 4);
+	kt_hb_i64(&h, 0x0000000500000006LL);
+	kt_hb_i64(&h, 123);
+	kt_hb_u8(&h, 1);
+	kt_hb_u8(&h, 0);
+	kt_hb_u8(&h, 0);
 	same_as(0, KP_BROKER_HEARTBEAT, 0, &q, &h);
 
 	h.n = 0;
-	hb_i32(&h, 0);
-	hb_i16(&h, 0);
-	hb_u8(&h, 1);
-	hb_u8(&h, 0);
-	hb_u8(&h, 1);
-	hb_u8(&h, 0);
+	kt_hb_i32(&h, 0);
+	kt_hb_i16(&h, 0);
+	kt_hb_u8(&h, 1);
+	kt_hb_u8(&h, 0);
+	kt_hb_u8(&h, 1);
+	kt_hb_u8(&h, 0);
 	same_as(1, KP_BROKER_HEARTBEAT, 0, &s, &h);
 
 	/* A controller's answer: any non-zero byte is true. */
 	h.b[6] = 0x02;
 	kp_arena_init(&a);
-	ck_assert_int_eq(dec(1, KP_BROKER_HEARTBEAT, 0, h.b, h.n, &a, &ds,
+	ck_assert_int_eq(kt_dec(1, KP_BROKER_HEARTBEAT, 0, h.b, h.n, &a, &ds,
 	    sizeof ds), 0);
 	ck_assert(ds.is_caught_up);
 	ck_assert(!ds.is_fenced);
@@ -778,31 +632,31 @@ START_TEST(test_registration_alter_bytes)
 	kp_alter_partition_req_topic_t at = { S("t"), 1, &ap };
 	kp_alter_partition_req_t aq = { 7, 3, 1, &at };
 	kp_broker_registration_req_t dr;
-	hb_t h = { .n = 0 };
+	kt_hb_t h = { .n = 0 };
 	kp_arena_t a;
 
 	memcpy(r.incarnation_id, uuid1, 16);
-	hb_i32(&h, 7);
-	hb_cstr(&h, "c1");
-	hb_raw(&h, uuid1, 16);
-	hb_u8(&h, 2);
-	hb_cstr(&h, "PLAIN");
-	hb_cstr(&h, "h");
-	hb_u8(&h, 40000 >> 8);
-	hb_u8(&h, 40000 & 0xff);
-	hb_i16(&h, 0);
-	hb_u8(&h, 0);
-	hb_u8(&h, 2);
-	hb_cstr(&h, "mv");
-	hb_i16(&h, 1);
-	hb_i16(&h, 3);
-	hb_u8(&h, 0);
-	hb_u8(&h, 0);           /* null rack: compact length 0 */
-	hb_u8(&h, 1);
-	hb_u8(&h, 0);
+	kt_hb_i32(&h, 7);
+	kt_hb_cstr(&h, "c1");
+	kt_hb_raw(&h, uuid1, 16);
+	kt_hb_u8(&h, 2);
+	kt_hb_cstr(&h, "PLAIN");
+	kt_hb_cstr(&h, "h");
+	kt_hb_u8(&h, 40000 >> 8);
+	kt_hb_u8(&h, 40000 & 0xff);
+	kt_hb_i16(&h, 0);
+	kt_hb_u8(&h, 0);
+	kt_hb_u8(&h, 2);
+	kt_hb_cstr(&h, "mv");
+	kt_hb_i16(&h, 1);
+	kt_hb_i16(&h, 3);
+	kt_hb_u8(&h, 0);
+	kt_hb_u8(&h, 0);           /* null rack: compact length 0 */
+	kt_hb_u8(&h, 1);
+	kt_hb_u8(&h, 0);
 	same_as(0, KP_BROKER_REGISTRATION, 1, &r, &h);
 	kp_arena_init(&a);
-	ck_assert_int_eq(dec(0, KP_BROKER_REGISTRATION, 1, h.b, h.n, &a, &dr,
+	ck_assert_int_eq(kt_dec(0, KP_BROKER_REGISTRATION, 1, h.b, h.n, &a, &dr,
 	    sizeof dr), 0);
 	ck_assert_int_eq(dr.listeners[0].port, 40000);
 	ck_assert_int_eq(dr.rack.len, -1);
@@ -810,21 +664,21 @@ START_TEST(test_registration_alter_bytes)
 	kp_arena_free(&a);
 
 	h.n = 0;
-	hb_i32(&h, 7);
-	hb_i64(&h, 3);
-	hb_u8(&h, 2);
-	hb_cstr(&h, "t");
-	hb_u8(&h, 2);
-	hb_i32(&h, 2);
-	hb_i32(&h, 5);
-	hb_u8(&h, 3);           /* new_isr: two ids */
-	hb_i32(&h, 7);
-	hb_i32(&h, 8);
-	hb_u8(&h, 1);           /* leader_recovery_state (v1) */
-	hb_i32(&h, 11);
-	hb_u8(&h, 0);
-	hb_u8(&h, 0);
-	hb_u8(&h, 0);
+	kt_hb_i32(&h, 7);
+	kt_hb_i64(&h, 3);
+	kt_hb_u8(&h, 2);
+	kt_hb_cstr(&h, "t");
+	kt_hb_u8(&h, 2);
+	kt_hb_i32(&h, 2);
+	kt_hb_i32(&h, 5);
+	kt_hb_u8(&h, 3);           /* new_isr: two ids */
+	kt_hb_i32(&h, 7);
+	kt_hb_i32(&h, 8);
+	kt_hb_u8(&h, 1);           /* leader_recovery_state (v1) */
+	kt_hb_i32(&h, 11);
+	kt_hb_u8(&h, 0);
+	kt_hb_u8(&h, 0);
+	kt_hb_u8(&h, 0);
 	same_as(0, KP_ALTER_PARTITION, 1, &aq, &h);
 }
 END_TEST
@@ -843,12 +697,12 @@ START_TEST(test_port_range)
 
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		l.port = bad[i];
-		ck_assert_ptr_null(enc_rc(0, KP_BROKER_REGISTRATION, 0, &r,
+		ck_assert_ptr_null(kt_enc_rc(0, KP_BROKER_REGISTRATION, 0, &r,
 		    &len, &rc));
 		ck_assert_int_eq(rc, KS_EINVAL);
 	}
 	l.port = 0;
-	free(enc(0, KP_BROKER_REGISTRATION, 0, &r, &len));
+	free(kt_enc(0, KP_BROKER_REGISTRATION, 0, &r, &len));
 }
 END_TEST
 
@@ -859,22 +713,22 @@ START_TEST(test_unknown_tags_skipped)
 {
 	kp_broker_heartbeat_req_t q;
 	kp_offset_for_leader_epoch_resp_t s;
-	hb_t h = { .n = 0 };
+	kt_hb_t h = { .n = 0 };
 	kp_arena_t a;
 
-	hb_i32(&h, 4);
-	hb_i64(&h, 5);
-	hb_i64(&h, 6);
-	hb_u8(&h, 0);
-	hb_u8(&h, 1);
-	hb_u8(&h, 1);           /* one tagged field */
-	hb_u8(&h, 0);           /* tag 0 */
-	hb_u8(&h, 18);          /* 18 bytes: compact array of one uuid */
-	hb_u8(&h, 2);
-	hb_raw(&h, uuid1, 16);
-	hb_u8(&h, 0);           /* pad to 18 bytes of data */
+	kt_hb_i32(&h, 4);
+	kt_hb_i64(&h, 5);
+	kt_hb_i64(&h, 6);
+	kt_hb_u8(&h, 0);
+	kt_hb_u8(&h, 1);
+	kt_hb_u8(&h, 1);           /* one tagged field */
+	kt_hb_u8(&h, 0);           /* tag 0 */
+	kt_hb_u8(&h, 18);          /* 18 bytes: compact array of one uuid */
+	kt_hb_u8(&h, 2);
+	kt_hb_raw(&h, uuid1, 16);
+	kt_hb_u8(&h, 0);           /* pad to 18 bytes of data */
 	kp_arena_init(&a);
-	ck_assert_int_eq(dec(0, KP_BROKER_HEARTBEAT, 0, h.b, h.n, &a, &q,
+	ck_assert_int_eq(kt_dec(0, KP_BROKER_HEARTBEAT, 0, h.b, h.n, &a, &q,
 	    sizeof q), 0);
 	ck_assert_int_eq(q.broker_id, 4);
 	ck_assert_int_eq(q.broker_epoch, 5);
@@ -884,31 +738,31 @@ START_TEST(test_unknown_tags_skipped)
 
 	/* one in a partition, one in a topic, two at the end */
 	h.n = 0;
-	hb_i32(&h, 0);
-	hb_u8(&h, 2);
-	hb_cstr(&h, "t");
-	hb_u8(&h, 2);
-	hb_i16(&h, 0);
-	hb_i32(&h, 1);
-	hb_i32(&h, 2);
-	hb_i64(&h, 3);
-	hb_u8(&h, 1);
-	hb_u8(&h, 9);
-	hb_u8(&h, 1);
-	hb_u8(&h, 0xaa);
-	hb_u8(&h, 1);
-	hb_u8(&h, 3);
-	hb_u8(&h, 0);
-	hb_u8(&h, 2);
-	hb_u8(&h, 0);
-	hb_u8(&h, 0);
-	hb_u8(&h, 1);
-	hb_u8(&h, 2);
-	hb_u8(&h, 0x5a);
-	hb_u8(&h, 0x5b);
+	kt_hb_i32(&h, 0);
+	kt_hb_u8(&h, 2);
+	kt_hb_cstr(&h, "t");
+	kt_hb_u8(&h, 2);
+	kt_hb_i16(&h, 0);
+	kt_hb_i32(&h, 1);
+	kt_hb_i32(&h, 2);
+	kt_hb_i64(&h, 3);
+	kt_hb_u8(&h, 1);
+	kt_hb_u8(&h, 9);
+	kt_hb_u8(&h, 1);
+	kt_hb_u8(&h, 0xaa);
+	kt_hb_u8(&h, 1);
+	kt_hb_u8(&h, 3);
+	kt_hb_u8(&h, 0);
+	kt_hb_u8(&h, 2);
+	kt_hb_u8(&h, 0);
+	kt_hb_u8(&h, 0);
+	kt_hb_u8(&h, 1);
+	kt_hb_u8(&h, 2);
+	kt_hb_u8(&h, 0x5a);
+	kt_hb_u8(&h, 0x5b);
 	kp_arena_free(&a);
 	kp_arena_init(&a);
-	ck_assert_int_eq(dec(1, KP_OFFSET_FOR_LEADER_EPOCH, 4, h.b, h.n, &a,
+	ck_assert_int_eq(kt_dec(1, KP_OFFSET_FOR_LEADER_EPOCH, 4, h.b, h.n, &a,
 	    &s, sizeof s), 0);
 	ck_assert_int_eq(s.topics[0].partitions[0].end_offset, 3);
 	kp_arena_free(&a);
@@ -921,32 +775,32 @@ START_TEST(test_nulls_refused)
 {
 	kp_broker_registration_req_t r;
 	kp_offset_for_leader_epoch_req_t q;
-	hb_t h = { .n = 0 };
+	kt_hb_t h = { .n = 0 };
 	kp_arena_t a;
 	size_t len;
 	int rc;
 
 	kp_arena_init(&a);
-	hb_i32(&h, 1);
-	hb_u8(&h, 0);           /* null cluster_id */
-	hb_raw(&h, uuid1, 16);
-	hb_u8(&h, 1);
-	hb_u8(&h, 1);
-	hb_u8(&h, 0);
-	hb_u8(&h, 0);
-	ck_assert_int_eq(dec(0, KP_BROKER_REGISTRATION, 0, h.b, h.n, &a, &r,
+	kt_hb_i32(&h, 1);
+	kt_hb_u8(&h, 0);           /* null cluster_id */
+	kt_hb_raw(&h, uuid1, 16);
+	kt_hb_u8(&h, 1);
+	kt_hb_u8(&h, 1);
+	kt_hb_u8(&h, 0);
+	kt_hb_u8(&h, 0);
+	ck_assert_int_eq(kt_dec(0, KP_BROKER_REGISTRATION, 0, h.b, h.n, &a, &r,
 	    sizeof r), KS_ECORRUPT);
 
 	h.n = 0;
-	hb_i32(&h, 1);
-	hb_i32(&h, -1);         /* null topics (v3: not nullable) */
-	ck_assert_int_eq(dec(0, KP_OFFSET_FOR_LEADER_EPOCH, 3, h.b, h.n, &a,
+	kt_hb_i32(&h, 1);
+	kt_hb_i32(&h, -1);         /* null topics (v3: not nullable) */
+	ck_assert_int_eq(kt_dec(0, KP_OFFSET_FOR_LEADER_EPOCH, 3, h.b, h.n, &a,
 	    &q, sizeof q), KS_ECORRUPT);
 	kp_arena_free(&a);
 
 	memset(&r, 0, sizeof r);
 	r.cluster_id = (kp_str_t){ NULL, -1 };
-	ck_assert_ptr_null(enc_rc(0, KP_BROKER_REGISTRATION, 0, &r, &len,
+	ck_assert_ptr_null(kt_enc_rc(0, KP_BROKER_REGISTRATION, 0, &r, &len,
 	    &rc));
 	ck_assert_int_eq(rc, KS_EINVAL);
 }
@@ -958,57 +812,57 @@ START_TEST(test_huge_counts)
 {
 	kp_req_any_t m;
 	kp_resp_any_t s;
-	hb_t h;
+	kt_hb_t h;
 	kp_arena_t a;
 
 	kp_arena_init(&a);
 	/* OffsetForLeaderEpoch v0: topics INT32_MAX */
 	h.n = 0;
-	hb_i32(&h, 0x7fffffff);
-	hb_str(&h, "t");
-	ck_assert_int_eq(dec(0, KP_OFFSET_FOR_LEADER_EPOCH, 0, h.b, h.n, &a,
+	kt_hb_i32(&h, 0x7fffffff);
+	kt_hb_str(&h, "t");
+	ck_assert_int_eq(kt_dec(0, KP_OFFSET_FOR_LEADER_EPOCH, 0, h.b, h.n, &a,
 	    &m, sizeof m), KS_ECORRUPT);
 	/* v4: the largest compact count a 5-byte varint holds */
 	h.n = 0;
-	hb_i32(&h, 1);
-	hb_raw(&h, "\xff\xff\xff\xff\x0f", 5);
-	ck_assert_int_eq(dec(0, KP_OFFSET_FOR_LEADER_EPOCH, 4, h.b, h.n, &a,
+	kt_hb_i32(&h, 1);
+	kt_hb_raw(&h, "\xff\xff\xff\xff\x0f", 5);
+	ck_assert_int_eq(kt_dec(0, KP_OFFSET_FOR_LEADER_EPOCH, 4, h.b, h.n, &a,
 	    &m, sizeof m), KS_ECORRUPT);
 	/* AlterPartition: one topic, one partition, new_isr of 2^28 */
 	h.n = 0;
-	hb_i32(&h, 1);
-	hb_i64(&h, 1);
-	hb_u8(&h, 2);
-	hb_cstr(&h, "t");
-	hb_u8(&h, 2);
-	hb_i32(&h, 0);
-	hb_i32(&h, 0);
-	hb_raw(&h, "\x81\x80\x80\x80\x01", 5);
-	hb_i32(&h, 1);
-	ck_assert_int_eq(dec(0, KP_ALTER_PARTITION, 0, h.b, h.n, &a, &m,
+	kt_hb_i32(&h, 1);
+	kt_hb_i64(&h, 1);
+	kt_hb_u8(&h, 2);
+	kt_hb_cstr(&h, "t");
+	kt_hb_u8(&h, 2);
+	kt_hb_i32(&h, 0);
+	kt_hb_i32(&h, 0);
+	kt_hb_raw(&h, "\x81\x80\x80\x80\x01", 5);
+	kt_hb_i32(&h, 1);
+	ck_assert_int_eq(kt_dec(0, KP_ALTER_PARTITION, 0, h.b, h.n, &a, &m,
 	    sizeof m), KS_ECORRUPT);
 	/* AlterPartition response: 2^20 topics in a few bytes */
 	h.n = 0;
-	hb_i32(&h, 0);
-	hb_i16(&h, 0);
-	hb_raw(&h, "\x81\x80\x40", 3);
-	hb_u8(&h, 0);
-	ck_assert_int_eq(dec(1, KP_ALTER_PARTITION, 1, h.b, h.n, &a, &s,
+	kt_hb_i32(&h, 0);
+	kt_hb_i16(&h, 0);
+	kt_hb_raw(&h, "\x81\x80\x40", 3);
+	kt_hb_u8(&h, 0);
+	ck_assert_int_eq(kt_dec(1, KP_ALTER_PARTITION, 1, h.b, h.n, &a, &s,
 	    sizeof s), KS_ECORRUPT);
 	/* BrokerRegistration: 1000 listeners, 1000 features */
 	h.n = 0;
-	hb_i32(&h, 1);
-	hb_cstr(&h, "c");
-	hb_raw(&h, uuid1, 16);
-	hb_raw(&h, "\xe9\x07", 2);
-	hb_u8(&h, 0);
-	ck_assert_int_eq(dec(0, KP_BROKER_REGISTRATION, 0, h.b, h.n, &a, &m,
+	kt_hb_i32(&h, 1);
+	kt_hb_cstr(&h, "c");
+	kt_hb_raw(&h, uuid1, 16);
+	kt_hb_raw(&h, "\xe9\x07", 2);
+	kt_hb_u8(&h, 0);
+	ck_assert_int_eq(kt_dec(0, KP_BROKER_REGISTRATION, 0, h.b, h.n, &a, &m,
 	    sizeof m), KS_ECORRUPT);
 	h.n -= 3;
-	hb_u8(&h, 1);
-	hb_raw(&h, "\xe9\x07", 2);
-	hb_u8(&h, 0);
-	ck_assert_int_eq(dec(0, KP_BROKER_REGISTRATION, 0, h.b, h.n, &a, &m,
+	kt_hb_u8(&h, 1);
+	kt_hb_raw(&h, "\xe9\x07", 2);
+	kt_hb_u8(&h, 0);
+	ck_assert_int_eq(kt_dec(0, KP_BROKER_REGISTRATION, 0, h.b, h.n, &a, &m,
 	    sizeof m), KS_ECORRUPT);
 	/* nothing near the counts' sizes was allocated */
 	ck_assert_uint_lt(a.total, 64 * 1024);
@@ -1070,7 +924,7 @@ START_TEST(test_request_header)
 	kp_arena_t a;
 	uint8_t *buf;
 	size_t len;
-	hb_t h = { .n = 0 };
+	kt_hb_t h = { .n = 0 };
 
 	kp_writer_init(&w);
 	ck_assert_int_eq(kp_req_hdr(&w, &out), 0);
@@ -1078,17 +932,17 @@ START_TEST(test_request_header)
 	ck_assert_int_eq(kp_broker_heartbeat_req(&w, &q), 0);
 	ck_assert_int_eq(kp_w_flatten(&w, &buf, &len), 0);
 	kp_writer_free(&w);
-	hb_i16(&h, 63);
-	hb_i16(&h, 0);
-	hb_i32(&h, 77);
-	hb_str(&h, "b1");       /* client_id: never compact */
-	hb_u8(&h, 0);           /* header v2's tags */
-	hb_i32(&h, 1);
-	hb_i64(&h, 2);
-	hb_i64(&h, 3);
-	hb_u8(&h, 0);
-	hb_u8(&h, 1);
-	hb_u8(&h, 0);
+	kt_hb_i16(&h, 63);
+	kt_hb_i16(&h, 0);
+	kt_hb_i32(&h, 77);
+	kt_hb_str(&h, "b1");       /* client_id: never compact */
+	kt_hb_u8(&h, 0);           /* header v2's tags */
+	kt_hb_i32(&h, 1);
+	kt_hb_i64(&h, 2);
+	kt_hb_i64(&h, 3);
+	kt_hb_u8(&h, 0);
+	kt_hb_u8(&h, 1);
+	kt_hb_u8(&h, 0);
 	ck_assert(kt_same_bytes(h.b, h.n, buf, len));
 
 	kp_arena_init(&a);
@@ -1118,16 +972,16 @@ START_TEST(test_client_decode)
 
 	memset(&s, 0, sizeof s);
 	fill_ofle_resp(&s);
-	buf = enc(1, KP_OFFSET_FOR_LEADER_EPOCH, 1, &s, &len);
+	buf = kt_enc(1, KP_OFFSET_FOR_LEADER_EPOCH, 1, &s, &len);
 	kp_arena_init(&a);
 	memset(&ds, 0xa5, sizeof ds);
 	ck_assert_int_eq(kc_decode(KP_OFFSET_FOR_LEADER_EPOCH, 1, buf, len,
 	    &a, &ds, sizeof ds), 0);
-	snprintf(what, sizeof what, "kc_decode OffsetForLeaderEpoch v1");
+	snprintf(kt_what, sizeof kt_what, "kc_decode OffsetForLeaderEpoch v1");
 	cmp_ofle_resp(1, &s, &ds);
 	free(buf);
 
-	buf = enc(1, KP_BROKER_REGISTRATION, 0, &br, &len);
+	buf = kt_enc(1, KP_BROKER_REGISTRATION, 0, &br, &len);
 	ck_assert_int_eq(kc_decode(KP_BROKER_REGISTRATION, 0, buf, len, &a,
 	    &dbr, sizeof dbr), 0);
 	ck_assert_int_eq(dbr.broker_epoch, 99);

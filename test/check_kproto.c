@@ -5,9 +5,7 @@
  * version we serve; every truncation and hostile length failing cleanly;
  * the writer's references and frames; Kafka error codes.
  */
-#include "util.h"
-
-#include "kafka/msg.h"
+#include "kproto_util.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -16,98 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-/* ---- building expected bytes by hand ------------------------------------- */
-
-typedef struct {
-	uint8_t b[4096];
-	size_t n;
-} hb_t;
-
-static void hb_u8(hb_t *h, unsigned v)
-{
-	ck_assert_uint_lt(h->n, sizeof h->b);
-	h->b[h->n++] = (uint8_t)v;
-}
-static void hb_i16(hb_t *h, int v)
-{
-	hb_u8(h, ((unsigned)v >> 8) & 0xff);
-	hb_u8(h, (unsigned)v & 0xff);
-}
-static void hb_i32(hb_t *h, int64_t v)
-{
-	for (int s = 24; s >= 0; s -= 8)
-		hb_u8(h, (unsigned)((uint64_t)v >> s) & 0xff);
-}
-static void hb_raw(hb_t *h, const void *p, size_t n)
-{
-	ck_assert_uint_le(h->n + n, sizeof h->b);
-	memcpy(h->b + h->n, p, n);
-	h->n += n;
-}
-/* STRING: int16 length, bytes. */
-static void hb_str(hb_t *h, const char *s)
-{
-	hb_i16(h, (int)strlen(s));
-	hb_raw(h, s, strlen(s));
-}
-/* COMPACT_STRING: unsigned varint length + 1 (short strings: one byte). */
-static void hb_cstr(hb_t *h, const char *s)
-{
-	ck_assert_uint_lt(strlen(s), 127);
-	hb_u8(h, (unsigned)strlen(s) + 1);
-	hb_raw(h, s, strlen(s));
-}
-
-/* ---- helpers ----------------------------------------------------------------- */
-
-/* Encodes body m of (key, v), request or response, into a malloc'd buffer. */
-static uint8_t *enc(int resp, int16_t key, int16_t v, void *m, size_t *len)
-{
-	kp_io_t w;
-	uint8_t *out = NULL;
-
-	kp_writer_init(&w);
-	kp_io_set_version(&w, key, v);
-	if (resp)
-		ck_assert_int_eq(kp_resp_body(&w, key, m), 0);
-	else
-		ck_assert_int_eq(kp_req_body(&w, key, m), 0);
-	ck_assert_int_eq(kp_w_flatten(&w, &out, len), 0);
-	kp_writer_free(&w);
-	return out;
-}
-
-/* Decodes buf as body of (key, v) into *m (zeroed first); returns io.err
- * and, on success, checks every byte was consumed. */
-static int dec(int resp, int16_t key, int16_t v, const uint8_t *buf,
-    size_t len, kp_arena_t *a, void *m, size_t msize)
-{
-	kp_io_t r;
-	int rc;
-
-	memset(m, 0, msize);
-	kp_reader_init(&r, buf, len, a);
-	kp_io_set_version(&r, key, v);
-	rc = resp ? kp_resp_body(&r, key, m) : kp_req_body(&r, key, m);
-	ck_assert_int_eq(rc, r.err);
-	if (rc == 0)
-		ck_assert_uint_eq(kp_r_left(&r), 0);
-	return rc;
-}
-
-#define S(x) kp_cstr(x)
 static const kp_str_t NUL = { NULL, -1 };
-
-/* Comparison helpers: what names the message and version in failures. */
-static char what[64];
-#define SEQ(a, b) \
-	ck_assert_msg(kp_str_eq((a), (b)), "%s: %s differs", what, #a)
-#define BEQ(a, b) \
-	ck_assert_msg(kp_bytes_eq((a), (b)), "%s: %s differs", what, #a)
-#define IEQ(a, b)                                                          \
-	ck_assert_msg((int64_t)(a) == (int64_t)(b),                        \
-	    "%s: %s = %lld, want %lld", what, #a, (long long)(a),          \
-	    (long long)(b))
 
 static uint8_t blob1[] = { 0, 1, 2, 3, 0xff, 0x80, 7 };
 static uint8_t blob2[] = { 'a', 's', 's', 'i', 'g', 'n' };
@@ -1205,16 +1112,7 @@ static void cmp_delete_groups_resp(int v, const void *a, const void *b)
 	}
 }
 
-typedef void fill_fn(void *m);
-typedef void cmp_fn(int v, const void *orig, const void *dec);
-
-static const struct codec_case {
-	int16_t key;
-	fill_fn *fill_req;
-	cmp_fn *cmp_req;
-	fill_fn *fill_resp;
-	cmp_fn *cmp_resp;
-} cases[] = {
+static const struct kt_codec_case cases[] = {
 #define C(key, name) \
 	{ key, fill_##name##_req, cmp_##name##_req, fill_##name##_resp, \
 	  cmp_##name##_resp }
@@ -1245,68 +1143,16 @@ static const struct codec_case {
 
 /* ---- round trips and truncation at every served version ---------------------- */
 
-/* Encodes, decodes and compares, re-encodes to the same bytes, and
- * decodes every strict prefix to KS_ECORRUPT. */
-static void one_way(const struct codec_case *c, int resp, int16_t v)
-{
-	kp_req_any_t orig_req, dec_req;
-	kp_resp_any_t orig_resp, dec_resp;
-	void *orig = resp ? (void *)&orig_resp : (void *)&orig_req;
-	void *d = resp ? (void *)&dec_resp : (void *)&dec_req;
-	size_t msize = resp ? sizeof orig_resp : sizeof orig_req;
-	kp_arena_t a;
-	uint8_t *buf, *buf2;
-	size_t len, len2;
-
-	snprintf(what, sizeof what, "%s %s v%d", kp_api_name(c->key),
-	    resp ? "response" : "request", v);
-	kp_arena_init(&a);
-	memset(orig, 0, msize);
-	(resp ? c->fill_resp : c->fill_req)(orig);
-	buf = enc(resp, c->key, v, orig, &len);
-	ck_assert_msg(dec(resp, c->key, v, buf, len, &a, d, msize) == 0,
-	    "%s: does not decode", what);
-	(resp ? c->cmp_resp : c->cmp_req)(v, orig, d);
-
-	buf2 = enc(resp, c->key, v, d, &len2);
-	ck_assert_msg(kt_same_bytes(buf, len, buf2, len2),
-	    "%s: re-encoding differs", what);
-	free(buf2);
-
-	for (size_t cut = 0; cut < len; cut++) {
-		/* a copy of exactly cut bytes, so ASan sees any overread */
-		uint8_t *t = malloc(cut ? cut : 1);
-		kp_arena_t a2;
-		ck_assert_ptr_nonnull(t);
-		memcpy(t, buf, cut);
-		kp_arena_init(&a2);
-		ck_assert_msg(dec(resp, c->key, v, t, cut, &a2, d, msize) ==
-		    KS_ECORRUPT, "%s: cut at %zu of %zu decodes", what, cut,
-		    len);
-		kp_arena_free(&a2);
-		free(t);
-	}
-	free(buf);
-	kp_arena_free(&a);
-}
-
 START_TEST(test_round_trip_all)
 {
-	size_t served = 0;
+	int served = 0;
 	/* + the 4 replication APIs, round-tripped in check_kcluster_codec.c */
 	ck_assert_uint_eq(N_CASES + 4, kp_api_count());
-	for (size_t i = 0; i < N_CASES; i++) {
-		const kp_api_t *api = kp_api_find(cases[i].key);
-		ck_assert_ptr_nonnull(api);
-		for (int16_t v = api->min_version; v <= api->max_version; v++) {
-			one_way(&cases[i], 0, v);
-			one_way(&cases[i], 1, v);
-			served++;
-		}
-	}
+	for (size_t i = 0; i < N_CASES; i++)
+		served += kt_codec_all_versions(&cases[i]);
 	/* every advertised version: 8+8+4+7+8+5+3+6+4+4+4+5+3+4+5+4,
 	 * + the admin APIs 5+3+4+3+2 */
-	ck_assert_uint_eq(served, 99);
+	ck_assert_int_eq(served, 99);
 }
 END_TEST
 
@@ -1314,7 +1160,7 @@ END_TEST
 
 START_TEST(test_api_versions_v3_request)
 {
-	hb_t h = { .n = 0 };
+	kt_hb_t h = { .n = 0 };
 	kp_arena_t a;
 	kp_io_t r;
 	kp_req_hdr_t hdr;
@@ -1322,14 +1168,14 @@ START_TEST(test_api_versions_v3_request)
 
 	/* header v2: key 18, version 3, correlation 1, client_id as INT16
 	 * string "rdkafka", no tags; body: compact strings, no tags */
-	hb_i16(&h, 18);
-	hb_i16(&h, 3);
-	hb_i32(&h, 1);
-	hb_str(&h, "rdkafka");
-	hb_u8(&h, 0);
-	hb_cstr(&h, "librdkafka");
-	hb_cstr(&h, "2.0.2");
-	hb_u8(&h, 0);
+	kt_hb_i16(&h, 18);
+	kt_hb_i16(&h, 3);
+	kt_hb_i32(&h, 1);
+	kt_hb_str(&h, "rdkafka");
+	kt_hb_u8(&h, 0);
+	kt_hb_cstr(&h, "librdkafka");
+	kt_hb_cstr(&h, "2.0.2");
+	kt_hb_u8(&h, 0);
 
 	kp_arena_init(&a);
 	kp_reader_init(&r, h.b, h.n, &a);
@@ -1350,18 +1196,18 @@ START_TEST(test_api_versions_v3_request)
 
 	/* A tagged field in the header is skipped: tag 5, 2 bytes. */
 	h.n = 0;
-	hb_i16(&h, 18);
-	hb_i16(&h, 3);
-	hb_i32(&h, 9);
-	hb_i16(&h, -1); /* null client id */
-	hb_u8(&h, 1);
-	hb_u8(&h, 5);
-	hb_u8(&h, 2);
-	hb_u8(&h, 0xaa);
-	hb_u8(&h, 0xbb);
-	hb_cstr(&h, "x");
-	hb_cstr(&h, "1");
-	hb_u8(&h, 0);
+	kt_hb_i16(&h, 18);
+	kt_hb_i16(&h, 3);
+	kt_hb_i32(&h, 9);
+	kt_hb_i16(&h, -1); /* null client id */
+	kt_hb_u8(&h, 1);
+	kt_hb_u8(&h, 5);
+	kt_hb_u8(&h, 2);
+	kt_hb_u8(&h, 0xaa);
+	kt_hb_u8(&h, 0xbb);
+	kt_hb_cstr(&h, "x");
+	kt_hb_cstr(&h, "1");
+	kt_hb_u8(&h, 0);
 	kp_arena_init(&a);
 	kp_reader_init(&r, h.b, h.n, &a);
 	ck_assert_int_eq(kp_req_hdr(&r, &hdr), 0);
@@ -1376,7 +1222,7 @@ END_TEST
 
 START_TEST(test_api_versions_response_bytes)
 {
-	hb_t h = { .n = 0 };
+	kt_hb_t h = { .n = 0 };
 	kp_io_t w;
 	int32_t corr = 77;
 	kp_api_version_t keys[1] = { { 18, 0, 3 } };
@@ -1387,16 +1233,16 @@ START_TEST(test_api_versions_response_bytes)
 	/* v3: header v0 (no tags, even though the body is flexible); body:
 	 * error, compact array (count + 1), each entry with empty tags,
 	 * throttle, empty tags */
-	hb_i32(&h, 0); /* frame length, patched below */
-	hb_i32(&h, 77);
-	hb_i16(&h, 0);
-	hb_u8(&h, 2);
-	hb_i16(&h, 18);
-	hb_i16(&h, 0);
-	hb_i16(&h, 3);
-	hb_u8(&h, 0);
-	hb_i32(&h, 0);
-	hb_u8(&h, 0);
+	kt_hb_i32(&h, 0); /* frame length, patched below */
+	kt_hb_i32(&h, 77);
+	kt_hb_i16(&h, 0);
+	kt_hb_u8(&h, 2);
+	kt_hb_i16(&h, 18);
+	kt_hb_i16(&h, 0);
+	kt_hb_i16(&h, 3);
+	kt_hb_u8(&h, 0);
+	kt_hb_i32(&h, 0);
+	kt_hb_u8(&h, 0);
 	h.b[3] = (uint8_t)(h.n - 4);
 
 	kp_writer_init(&w);
@@ -1430,19 +1276,19 @@ END_TEST
 
 START_TEST(test_metadata_v1_request)
 {
-	hb_t h = { .n = 0 };
+	kt_hb_t h = { .n = 0 };
 	kp_arena_t a;
 	kp_io_t r;
 	kp_req_hdr_t hdr;
 	kp_metadata_req_t m;
 
-	hb_i16(&h, 3);
-	hb_i16(&h, 1);
-	hb_i32(&h, 0x01020304);
-	hb_str(&h, "kcat");
-	hb_i32(&h, 2);
-	hb_str(&h, "orders");
-	hb_str(&h, "payments");
+	kt_hb_i16(&h, 3);
+	kt_hb_i16(&h, 1);
+	kt_hb_i32(&h, 0x01020304);
+	kt_hb_str(&h, "kcat");
+	kt_hb_i32(&h, 2);
+	kt_hb_str(&h, "orders");
+	kt_hb_str(&h, "payments");
 
 	kp_arena_init(&a);
 	kp_reader_init(&r, h.b, h.n, &a);
@@ -1461,7 +1307,7 @@ START_TEST(test_metadata_v1_request)
 
 	/* v1 null array: all topics; v0 empty array: all topics too. */
 	h.n = 0;
-	hb_i32(&h, -1);
+	kt_hb_i32(&h, -1);
 	kp_arena_init(&a);
 	kp_reader_init(&r, h.b, h.n, &a);
 	kp_io_set_version(&r, KP_METADATA, 1);
@@ -1469,7 +1315,7 @@ START_TEST(test_metadata_v1_request)
 	ck_assert_int_eq(kp_metadata_req(&r, &m), 0);
 	ck_assert_int_eq(m.n_topics, -1);
 	h.n = 0;
-	hb_i32(&h, 0);
+	kt_hb_i32(&h, 0);
 	kp_reader_init(&r, h.b, h.n, &a);
 	kp_io_set_version(&r, KP_METADATA, 0);
 	memset(&m, 0, sizeof m);
@@ -1477,7 +1323,7 @@ START_TEST(test_metadata_v1_request)
 	ck_assert_int_eq(m.n_topics, -1);
 	/* ... but null is not allowed in v0 */
 	h.n = 0;
-	hb_i32(&h, -1);
+	kt_hb_i32(&h, -1);
 	kp_reader_init(&r, h.b, h.n, &a);
 	kp_io_set_version(&r, KP_METADATA, 0);
 	memset(&m, 0, sizeof m);
@@ -1491,7 +1337,7 @@ START_TEST(test_produce_v3_zero_copy)
 	uint8_t batch[512];
 	size_t blen = 0;
 	ks_record_t recs[2];
-	hb_t h = { .n = 0 };
+	kt_hb_t h = { .n = 0 };
 	kp_arena_t a;
 	kp_io_t r;
 	kp_req_hdr_t hdr;
@@ -1510,20 +1356,20 @@ START_TEST(test_produce_v3_zero_copy)
 	recs[1].timestamp = 1700000000001;
 	KT_OK(ks_batch_encode(batch, sizeof batch, recs, 2, 0, 0, &blen));
 
-	hb_i16(&h, 0);
-	hb_i16(&h, 3);
-	hb_i32(&h, 42);
-	hb_str(&h, "producer-1");
-	hb_i16(&h, -1); /* transactional_id null */
-	hb_i16(&h, -1); /* acks all */
-	hb_i32(&h, 30000);
-	hb_i32(&h, 1);
-	hb_str(&h, "events");
-	hb_i32(&h, 1);
-	hb_i32(&h, 2); /* partition */
-	hb_i32(&h, (int64_t)blen);
+	kt_hb_i16(&h, 0);
+	kt_hb_i16(&h, 3);
+	kt_hb_i32(&h, 42);
+	kt_hb_str(&h, "producer-1");
+	kt_hb_i16(&h, -1); /* transactional_id null */
+	kt_hb_i16(&h, -1); /* acks all */
+	kt_hb_i32(&h, 30000);
+	kt_hb_i32(&h, 1);
+	kt_hb_str(&h, "events");
+	kt_hb_i32(&h, 1);
+	kt_hb_i32(&h, 2); /* partition */
+	kt_hb_i32(&h, (int64_t)blen);
 	at = h.n;
-	hb_raw(&h, batch, blen);
+	kt_hb_raw(&h, batch, blen);
 
 	kp_arena_init(&a);
 	kp_reader_init(&r, h.b, h.n, &a);
@@ -1561,10 +1407,10 @@ START_TEST(test_minimal_elements)
 	size_t len;
 
 	for (int16_t v = 0; v <= 4; v++) {
-		buf = enc(1, KP_DESCRIBE_GROUPS, v, &m, &len);
+		buf = kt_enc(1, KP_DESCRIBE_GROUPS, v, &m, &len);
 		kp_arena_init(&a);
-		ck_assert_int_eq(dec(1, KP_DESCRIBE_GROUPS, v, buf, len, &a, &d,
-		    sizeof d), 0);
+		ck_assert_int_eq(kt_dec(1, KP_DESCRIBE_GROUPS, v, buf, len, &a,
+		    &d, sizeof d), 0);
 		ck_assert_int_eq(d.groups[0].n_members, 1);
 		kp_arena_free(&a);
 		free(buf);
@@ -1615,77 +1461,77 @@ START_TEST(test_huge_count)
 END_TEST
 
 /* Decodes bytes h as (key, v) request body; returns the error. */
-static int dec_req_bytes(int16_t key, int16_t v, const hb_t *h)
+static int dec_req_bytes(int16_t key, int16_t v, const kt_hb_t *h)
 {
 	kp_arena_t a;
 	kp_req_any_t m;
 	int rc;
 	kp_arena_init(&a);
-	rc = dec(0, key, v, h->b, h->n, &a, &m, sizeof m);
+	rc = kt_dec(0, key, v, h->b, h->n, &a, &m, sizeof m);
 	kp_arena_free(&a);
 	return rc;
 }
 
 START_TEST(test_negative_lengths)
 {
-	hb_t h;
+	kt_hb_t h;
 
 	/* FindCoordinator key: string length -1 (not nullable) and -2 */
 	h.n = 0;
-	hb_i16(&h, -1);
+	kt_hb_i16(&h, -1);
 	ck_assert_int_eq(dec_req_bytes(KP_FIND_COORDINATOR, 0, &h), KS_ECORRUPT);
 	h.n = 0;
-	hb_i16(&h, -2);
+	kt_hb_i16(&h, -2);
 	ck_assert_int_eq(dec_req_bytes(KP_FIND_COORDINATOR, 0, &h), KS_ECORRUPT);
 	/* Heartbeat v3 group_instance_id: nullable, but not -3 */
 	h.n = 0;
-	hb_str(&h, "g");
-	hb_i32(&h, 1);
-	hb_str(&h, "m");
-	hb_i16(&h, -1);
+	kt_hb_str(&h, "g");
+	kt_hb_i32(&h, 1);
+	kt_hb_str(&h, "m");
+	kt_hb_i16(&h, -1);
 	ck_assert_int_eq(dec_req_bytes(KP_HEARTBEAT, 3, &h), 0);
 	h.b[h.n - 1] = 0xfd;
 	ck_assert_int_eq(dec_req_bytes(KP_HEARTBEAT, 3, &h), KS_ECORRUPT);
 	/* SyncGroup assignment bytes: -1 is not allowed (not nullable) */
 	h.n = 0;
-	hb_str(&h, "g");
-	hb_i32(&h, 1);
-	hb_str(&h, "m");
-	hb_i32(&h, 1);
-	hb_str(&h, "m");
-	hb_i32(&h, -1);
+	kt_hb_str(&h, "g");
+	kt_hb_i32(&h, 1);
+	kt_hb_str(&h, "m");
+	kt_hb_i32(&h, 1);
+	kt_hb_str(&h, "m");
+	kt_hb_i32(&h, -1);
 	ck_assert_int_eq(dec_req_bytes(KP_SYNC_GROUP, 0, &h), KS_ECORRUPT);
 	h.n -= 4;
-	hb_i32(&h, INT32_MIN);
+	kt_hb_i32(&h, INT32_MIN);
 	ck_assert_int_eq(dec_req_bytes(KP_SYNC_GROUP, 0, &h), KS_ECORRUPT);
 	/* Produce records: nullable, -1 fine, -2 not; a length past the end */
 	h.n = 0;
-	hb_i16(&h, -1);
-	hb_i16(&h, 1);
-	hb_i32(&h, 1000);
-	hb_i32(&h, 1);
-	hb_str(&h, "t");
-	hb_i32(&h, 1);
-	hb_i32(&h, 0);
-	hb_i32(&h, -1);
+	kt_hb_i16(&h, -1);
+	kt_hb_i16(&h, 1);
+	kt_hb_i32(&h, 1000);
+	kt_hb_i32(&h, 1);
+	kt_hb_str(&h, "t");
+	kt_hb_i32(&h, 1);
+	kt_hb_i32(&h, 0);
+	kt_hb_i32(&h, -1);
 	ck_assert_int_eq(dec_req_bytes(KP_PRODUCE, 3, &h), 0);
 	h.n -= 4;
-	hb_i32(&h, -2);
+	kt_hb_i32(&h, -2);
 	ck_assert_int_eq(dec_req_bytes(KP_PRODUCE, 3, &h), KS_ECORRUPT);
 	h.n -= 4;
-	hb_i32(&h, 3);
-	hb_u8(&h, 1);
-	hb_u8(&h, 2);
+	kt_hb_i32(&h, 3);
+	kt_hb_u8(&h, 1);
+	kt_hb_u8(&h, 2);
 	ck_assert_int_eq(dec_req_bytes(KP_PRODUCE, 3, &h), KS_ECORRUPT);
 	/* array count -1 where not nullable (DeleteTopics names) */
 	h.n = 0;
-	hb_i32(&h, -1);
-	hb_i32(&h, 1000);
+	kt_hb_i32(&h, -1);
+	kt_hb_i32(&h, 1000);
 	ck_assert_int_eq(dec_req_bytes(KP_DELETE_TOPICS, 0, &h), KS_ECORRUPT);
 	/* OffsetFetch topics: null from v2 only */
 	h.n = 0;
-	hb_str(&h, "g");
-	hb_i32(&h, -1);
+	kt_hb_str(&h, "g");
+	kt_hb_i32(&h, -1);
 	ck_assert_int_eq(dec_req_bytes(KP_OFFSET_FETCH, 1, &h), KS_ECORRUPT);
 	ck_assert_int_eq(dec_req_bytes(KP_OFFSET_FETCH, 2, &h), 0);
 }
@@ -1693,7 +1539,7 @@ END_TEST
 
 START_TEST(test_varints)
 {
-	hb_t h;
+	kt_hb_t h;
 	kp_arena_t a;
 	kp_io_t r;
 	kp_api_versions_req_t m;
@@ -1701,23 +1547,23 @@ START_TEST(test_varints)
 	/* a compact string whose length varint runs over 5 bytes */
 	h.n = 0;
 	for (int i = 0; i < 6; i++)
-		hb_u8(&h, 0x80);
-	hb_u8(&h, 0x01);
+		kt_hb_u8(&h, 0x80);
+	kt_hb_u8(&h, 0x01);
 	ck_assert_int_eq(dec_req_bytes(KP_API_VERSIONS, 3, &h), KS_ECORRUPT);
 	/* compact length 0 is null: not allowed for a non-nullable string */
 	h.n = 0;
-	hb_u8(&h, 0);
-	hb_cstr(&h, "v");
-	hb_u8(&h, 0);
+	kt_hb_u8(&h, 0);
+	kt_hb_cstr(&h, "v");
+	kt_hb_u8(&h, 0);
 	ck_assert_int_eq(dec_req_bytes(KP_API_VERSIONS, 3, &h), KS_ECORRUPT);
 	/* tagged fields: a size past the end; then a well-formed one */
 	h.n = 0;
-	hb_cstr(&h, "n");
-	hb_cstr(&h, "v");
-	hb_u8(&h, 1);
-	hb_u8(&h, 0);
-	hb_u8(&h, 9);
-	hb_u8(&h, 0);
+	kt_hb_cstr(&h, "n");
+	kt_hb_cstr(&h, "v");
+	kt_hb_u8(&h, 1);
+	kt_hb_u8(&h, 0);
+	kt_hb_u8(&h, 9);
+	kt_hb_u8(&h, 0);
 	ck_assert_int_eq(dec_req_bytes(KP_API_VERSIONS, 3, &h), KS_ECORRUPT);
 	h.b[h.n - 2] = 1;
 	ck_assert_int_eq(dec_req_bytes(KP_API_VERSIONS, 3, &h), 0);

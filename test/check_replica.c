@@ -12,12 +12,9 @@
 
 #include <kstream/kstream.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #define N 3
@@ -36,24 +33,6 @@ struct icluster {
 	char voters[256];
 	struct member m[N];
 };
-
-/* A port nobody listens on now (bound, read, closed). */
-static int free_port(void)
-{
-	struct sockaddr_in a;
-	socklen_t len = sizeof a;
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	ck_assert_int_ge(fd, 0);
-	memset(&a, 0, sizeof a);
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
 
 static void quiet(void *opaque, int level, const char *msg)
 {
@@ -115,7 +94,7 @@ static void icluster_start(struct icluster *ic, int min_isr)
 		ic->m[i].dir = kt_path(ic->base, name);
 		len += (size_t)snprintf(ic->voters + len,
 		    sizeof ic->voters - len, "%s%d@127.0.0.1:%d",
-		    i ? "," : "", i + 1, free_port());
+		    i ? "," : "", i + 1, kt_free_port());
 	}
 	for (i = 0; i < N; i++)
 		member_start(ic, i);

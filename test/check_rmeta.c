@@ -194,7 +194,7 @@ START_TEST(offline_keeps_last_isr)
 	ck_assert_int_eq(p->nisr, 1);
 	ck_assert_int_eq(p->isr[0], 3);
 	ck_assert_int_eq(p->leader_epoch, 3);
-	/* a replica out of the ISR does not lead (clean election) */
+	/* unfenced a second time, it still does not lead */
 	fence(img, 1, 0);
 	p = ks__rimage_part(img, "t", 0);
 	ck_assert_int_eq(p->leader, -1);

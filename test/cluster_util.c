@@ -45,35 +45,6 @@ static void sleep_ms(int ms)
 	usleep((useconds_t)ms * 1000);
 }
 
-/*
- * n free loopback ports, all bound at once so that they differ, then
- * released for the brokers (a port taken in between fails the start,
- * loudly).
- */
-static void pick_ports(int *ports, int n)
-{
-	int fds[KT_MEMBERS * 2], i;
-
-	ck_assert_int_le(n, KT_MEMBERS * 2);
-	for (i = 0; i < n; i++) {
-		struct sockaddr_in sa;
-		socklen_t sl = sizeof sa;
-
-		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		ck_assert_int_ge(fds[i], 0);
-		memset(&sa, 0, sizeof sa);
-		sa.sin_family = AF_INET;
-		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		ck_assert_int_eq(bind(fds[i], (struct sockaddr *)&sa,
-		    sizeof sa), 0);
-		ck_assert_int_eq(getsockname(fds[i], (struct sockaddr *)&sa,
-		    &sl), 0);
-		ports[i] = ntohs(sa.sin_port);
-	}
-	for (i = 0; i < n; i++)
-		close(fds[i]);
-}
-
 int kt_member_of(const struct kt_cluster *c, int32_t id)
 {
 	ck_assert_msg(id >= 1 && id <= KT_MEMBERS, "no member %d", id);
@@ -285,7 +256,7 @@ void kt_cluster_start(struct kt_cluster *c, const char *base,
 	c->base = strdup(base);
 	c->bin = kt_program("kstream-broker");
 	c->sets = sets;
-	pick_ports(ports, KT_MEMBERS * 2);
+	kt_free_ports(ports, KT_MEMBERS * 2);
 	for (i = 0; i < KT_MEMBERS; i++) {
 		struct kt_member *m = &c->m[i];
 		char name[32];
@@ -386,25 +357,16 @@ fail:
 	return -1;
 }
 
-static int raw_write(int fd, const uint8_t *p, size_t len)
+/*
+ * All of p[0..len) written (out) or read; -1 on an error or EOF. An
+ * interrupted read tries again only before deadline.
+ */
+static int raw_io(int fd, uint8_t *p, size_t len, int out, int64_t deadline)
 {
 	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int raw_read(int fd, uint8_t *p, size_t len, int64_t deadline)
-{
-	while (len) {
-		ssize_t n = read(fd, p, len);
-		if (n < 0 && errno == EINTR && kt_now_ns() < deadline)
+		ssize_t n = out ? write(fd, p, len) : read(fd, p, len);
+		if (n < 0 && errno == EINTR &&
+		    (out || kt_now_ns() < deadline))
 			continue;
 		if (n <= 0)
 			return -1;
@@ -440,15 +402,15 @@ int kt_raw_call(const struct kt_cluster *c, int i, int16_t key, int16_t ver,
 	fd = raw_connect(c->m[i].kafka_port, timeout_ms);
 	if (fd < 0)
 		goto out;
-	if (raw_write(fd, buf, len) != 0 ||
-	    raw_read(fd, hdr, 4, deadline) != 0)
+	if (raw_io(fd, buf, len, 1, deadline) != 0 ||
+	    raw_io(fd, hdr, 4, 0, deadline) != 0)
 		goto out;
 	len = ntohl(*(uint32_t *)hdr);
 	if (len == 0 || len > (64u << 20))
 		goto out;
 	frame = kp_arena_alloc(arena, len);
 	ck_assert_ptr_nonnull(frame);
-	if (raw_read(fd, frame, len, deadline) != 0)
+	if (raw_io(fd, frame, len, 0, deadline) != 0)
 		goto out;
 	kp_reader_init(&io, frame, len, arena);
 	/* a garbled answer is the server's bug: that asserts */
@@ -524,10 +486,19 @@ static int id_live(const struct kt_cluster *c, int32_t id)
 	return id >= 1 && id <= KT_MEMBERS && kt_member_live(c, id - 1);
 }
 
-/* The leader every live member names for topic-p (see kt_wait_leader),
- * or -1. */
-static int32_t agreed_leader(const struct kt_cluster *c, const char *topic,
-    int32_t p, int32_t not_id, int min_isr)
+/* What a wait asks of the cluster; each check uses the fields it needs. */
+struct want {
+	const char *topic;
+	int32_t p, nparts, not_id;
+	int min_isr;
+};
+
+/*
+ * The leader every live member names for w's topic-p (see
+ * kt_wait_leader), or -1.
+ */
+static int32_t agreed_leader(const struct kt_cluster *c,
+    const struct want *w)
 {
 	int32_t leader = -1;
 	int i, asked = 0;
@@ -537,13 +508,13 @@ static int32_t agreed_leader(const struct kt_cluster *c, const char *topic,
 		struct kt_part *pp;
 		if (!kt_member_live(c, i))
 			continue;
-		if (kt_meta(c, i, topic, &md, 2000) != 0 ||
-		    md.topic_err != 0 || p >= md.nparts)
+		if (kt_meta(c, i, w->topic, &md, 2000) != 0 ||
+		    md.topic_err != 0 || w->p >= md.nparts)
 			return -1;
-		pp = &md.parts[p];
-		if (pp->err != 0 || pp->leader < 0 || pp->leader == not_id ||
-		    !id_live(c, pp->leader) || pp->nisr < min_isr ||
-		    (asked && pp->leader != leader))
+		pp = &md.parts[w->p];
+		if (pp->err != 0 || pp->leader < 0 ||
+		    pp->leader == w->not_id || !id_live(c, pp->leader) ||
+		    pp->nisr < w->min_isr || (asked && pp->leader != leader))
 			return -1;
 		leader = pp->leader;
 		asked++;
@@ -551,88 +522,105 @@ static int32_t agreed_leader(const struct kt_cluster *c, const char *topic,
 	return asked ? leader : -1;
 }
 
-int32_t kt_wait_leader(const struct kt_cluster *c, const char *topic,
-    int32_t p, int32_t not_id, int min_isr, int timeout_ms)
+/* 0 if every partition of w's topic has an agreed leader, else -1. */
+static int32_t agreed_topic(const struct kt_cluster *c,
+    const struct want *w)
+{
+	struct want one = *w;
+
+	for (one.p = 0; one.p < w->nparts; one.p++)
+		if (agreed_leader(c, &one) < 0)
+			return -1;
+	return 0;
+}
+
+/* 0 if every live member lists exactly the live members, else -1. */
+static int32_t agreed_brokers(const struct kt_cluster *c,
+    const struct want *w)
+{
+	int i, j, ok = 1, live = 0;
+
+	for (i = 0; i < KT_MEMBERS; i++)
+		live += kt_member_live(c, i);
+	for (i = 0; i < KT_MEMBERS && ok; i++) {
+		struct kt_meta md;
+		if (!kt_member_live(c, i))
+			continue;
+		if (kt_meta(c, i, NULL, &md, 2000) != 0 ||
+		    md.nbrokers != live)
+			ok = 0;
+		for (j = 0; ok && j < md.nbrokers; j++)
+			ok = id_live(c, md.brokers[j]);
+	}
+	return ok ? 0 : -1;
+}
+
+/* The live controller every live member names, or -1. */
+static int32_t agreed_controller(const struct kt_cluster *c,
+    const struct want *w)
+{
+	int32_t ctl = -1;
+	int i, ok = 1;
+
+	for (i = 0; i < KT_MEMBERS && ok; i++) {
+		struct kt_meta md;
+		if (!kt_member_live(c, i))
+			continue;
+		if (kt_meta(c, i, NULL, &md, 2000) != 0 ||
+		    !id_live(c, md.controller) ||
+		    (ctl >= 0 && md.controller != ctl))
+			ok = 0;
+		ctl = md.controller;
+	}
+	return ok && ctl >= 0 ? ctl : -1;
+}
+
+/*
+ * Asks check every 50 ms until it answers >= 0, and returns that answer,
+ * or -1 once timeout_ms has passed.
+ */
+static int32_t wait_for(const struct kt_cluster *c,
+    int32_t (*check)(const struct kt_cluster *, const struct want *),
+    const struct want *w, int timeout_ms)
 {
 	int64_t deadline = kt_now_ns() + (int64_t)timeout_ms * 1000000;
 
 	for (;;) {
-		int32_t l = agreed_leader(c, topic, p, not_id, min_isr);
-		if (l >= 0)
-			return l;
+		int32_t r = check(c, w);
+		if (r >= 0)
+			return r;
 		if (kt_now_ns() > deadline)
 			return -1;
 		sleep_ms(50);
 	}
+}
+
+int32_t kt_wait_leader(const struct kt_cluster *c, const char *topic,
+    int32_t p, int32_t not_id, int min_isr, int timeout_ms)
+{
+	struct want w = { .topic = topic, .p = p, .not_id = not_id,
+		.min_isr = min_isr };
+
+	return wait_for(c, agreed_leader, &w, timeout_ms);
 }
 
 int kt_wait_topic(const struct kt_cluster *c, const char *topic,
     int32_t nparts, int min_isr, int timeout_ms)
 {
-	int64_t deadline = kt_now_ns() + (int64_t)timeout_ms * 1000000;
+	struct want w = { .topic = topic, .nparts = nparts, .not_id = -1,
+		.min_isr = min_isr };
 
-	for (;;) {
-		int32_t p;
-		for (p = 0; p < nparts; p++)
-			if (agreed_leader(c, topic, p, -1, min_isr) < 0)
-				break;
-		if (p == nparts)
-			return 0;
-		if (kt_now_ns() > deadline)
-			return -1;
-		sleep_ms(50);
-	}
+	return wait_for(c, agreed_topic, &w, timeout_ms);
 }
 
 int kt_wait_brokers(const struct kt_cluster *c, int timeout_ms)
 {
-	int64_t deadline = kt_now_ns() + (int64_t)timeout_ms * 1000000;
-
-	for (;;) {
-		int i, j, ok = 1, live = 0;
-		for (i = 0; i < KT_MEMBERS; i++)
-			live += kt_member_live(c, i);
-		for (i = 0; i < KT_MEMBERS && ok; i++) {
-			struct kt_meta md;
-			if (!kt_member_live(c, i))
-				continue;
-			if (kt_meta(c, i, NULL, &md, 2000) != 0 ||
-			    md.nbrokers != live)
-				ok = 0;
-			for (j = 0; ok && j < md.nbrokers; j++)
-				ok = id_live(c, md.brokers[j]);
-		}
-		if (ok)
-			return 0;
-		if (kt_now_ns() > deadline)
-			return -1;
-		sleep_ms(50);
-	}
+	return wait_for(c, agreed_brokers, NULL, timeout_ms);
 }
 
 int32_t kt_wait_controller(const struct kt_cluster *c, int timeout_ms)
 {
-	int64_t deadline = kt_now_ns() + (int64_t)timeout_ms * 1000000;
-
-	for (;;) {
-		int32_t ctl = -1;
-		int i, ok = 1;
-		for (i = 0; i < KT_MEMBERS && ok; i++) {
-			struct kt_meta md;
-			if (!kt_member_live(c, i))
-				continue;
-			if (kt_meta(c, i, NULL, &md, 2000) != 0 ||
-			    !id_live(c, md.controller) ||
-			    (ctl >= 0 && md.controller != ctl))
-				ok = 0;
-			ctl = md.controller;
-		}
-		if (ok && ctl >= 0)
-			return ctl;
-		if (kt_now_ns() > deadline)
-			return -1;
-		sleep_ms(50);
-	}
+	return wait_for(c, agreed_controller, NULL, timeout_ms);
 }
 
 /* ---- librdkafka ---------------------------------------------------------- */

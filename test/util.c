@@ -2,12 +2,15 @@
 #define _GNU_SOURCE
 #include "util.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -76,6 +79,41 @@ long long kt_file_size(const char *path)
 {
 	struct stat st;
 	return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+void kt_free_ports(int *ports, int n)
+{
+	int *fds, i;
+
+	ck_assert_int_gt(n, 0);
+	fds = calloc((size_t)n, sizeof *fds);
+	ck_assert_ptr_nonnull(fds);
+	for (i = 0; i < n; i++) {
+		struct sockaddr_in sa;
+		socklen_t sl = sizeof sa;
+
+		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		ck_assert_int_ge(fds[i], 0);
+		memset(&sa, 0, sizeof sa);
+		sa.sin_family = AF_INET;
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		ck_assert_int_eq(bind(fds[i], (struct sockaddr *)&sa,
+		    sizeof sa), 0);
+		ck_assert_int_eq(getsockname(fds[i], (struct sockaddr *)&sa,
+		    &sl), 0);
+		ports[i] = ntohs(sa.sin_port);
+	}
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	free(fds);
+}
+
+int kt_free_port(void)
+{
+	int port;
+
+	kt_free_ports(&port, 1);
+	return port;
 }
 
 /* ---- the record generator */

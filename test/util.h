@@ -31,6 +31,15 @@ char *kt_path(const char *dir, const char *name);
 long long kt_file_size(const char *path);
 
 /*
+ * n loopback ports that nobody listened on a moment ago: all bound to
+ * port 0 at once, so that they differ, then released for whatever a test
+ * starts on them (one taken in between makes that start fail, loudly).
+ */
+void kt_free_ports(int *ports, int n);
+/* One such port. */
+int kt_free_port(void);
+
+/*
  * ---- the record generator of the crash, recovery and multiproc suites: a
  * record follows from (seed, offset) alone, so a reader in any process can
  * check what a writer appended without being told.

@@ -143,8 +143,10 @@ struct ks__rreplica *ks__rcluster_replica(struct ks_cluster *c,
 		return NULL;
 	pthread_mutex_lock(&c->mu);
 	i = rep_find(c, topic, p, &found);
-	if (found)
+	if (found) {
 		rp = c->reps[i];
+		ks__rreplica_get(rp);
+	}
 	pthread_mutex_unlock(&c->mu);
 	return rp;
 }
@@ -272,6 +274,7 @@ static void apply_image(struct ks_cluster *c, struct ks__rimage *img)
 {
 	const struct ks__rbroker *me;
 	int32_t t, p;
+	int reapply = 0;
 	size_t i;
 
 	pthread_mutex_lock(&c->mu);
@@ -294,9 +297,13 @@ static void apply_image(struct ks_cluster *c, struct ks__rimage *img)
 				continue;
 			if (!made) {
 				if ((err = local_topic(c, tp)) != 0) {
-					KS__RLOG(c, KS_LOG_ERR, "replication: "
-					    "topic %s: %s", tp->name,
-					    ks_strerror(err));
+					/* KS_EBUSY: a deleted topic of the
+					 * name is still held: again soon */
+					if (err != KS_EBUSY)
+						KS__RLOG(c, KS_LOG_ERR,
+						    "replication: topic %s: %s",
+						    tp->name, ks_strerror(err));
+					reapply = 1;
 					break;
 				}
 				made = 1;
@@ -307,11 +314,14 @@ static void apply_image(struct ks_cluster *c, struct ks__rimage *img)
 					KS__RLOG(c, KS_LOG_ERR, "replication: "
 					    "%s-%d: %s", tp->name, (int)p,
 					    ks_strerror(err));
-					ks__rreplica_free(rp);
+					ks__rreplica_put(rp);
+					reapply = 1;
 					continue;
 				}
+				ks__rreplica_get(rp); /* the table's, and ours */
 			}
 			ks__rreplica_update(c, rp, mp);
+			ks__rreplica_put(rp);
 			if (mp->leader >= 0 && mp->leader != c->node) {
 				pthread_mutex_lock(&c->mu);
 				ks__rfetcher_start(c, mp->leader);
@@ -319,19 +329,40 @@ static void apply_image(struct ks_cluster *c, struct ks__rimage *img)
 			}
 		}
 	}
-	/* Replicas the image no longer places here (a deleted topic) stop
-	 * serving; their data stays. */
+	/* Replicas the image no longer places here stop serving; those of
+	 * a deleted topic leave the table, and the topic leaves the store
+	 * (its files go with the last handle, as ks_topic_delete says). */
 	pthread_mutex_lock(&c->mu);
-	for (i = 0; i < c->nreps; i++) {
+	for (i = 0; i < c->nreps;) {
 		struct ks__rreplica *rp = c->reps[i];
 		const struct ks__rpart *mp = ks__rimage_part(img, rp->topic,
 		    rp->p);
-		if (!mp || !i_am_replica(mp, c->node)) {
-			pthread_mutex_unlock(&c->mu);
-			stop_serving(c, rp);
-			pthread_mutex_lock(&c->mu);
+		int gone = !ks__rimage_topic(img, rp->topic);
+
+		if (mp && i_am_replica(mp, c->node)) {
+			i++;
+			continue;
 		}
+		if (gone) {
+			memmove(&c->reps[i], &c->reps[i + 1],
+			    (c->nreps - i - 1) * sizeof *c->reps);
+			c->nreps--;
+		} else {
+			ks__rreplica_get(rp);
+			i++;
+		}
+		pthread_mutex_unlock(&c->mu);
+		stop_serving(c, rp);
+		if (gone) {
+			int err = ks_topic_delete(c->store, rp->topic);
+			if (err == 0)
+				KS__RLOG(c, KS_LOG_INFO, "replication: "
+				    "deleted topic %s here", rp->topic);
+		}
+		ks__rreplica_put(rp); /* the table's, or ours */
+		pthread_mutex_lock(&c->mu);
 	}
+	c->reapply = reapply;
 	pthread_cond_broadcast(&c->cv); /* fetchers look again */
 	pthread_mutex_unlock(&c->mu);
 }
@@ -504,6 +535,7 @@ static void coordination(struct ks_cluster *c)
 		lead = rp->role == KS__R_LEADER;
 		epoch = rp->leader_epoch;
 		pthread_mutex_unlock(&rp->mu);
+		ks__rreplica_put(rp);
 	}
 	if (!lead)
 		epoch = -1;
@@ -567,11 +599,16 @@ static void tick_all(struct ks_cluster *c)
 	pthread_mutex_lock(&c->mu);
 	n = c->nreps;
 	if (n && (v = malloc(n * sizeof *v)))
-		memcpy(v, c->reps, n * sizeof *v);
+		for (i = 0; i < n; i++) {
+			v[i] = c->reps[i];
+			ks__rreplica_get(v[i]);
+		}
 	pthread_mutex_unlock(&c->mu);
-	for (i = 0; v && i < n; i++)
+	for (i = 0; v && i < n; i++) {
 		if (ks__rreplica_tick(c, v[i], now, &a))
 			send_alter(c, &a);
+		ks__rreplica_put(v[i]);
+	}
 	free(v);
 }
 
@@ -618,6 +655,10 @@ static void *reconciler_main(void *arg)
 			ks__rimage_unref(img);
 			continue;
 		}
+		pthread_mutex_unlock(&c->mu);
+		pthread_mutex_lock(&c->mu);
+		if (c->reapply)
+			first = 1;
 		pthread_mutex_unlock(&c->mu);
 		if (first || img->applied != applied) {
 			apply_image(c, img);
@@ -1286,7 +1327,11 @@ static int16_t h_produce_check(void *arg, const char *topic, int32_t p,
 	int16_t code = 0;
 	struct ks__rreplica *rp = replica_or(c, topic, p, &code);
 
-	return rp ? ks__rreplica_produce_check(rp, acks) : code;
+	if (rp) {
+		code = ks__rreplica_produce_check(rp, acks);
+		ks__rreplica_put(rp);
+	}
+	return code;
 }
 
 static int h_await_hw(void *arg, const char *topic, int32_t p,
@@ -1295,9 +1340,13 @@ static int h_await_hw(void *arg, const char *topic, int32_t p,
 	struct ks_cluster *c = arg;
 	int16_t code = 0;
 	struct ks__rreplica *rp = replica_or(c, topic, p, &code);
+	int r = code;
 
-	return rp ? ks__rreplica_await(c, rp, last, timeout_ms, done, darg) :
-	    code;
+	if (rp) {
+		r = ks__rreplica_await(c, rp, last, timeout_ms, done, darg);
+		ks__rreplica_put(rp);
+	}
+	return r;
 }
 
 static int16_t h_fetch_check(void *arg, const char *topic, int32_t p,
@@ -1308,8 +1357,12 @@ static int16_t h_fetch_check(void *arg, const char *topic, int32_t p,
 	int16_t code = 0;
 	struct ks__rreplica *rp = replica_or(c, topic, p, &code);
 
-	return rp ? ks__rreplica_fetch_check(c, rp, replica_id, cur_epoch,
-	    fetch_offset, hw, limit) : code;
+	if (rp) {
+		code = ks__rreplica_fetch_check(c, rp, replica_id, cur_epoch,
+		    fetch_offset, hw, limit);
+		ks__rreplica_put(rp);
+	}
+	return code;
 }
 
 static int16_t h_epoch_end(void *arg, const char *topic, int32_t p,
@@ -1321,8 +1374,12 @@ static int16_t h_epoch_end(void *arg, const char *topic, int32_t p,
 
 	*epoch_out = -1;
 	*end = -1;
-	return rp ? ks__rreplica_epoch_end(rp, cur_epoch, epoch, epoch_out,
-	    end) : code;
+	if (rp) {
+		code = ks__rreplica_epoch_end(rp, cur_epoch, epoch, epoch_out,
+		    end);
+		ks__rreplica_put(rp);
+	}
+	return code;
 }
 
 static int16_t h_delete_topic(void *arg, const char *name)
@@ -1757,7 +1814,7 @@ void ks_cluster_free(ks_cluster_t *c)
 	c->ctl_conn = NULL;
 	pthread_mutex_unlock(&c->ctl_mu);
 	for (i = 0; i < c->nreps; i++)
-		ks__rreplica_free(c->reps[i]);
+		ks__rreplica_put(c->reps[i]);
 	free(c->reps);
 	ks__rimage_unref(c->img);
 	cluster_release(c);
@@ -1798,6 +1855,7 @@ int ks_cluster_partition(ks_cluster_t *c, const char *topic, int32_t p,
 		out->high_watermark = rp->hw;
 		out->log_end_offset = ks_log_end_offset(rp->log);
 		pthread_mutex_unlock(&rp->mu);
+		ks__rreplica_put(rp);
 	}
 	return 0;
 }

@@ -65,6 +65,7 @@ static size_t collect(struct ks__rfetcher *f, struct fpart **out)
 		struct ks__rreplica *rp = c->reps[i];
 		pthread_mutex_lock(&rp->mu);
 		if (rp->role == KS__R_FOLLOWER && rp->leader == f->leader) {
+			ks__rreplica_get(rp);
 			v[n].rp = rp;
 			v[n].epoch = rp->leader_epoch;
 			v[n].truncated = rp->truncated;
@@ -306,6 +307,16 @@ static int fetch_once(struct ks__rfetcher *f, struct kc_broker *b,
 	return rc ? rc : lost;
 }
 
+/* Drops collect()'s references and the array. */
+static void release(struct fpart *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		ks__rreplica_put(v[i].rp);
+	free(v);
+}
+
 static void *fetcher_main(void *arg)
 {
 	struct ks__rfetcher *f = arg;
@@ -325,12 +336,12 @@ static void *fetcher_main(void *arg)
 		if (rc == 0)
 			rc = truncate_all(f, b, v, n);
 		if (rc == 0) {
-			free(v);
+			release(v, n);
 			v = NULL;
 			n = collect(f, &v); /* with the truncation done */
 			rc = n ? fetch_once(f, b, v, n) : 0;
 		}
-		free(v);
+		release(v, n);
 		if (rc < 0) {
 			drop_conn(f);
 			nap(f, 100);

@@ -65,6 +65,11 @@ struct ks__repoch {
 };
 
 struct ks__rreplica {
+	/* The replica table's reference, and one per user outside c->mu
+	 * (hooks, fetchers, ticks): the last put frees it (ks__rreplica_put),
+	 * so a replica taken out of the table (its topic deleted) goes once
+	 * nobody uses it. */
+	atomic_int refs;
 	char *topic;
 	int32_t p;
 	ks_topic_t *th;            /* keeps log alive */
@@ -127,6 +132,8 @@ struct ks_cluster {
 	size_t nreps, capreps;
 	struct ks__rfetcher *fetchers;
 	int registered;            /* this member's REGISTER is in an image */
+	int reapply;               /* apply the image again (a local topic
+	                              could not be made yet) */
 	/* The Raft index by which this process's registration was applied
 	 * (0: not yet). The reconciler acts on no image older than it: a
 	 * member replaying its own Raft log after a restart must not take
@@ -158,8 +165,13 @@ struct ks_cluster {
  * locally first if need be). NULL with *err. */
 struct ks__rreplica *ks__rreplica_new(struct ks_cluster *c,
     const char *topic, int32_t p, int *err);
-/* Fails its waiters (NOT_LEADER_OR_FOLLOWER) and frees it. */
-void ks__rreplica_free(struct ks__rreplica *rp);
+/* Drops a reference; the last fails its waiters (NOT_LEADER_OR_FOLLOWER)
+ * and frees it. NULL: no-op. */
+void ks__rreplica_put(struct ks__rreplica *rp);
+static inline void ks__rreplica_get(struct ks__rreplica *rp)
+{
+	atomic_fetch_add(&rp->refs, 1);
+}
 /*
  * Applies the partition's metadata: role changes (becoming leader sets
  * the log's epoch and starts a new epoch; becoming follower fails the
@@ -206,8 +218,8 @@ void ks__rfetchers_stop(struct ks_cluster *c);
 
 /* ---- cluster.c ----------------------------------------------------------- */
 
-/* The replica of topic-p, NULL if this member holds none (takes and
- * drops c->mu; the replica lives until ks_cluster_free). */
+/* The replica of topic-p with a reference (ks__rreplica_put it), NULL
+ * if this member holds none. Takes and drops c->mu. */
 struct ks__rreplica *ks__rcluster_replica(struct ks_cluster *c,
     const char *topic, int32_t p);
 /* The endpoint URL ("tcp://host:port") of member id for this member's

@@ -206,6 +206,7 @@ struct ks__rreplica *ks__rreplica_new(struct ks_cluster *c,
 	    (*err = ks_topic_partition(rp->th, p, &rp->log)) != 0)
 		goto fail;
 	pthread_mutex_init(&rp->mu, NULL);
+	atomic_init(&rp->refs, 1);
 	rp->role = KS__R_NONE;
 	rp->leader = -1;
 	rp->leader_epoch = -1;
@@ -257,11 +258,11 @@ static void waiters_call(struct ks__rwaiter *w, int16_t code)
 	}
 }
 
-void ks__rreplica_free(struct ks__rreplica *rp)
+void ks__rreplica_put(struct ks__rreplica *rp)
 {
 	struct ks__rwaiter *w;
 
-	if (!rp)
+	if (!rp || atomic_fetch_sub(&rp->refs, 1) != 1)
 		return;
 	pthread_mutex_lock(&rp->mu);
 	w = waiters_take(rp, 1, 0);
