@@ -29,6 +29,10 @@ struct member {
 
 struct icluster {
 	int min_isr;                 /* the members' min.insync.replicas */
+	char *certs;                 /* gen_certs.sh's: members listen on
+	                                tls+tcp and fetch through TLS; NULL:
+	                                tcp */
+	ks_tls_config_t stls, ctls;  /* the servers' side, the clients' */
 	char *base;
 	char voters[256];
 	struct member m[N];
@@ -53,8 +57,9 @@ static void member_start(struct icluster *ic, int i)
 	ks_kafka_server_config_init(&sc);
 	sc.node_id = i + 1;
 	ck_assert_int_eq(ks_kafka_server_new(m->store, &sc, &m->srv), 0);
-	ck_assert_int_eq(ks_kafka_server_listen(m->srv, "tcp://127.0.0.1:0",
-	    NULL), 0);
+	ck_assert_int_eq(ks_kafka_server_listen(m->srv, ic->certs ?
+	    "tls+tcp://127.0.0.1:0" : "tcp://127.0.0.1:0",
+	    ic->certs ? &ic->stls : NULL), 0);
 	ck_assert_int_eq(ks_kafka_server_url(m->srv, 0, m->url,
 	    sizeof m->url), 0);
 	ks_cluster_config_init(&cc);
@@ -65,6 +70,7 @@ static void member_start(struct icluster *ic, int i)
 	cc.election_timeout_ms = 500;
 	cc.replica_lag_time_max_ms = 3000;
 	cc.min_insync_replicas = ic->min_isr;
+	cc.tls = ic->certs ? &ic->ctls : NULL;
 	ck_assert_int_eq(ks_cluster_new(m->srv, &cc, &m->cl), 0);
 }
 
@@ -80,7 +86,25 @@ static void member_stop(struct icluster *ic, int i)
 	m->store = NULL;
 }
 
-static void icluster_start(struct icluster *ic, int min_isr)
+/* The members' certificates, made by test/gen_certs.sh under ic->base. */
+static void make_certs(struct icluster *ic)
+{
+	const char *src = getenv("KS_SRCDIR") ? getenv("KS_SRCDIR") :
+	    "../../..";
+	char cmd[1024];
+
+	ic->certs = kt_path(ic->base, "certs");
+	snprintf(cmd, sizeof cmd, "sh %s/test/gen_certs.sh %s >/dev/null 2>&1",
+	    src, ic->certs);
+	ck_assert_msg(system(cmd) == 0, "%s failed", cmd);
+	ks_tls_config_init(&ic->stls, 1);
+	ic->stls.cert_file = kt_path(ic->certs, "server.pem");
+	ic->stls.key_file = kt_path(ic->certs, "server.key");
+	ks_tls_config_init(&ic->ctls, 0);
+	ic->ctls.ca_file = kt_path(ic->certs, "ca.pem");
+}
+
+static void icluster_start(struct icluster *ic, int min_isr, int tls)
 {
 	size_t len = 0;
 	int i;
@@ -88,6 +112,8 @@ static void icluster_start(struct icluster *ic, int min_isr)
 	memset(ic, 0, sizeof *ic);
 	ic->min_isr = min_isr;
 	ic->base = kt_tmpdir("replica");
+	if (tls)
+		make_certs(ic);
 	for (i = 0; i < N; i++) {
 		char name[16];
 		snprintf(name, sizeof name, "m%d", i + 1);
@@ -112,7 +138,20 @@ static void icluster_stop(struct icluster *ic)
 			member_stop(ic, i);
 		free(ic->m[i].dir);
 	}
+	if (ic->certs) {
+		free((char *)ic->stls.cert_file);
+		free((char *)ic->stls.key_file);
+		free((char *)ic->ctls.ca_file);
+		free(ic->certs);
+	}
 	kt_rmrf_free(&ic->base);
+}
+
+/* What a remote client of ic needs: TLS when the members use it. */
+static void remote(struct icluster *ic, ks_remote_config_t *rc)
+{
+	ks_remote_config_init(rc);
+	rc->tls = ic->certs ? &ic->ctls : NULL;
 }
 
 /* Every running member's bootstrap URLs. */
@@ -165,15 +204,17 @@ static void produce(struct icluster *ic, const char *topic, int first, int n,
     int64_t *offsets)
 {
 	ks_producer_config_t pc;
+	ks_remote_config_t rc;
 	ks_produce_result_t res;
 	ks_producer_t *prod;
 	char boot[512];
-	int i;
+	int i, err;
 
 	bootstrap(ic, boot, sizeof boot);
 	ks_producer_config_init(&pc);
 	pc.acks = -1;
-	ck_assert_int_eq(ks_producer_connect(boot, &pc, NULL, &prod), 0);
+	remote(ic, &rc);
+	ck_assert_int_eq(ks_producer_connect(boot, &pc, &rc, &prod), 0);
 	for (i = first; i < first + n; i++) {
 		char k[32], v[32];
 		ks_record_t r;
@@ -185,7 +226,7 @@ static void produce(struct icluster *ic, const char *topic, int first, int n,
 		r.value = v;
 		r.value_len = strlen(v);
 		r.timestamp = -1;
-		int err = ks_produce(prod, topic, 0, &r, 1, 0, &res);
+		err = ks_produce(prod, topic, 0, &r, 1, 0, &res);
 		ck_assert_msg(err == 0, "record %d not acknowledged: %s (%s)",
 		    i, ks_strerror(err),
 		    ks_kafka_error_name(ks_kafka_last_error()));
@@ -194,9 +235,10 @@ static void produce(struct icluster *ic, const char *topic, int first, int n,
 	ks_producer_free(prod);
 }
 
-/* Member i's replica log holds records [0, n) at offsets[], exactly. */
-static void replica_has(struct icluster *ic, int i, const char *topic,
-    int n, const int64_t *offsets)
+/* Member i's replica log holds records [first, first + n) at offsets[],
+ * exactly, and nothing else before them. */
+static void replica_has_from(struct icluster *ic, int i, const char *topic,
+    int first, int n, const int64_t *offsets)
 {
 	char name[300], *dir;
 	ks_log_config_t lc;
@@ -211,18 +253,25 @@ static void replica_has(struct icluster *ic, int i, const char *topic,
 	lc.flags = KS_LOG_RDONLY;
 	ck_assert_int_eq(ks_log_open(dir, &lc, &log), 0);
 	ck_assert_int_eq(ks_log_iter_new(log, 0, &it), 0);
-	for (k = 0; k < n; k++) {
+	for (k = first; k < first + n; k++) {
 		char v[32];
 		snprintf(v, sizeof v, "v%d", k);
 		ck_assert_msg(ks_log_iter_next(it, &rec) == 1,
 		    "member %d lacks record %d", i + 1, k);
 		ck_assert_int_eq(rec.offset, offsets[k]);
-		ck_assert(kt_same_bytes(rec.value, rec.value_len, v,
-		    strlen(v)));
+		ck_assert_msg(kt_same_bytes(rec.value, rec.value_len, v,
+		    strlen(v)), "member %d: offset %lld is not %s", i + 1,
+		    (long long)rec.offset, v);
 	}
 	ks_log_iter_free(it);
 	ks_log_close(log);
 	free(dir);
+}
+
+static void replica_has(struct icluster *ic, int i, const char *topic,
+    int n, const int64_t *offsets)
+{
+	replica_has_from(ic, i, topic, 0, n, offsets);
 }
 
 START_TEST(replicates_and_fails_over)
@@ -233,7 +282,7 @@ START_TEST(replicates_and_fails_over)
 	int32_t old, epoch;
 	int three = 3, two = 2, i, li = -1;
 
-	icluster_start(&ic, 1);
+	icluster_start(&ic, 1, 0);
 	ck_assert_int_eq(ks_cluster_topic_create(ic.m[1].cl, "r", 1, 3, NULL,
 	    10000), 0);
 	ck_assert_int_eq(ks_cluster_topic_create(ic.m[0].cl, "r", 1, 3, NULL,
@@ -303,7 +352,7 @@ static int produce_one(struct icluster *ic, int acks, int *kafka_code)
 	bootstrap(ic, boot, sizeof boot);
 	ks_producer_config_init(&pc);
 	pc.acks = acks;
-	ks_remote_config_init(&rc);
+	remote(ic, &rc);
 	rc.retries = 0;
 	ck_assert_int_eq(ks_producer_connect(boot, &pc, &rc, &prod), 0);
 	memset(&r, 0, sizeof r);
@@ -326,7 +375,7 @@ START_TEST(min_insync_refuses)
 	/* min.insync.replicas 3 of 3: losing one replica stops acks=-1 (a
 	 * member, not two: the metadata quorum needs a majority to shrink
 	 * the ISR at all) */
-	icluster_start(&ic, 3);
+	icluster_start(&ic, 3, 0);
 	ck_assert_int_eq(ks_cluster_topic_create(ic.m[0].cl, "m", 1, 3, NULL,
 	    10000), 0);
 	for (i = 0; i < N; i++)
@@ -368,7 +417,7 @@ START_TEST(groups_survive_the_coordinator)
 	size_t n = 0;
 	int i, ci = -1;
 
-	icluster_start(&ic, 1);
+	icluster_start(&ic, 1, 0);
 	ck_assert_int_eq(ks_cluster_topic_create(ic.m[0].cl, "g", 1, 3, NULL,
 	    10000), 0);
 	for (i = 0; i < N; i++)
@@ -415,6 +464,97 @@ START_TEST(groups_survive_the_coordinator)
 }
 END_TEST
 
+static int unknown_everywhere(struct icluster *ic, const char *topic)
+{
+	ks_cluster_partition_t p;
+	int i;
+
+	for (i = 0; i < N; i++)
+		if (ks_cluster_partition(ic->m[i].cl, topic, 0, &p) !=
+		    KS_ETOPIC)
+			return 0;
+	return 1;
+}
+
+static int replica_here(const ks_cluster_partition_t *p, void *arg)
+{
+	return isr_is(p, arg) && p->log_end_offset >= 0;
+}
+
+START_TEST(deleted_topic_comes_back_empty)
+{
+	struct icluster ic;
+	ks_cluster_partition_t p;
+	ks_admin_t *a;
+	int64_t offsets[110];
+	char url[200];
+	int i, three = 3, ctl;
+
+	icluster_start(&ic, 1, 0);
+	ck_assert_int_eq(ks_cluster_topic_create(ic.m[0].cl, "d", 1, 3, NULL,
+	    10000), 0);
+	for (i = 0; i < N; i++)
+		ck_assert(wait_part(&ic, i, "d", isr_is, &three, 10000, &p));
+	produce(&ic, "d", 0, 10, offsets);
+	/* DeleteTopics goes to the active controller */
+	ctl = ks_cluster_controller(ic.m[0].cl);
+	ck_assert_int_ge(ctl, 1);
+	snprintf(url, sizeof url, "%s", ic.m[ctl - 1].url);
+	ck_assert_int_eq(ks_admin_connect(url, NULL, &a), 0);
+	ck_assert_int_eq(ks_admin_delete_topic(a, "d"), 0);
+	ks_admin_free(a);
+	for (i = 0; i < 200 && !unknown_everywhere(&ic, "d"); i++)
+		usleep(50000);
+	ck_assert(unknown_everywhere(&ic, "d"));
+	/* made again: empty on every member, the old records gone */
+	for (i = 0; i < 100; i++) {
+		int rc = ks_cluster_topic_create(ic.m[1].cl, "d", 1, 3, NULL,
+		    10000);
+		if (rc == 0)
+			break;
+		ck_assert_int_eq(rc, KS_EEXIST); /* not yet gone here */
+		usleep(50000);
+	}
+	/* each member makes its replica once the deleted one's last handle
+	 * is gone (a second or so: the server releases its own then) */
+	for (i = 0; i < N; i++)
+		ck_assert(wait_part(&ic, i, "d", replica_here, &three, 15000,
+		    &p));
+	produce(&ic, "d", 100, 3, offsets);
+	for (i = 100; i < 103; i++)
+		ck_assert_int_eq(offsets[i], i - 100);
+	for (i = 0; i < N; i++) {
+		int64_t want = 3;
+		ck_assert(wait_part(&ic, i, "d", hw_at, &want, 10000, &p));
+		ck_assert_int_eq(p.log_end_offset, 3);
+		replica_has_from(&ic, i, "d", 100, 3, offsets);
+	}
+	icluster_stop(&ic);
+}
+END_TEST
+
+START_TEST(members_over_tls)
+{
+	struct icluster ic;
+	ks_cluster_partition_t p;
+	int64_t offsets[200], want = 200;
+	int i, three = 3;
+
+	icluster_start(&ic, 2, 1);
+	ck_assert_int_eq(strncmp(ic.m[0].url, "tls+tcp://", 10), 0);
+	ck_assert_int_eq(ks_cluster_topic_create(ic.m[2].cl, "t", 1, 3, NULL,
+	    10000), 0);
+	for (i = 0; i < N; i++)
+		ck_assert(wait_part(&ic, i, "t", isr_is, &three, 10000, &p));
+	produce(&ic, "t", 0, 200, offsets);
+	for (i = 0; i < N; i++) {
+		ck_assert(wait_part(&ic, i, "t", hw_at, &want, 10000, &p));
+		replica_has(&ic, i, "t", 200, offsets);
+	}
+	icluster_stop(&ic);
+}
+END_TEST
+
 Suite *replica_suite(void)
 {
 	Suite *s = suite_create("replica");
@@ -424,6 +564,8 @@ Suite *replica_suite(void)
 	tcase_add_test(tc, replicates_and_fails_over);
 	tcase_add_test(tc, min_insync_refuses);
 	tcase_add_test(tc, groups_survive_the_coordinator);
+	tcase_add_test(tc, deleted_topic_comes_back_empty);
+	tcase_add_test(tc, members_over_tls);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -490,7 +490,8 @@ static void fence_done(void *arg, int rc)
 		h->inflight = 0;
 	pthread_mutex_unlock(&c->mu);
 	if (rc)
-		LOGF(c, KS_LOG_WARNING, "controller: (un)fencing node %d: %s",
+		LOGF(c, rc == KS_EBUSY ? KS_LOG_INFO : KS_LOG_WARNING,
+		    "controller: (un)fencing node %d: %s",
 		    f->id, ks_strerror(rc));
 	free(f);
 }
