@@ -1554,8 +1554,8 @@ static int endpoints(struct ks_cluster *c)
 		strcpy(ep->host, !strcmp(u.host, "0.0.0.0") ||
 		    !strcmp(u.host, "::") ? "127.0.0.1" : u.host);
 		ep->port = u.port;
-		if (c->neps == 0)
-			snprintf(c->scheme, sizeof c->scheme, "%s", u.scheme);
+		if (c->neps == 0) /* ep->scheme's length was checked */
+			memcpy(c->scheme, ep->scheme, sizeof c->scheme);
 		c->neps++;
 	}
 	return c->neps ? 0 : KS_EINVAL;

@@ -330,6 +330,19 @@ void ks__rreplica_update(struct ks_cluster *c, struct ks__rreplica *rp,
 	int moved = 0;
 
 	pthread_mutex_lock(&rp->mu);
+	/* A follower that leaves the ISR (fenced: dead, restarting) is
+	 * forgotten: its log end counts again only from its next fetch. Else
+	 * a new process of it, truncated below what the old one had, could
+	 * be taken back into the ISR on the old one's log end, and the high
+	 * watermark pass records it does not have. */
+	for (i = 0; i < rp->nisr; i++) {
+		struct ks__rfollower *f = follower(rp, rp->isr[i]);
+		if (f && !ks__rpart_in_isr(mp, f->id)) {
+			f->leo = -1;
+			f->last_fetch_leo = -1;
+			f->caught_up_ms = now;
+		}
+	}
 	rp->nreplicas = mp->nreplicas;
 	memcpy(rp->replicas, mp->replicas, sizeof rp->replicas);
 	rp->nisr = mp->nisr;
