@@ -87,7 +87,8 @@ struct ks__rreplica {
 	int32_t nfol;
 	struct ks__rfollower fol[KS_CLUSTER_MAX_REPLICAS];
 	int64_t isr_sent_ms;       /* an ALTER_ISR in flight since; 0 none */
-	int32_t isr_sent_pepoch;   /* the partition epoch it was made on */
+	int32_t npend;             /* the ISR it proposes, while in flight */
+	int32_t pend[KS_CLUSTER_MAX_REPLICAS];
 	struct ks__rwaiter *waiters;
 	/* follower */
 	int truncated;             /* OffsetForLeaderEpoch done this epoch */

@@ -295,9 +295,25 @@ static int in_isr(const struct ks__rreplica *rp, int32_t id)
 	return 0;
 }
 
+/* Lowers *m to follower id's log end; 0 if that is not known yet. */
+static int hw_bound(struct ks__rreplica *rp, int32_t id, int64_t *m)
+{
+	struct ks__rfollower *f = follower(rp, id);
+
+	if (!f || f->leo < 0)
+		return 0;
+	if (f->leo < *m)
+		*m = f->leo;
+	return 1;
+}
+
 /*
  * Under rp->mu, leader: the high watermark from the in-sync replicas'
- * log ends. Returns 1 if it moved (the waiters it satisfied in *done).
+ * log ends. While an ISR change it proposed is undecided, over the ISR
+ * and the proposed one both (Kafka's "maximal ISR"): a follower being
+ * added may be in the ISR the controller has already committed, and so
+ * may lead next, before this leader hears of it. Returns 1 if it moved
+ * (the waiters it satisfied in *done).
  */
 static int hw_update(struct ks_cluster *c, struct ks__rreplica *rp,
     struct ks__rwaiter **done)
@@ -305,15 +321,12 @@ static int hw_update(struct ks_cluster *c, struct ks__rreplica *rp,
 	int64_t m = ks_log_end_offset(rp->log);
 	int32_t i;
 
-	for (i = 0; i < rp->nisr; i++) {
-		struct ks__rfollower *f;
-		if (rp->isr[i] == c->node)
-			continue;
-		if (!(f = follower(rp, rp->isr[i])) || f->leo < 0)
+	for (i = 0; i < rp->nisr; i++)
+		if (rp->isr[i] != c->node && !hw_bound(rp, rp->isr[i], &m))
 			return 0; /* not known yet: wait */
-		if (f->leo < m)
-			m = f->leo;
-	}
+	for (i = 0; rp->isr_sent_ms && i < rp->npend; i++)
+		if (rp->pend[i] != c->node && !hw_bound(rp, rp->pend[i], &m))
+			return 0;
 	if (m <= rp->hw)
 		return 0;
 	rp->hw = m;
@@ -347,8 +360,10 @@ void ks__rreplica_update(struct ks_cluster *c, struct ks__rreplica *rp,
 	memcpy(rp->replicas, mp->replicas, sizeof rp->replicas);
 	rp->nisr = mp->nisr;
 	memcpy(rp->isr, mp->isr, sizeof rp->isr);
-	if (mp->partition_epoch != rp->partition_epoch)
+	if (mp->partition_epoch != rp->partition_epoch) {
 		rp->isr_sent_ms = 0; /* the proposal was decided */
+		rp->npend = 0;
+	}
 	rp->partition_epoch = mp->partition_epoch;
 	rp->min_isr = min_isr;
 	if (mp->leader == c->node) {
@@ -373,6 +388,7 @@ void ks__rreplica_update(struct ks_cluster *c, struct ks__rreplica *rp,
 				f->last_fetch_ms = now;
 			}
 			rp->isr_sent_ms = 0;
+			rp->npend = 0;
 			KS__RLOG(c, KS_LOG_NOTICE, "replication: %s-%d: "
 			    "leader in epoch %d from offset %lld", rp->topic,
 			    rp->p, (int)mp->leader_epoch, (long long)leo);
@@ -431,20 +447,28 @@ int ks__rreplica_tick(struct ks_cluster *c, struct ks__rreplica *rp,
 			    c->cfg.replica_lag_time_max_ms) {
 				keep = 0;
 			} else if (f && !was && f->leo >= rp->hw &&
-			    f->leo >= estart) {
-				keep = 1;
+			    f->leo >= estart && now - f->last_fetch_ms <=
+			    c->cfg.replica_lag_time_max_ms) {
+				keep = 1; /* caught up, and fetching now */
 			}
 			change |= keep != was;
 			if (keep)
 				isr[n++] = id;
 		}
-		if (change) {
+		if (!change) {
+			/* an undecided proposal not wanted any more (refused:
+			 * a member it added was fenced meanwhile) */
+			rp->isr_sent_ms = 0;
+			rp->npend = 0;
+		} else {
 			a->topic = rp->topic;
 			a->p = rp->p;
 			a->leader_epoch = rp->leader_epoch;
 			a->partition_epoch = rp->partition_epoch;
 			a->nisr = n;
 			memcpy(a->isr, isr, sizeof isr);
+			rp->npend = n;
+			memcpy(rp->pend, isr, sizeof isr);
 			rp->isr_sent_ms = now;
 			out = 1;
 			KS__RLOG(c, KS_LOG_INFO, "replication: %s-%d: asking "
