@@ -555,6 +555,104 @@ START_TEST(members_over_tls)
 }
 END_TEST
 
+START_TEST(config_and_bad_arguments)
+{
+	ks_cluster_config_t cc, before;
+	ks_kafka_server_config_t sc;
+	ks_kafka_server_t *srv;
+	ks_store_config_t st;
+	ks_store_t *store;
+	ks_cluster_t *cl = (ks_cluster_t *)&cc;
+	char *base = kt_tmpdir("replica-cfg"), *sdir = kt_path(base, "s");
+	char *sock = kt_path(base, "sock"), url[300];
+	char voters[64];
+
+	ks_cluster_config_init(&cc);
+	ck_assert_int_eq(cc.session_timeout_ms, 9000);
+	ck_assert_int_eq(cc.heartbeat_interval_ms, 2000);
+	ck_assert_int_eq(cc.replica_lag_time_max_ms, 30000);
+	ck_assert_int_eq(cc.min_insync_replicas, 1);
+	ck_assert_int_eq(cc.default_replication_factor, -1);
+	ck_assert_int_eq(ks_cluster_config_set(&cc, "node.id", "7"), 0);
+	ck_assert_int_eq(cc.node_id, 7);
+	ck_assert_int_eq(ks_cluster_config_set(&cc, "min.insync.replicas",
+	    "2"), 0);
+	ck_assert_int_eq(cc.min_insync_replicas, 2);
+	ck_assert_int_eq(ks_cluster_config_set(&cc,
+	    "broker.session.timeout.ms", "1500"), 0);
+	ck_assert_int_eq(cc.session_timeout_ms, 1500);
+	ck_assert_int_eq(ks_cluster_config_set(&cc,
+	    "unclean.leader.election.enable", "true"), 0);
+	ck_assert_int_eq(cc.unclean_leader_election, 1);
+	ck_assert_int_eq(ks_cluster_config_set(&cc,
+	    "controller.quorum.voters", "1@127.0.0.1:1"), 0);
+	ck_assert_str_eq(cc.voters, "1@127.0.0.1:1");
+	/* refused, and nothing changed */
+	before = cc;
+	ck_assert_int_eq(ks_cluster_config_set(&cc, "min.insync.replicas",
+	    "0"), KS_EINVAL);
+	ck_assert_int_eq(ks_cluster_config_set(&cc, "node.id", "-1"),
+	    KS_EINVAL);
+	ck_assert_int_eq(ks_cluster_config_set(&cc,
+	    "broker.session.timeout.ms", "12x"), KS_EINVAL);
+	ck_assert_int_eq(ks_cluster_config_set(&cc,
+	    "unclean.leader.election.enable", "maybe"), KS_EINVAL);
+	ck_assert_int_eq(ks_cluster_config_set(&cc,
+	    "controller.quorum.voters", ""), KS_EINVAL);
+	ck_assert_int_eq(ks_cluster_config_set(&cc, "no.such.property",
+	    "1"), KS_EINVAL);
+	ck_assert_int_eq(ks_cluster_config_set(NULL, "node.id", "1"),
+	    KS_EINVAL);
+	ck_assert(memcmp(&before, &cc, sizeof cc) == 0);
+
+	/* ks_cluster_new refuses what cannot form a member */
+	kt_store_config(&st, KS_STORE_CREATE, quiet);
+	ck_assert_int_eq(ks_store_open(sdir, &st, &store), 0);
+	ks_kafka_server_config_init(&sc);
+	sc.node_id = 1;
+	ck_assert_int_eq(ks_kafka_server_new(store, &sc, &srv), 0);
+	snprintf(url, sizeof url, "unix://%s", sock);
+	ck_assert_int_eq(ks_kafka_server_listen(srv, url, NULL), 0);
+	snprintf(voters, sizeof voters, "1@127.0.0.1:%d", kt_free_port());
+	ks_cluster_config_init(&cc);
+	cc.node_id = 1;
+	cc.voters = voters;
+	ck_assert_int_eq(ks_cluster_new(NULL, &cc, &cl), KS_EINVAL);
+	ck_assert_int_eq(ks_cluster_new(srv, NULL, &cl), KS_EINVAL);
+	ck_assert_int_eq(ks_cluster_new(srv, &cc, &cl), KS_EINVAL);
+	ck_assert_ptr_null(cl); /* no TCP listener to be reached at */
+	ck_assert_int_eq(ks_kafka_server_listen(srv, "tcp://127.0.0.1:0",
+	    NULL), 0);
+	cc.node_id = 2; /* the server is node 1 */
+	ck_assert_int_eq(ks_cluster_new(srv, &cc, &cl), KS_EINVAL);
+	cc.node_id = 1;
+	cc.voters = NULL;
+	ck_assert_int_eq(ks_cluster_new(srv, &cc, &cl), KS_EINVAL);
+	cc.voters = "2@127.0.0.1:1"; /* this node is not a voter */
+	ck_assert_int_eq(ks_cluster_new(srv, &cc, &cl), KS_EINVAL);
+	cc.voters = "1@nowhere";
+	ck_assert_int_eq(ks_cluster_new(srv, &cc, &cl), KS_EINVAL);
+	/* a lone voter forms a cluster of one */
+	cc.voters = voters;
+	ck_assert_int_eq(ks_cluster_new(srv, &cc, &cl), 0);
+	ck_assert_int_eq(ks_cluster_wait(cl, 15000), 0);
+	ck_assert_int_eq(ks_cluster_controller(cl), 1);
+	ck_assert_int_eq(ks_cluster_topic_create(cl, "one", 2, 1, NULL,
+	    10000), 0);
+	ck_assert_int_eq(ks_cluster_topic_create(cl, "bad name!", 1, 1, NULL,
+	    10000), KS_ENAME);
+	ck_assert_int_eq(ks_cluster_partition(cl, "none", 0, NULL),
+	    KS_EINVAL);
+	ks_cluster_free(cl);
+	ks_cluster_free(NULL);
+	ks_kafka_server_free(srv);
+	ck_assert_int_eq(ks_store_close(store), 0);
+	free(sdir);
+	free(sock);
+	kt_rmrf_free(&base);
+}
+END_TEST
+
 Suite *replica_suite(void)
 {
 	Suite *s = suite_create("replica");
@@ -566,6 +664,7 @@ Suite *replica_suite(void)
 	tcase_add_test(tc, groups_survive_the_coordinator);
 	tcase_add_test(tc, deleted_topic_comes_back_empty);
 	tcase_add_test(tc, members_over_tls);
+	tcase_add_test(tc, config_and_bad_arguments);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -84,18 +84,16 @@ int ks_cluster_config_set(ks_cluster_config_t *cfg, const char *name,
 		if (!strcmp(name, ints[i].name))
 			return parse_i32(value, ints[i].lo,
 			    (int32_t *)((char *)cfg + ints[i].off));
-	if (!strcmp(name, "controller.quorum.voters")) {
-		cfg->voters = value;
-	} else if (!strcmp(name, "metadata.log.dir")) {
-		cfg->raft_dir = value;
-	} else if (!strcmp(name, "unclean.leader.election.enable")) {
-		if (strcmp(value, "true") && strcmp(value, "false"))
-			return KS_EINVAL;
-		cfg->unclean_leader_election = !strcmp(value, "true");
-	} else {
-		return KS_EINVAL;
-	}
 	if (value[0] == '\0')
+		return KS_EINVAL;
+	if (!strcmp(name, "controller.quorum.voters"))
+		cfg->voters = value;
+	else if (!strcmp(name, "metadata.log.dir"))
+		cfg->raft_dir = value;
+	else if (!strcmp(name, "unclean.leader.election.enable") &&
+	    (!strcmp(value, "true") || !strcmp(value, "false")))
+		cfg->unclean_leader_election = !strcmp(value, "true");
+	else
 		return KS_EINVAL;
 	return 0;
 }
