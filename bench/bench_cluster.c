@@ -977,7 +977,7 @@ static void rows_failover(void)
 	    "250, raft.election.timeout.ms=500, replica.lag.time.max.ms=3000. "
 	    "The node ids killed, * where it was also the active controller "
 	    "(%d of %d runs): %s. Deliveries that failed (librdkafka gave up "
-	    "on the record): %ld; the issue's requirement is a new leader "
+	    "on the record): %ld; the target is a new leader "
 	    "serving within 5 s.", s.n, NMEMBERS, MIN_ISR, no_cfg ?
 	    " (refused as a topic config: the brokers' --set default "
 	    "instead)" : "", FO_REFRESH_MS, VALUE_LEN, FO_WARM_MS, NMEMBERS,
