@@ -128,16 +128,18 @@ KS_API int32_t ks_cluster_controller(ks_cluster_t *c);
  * default) spread over the live members, and waits up to timeout_ms until
  * this member knows it. cfg may be NULL (the store's topic defaults).
  * Errors: KS_EEXIST, KS_EINVAL (more replicas than live members),
- * KS_ETIMEDOUT, KS_ENAME.
+ * KS_ECONFIG (a property refused by the controller), KS_ETIMEDOUT,
+ * KS_ENAME.
  */
 KS_API int ks_cluster_topic_create(ks_cluster_t *c, const char *topic,
     int32_t partitions, int32_t replication_factor,
     const ks_topic_config_t *cfg, int timeout_ms);
 
 /*
- * ks_cluster_wait: waits up to timeout_ms until every partition this
- * member knows has a leader and every live member has registered (a
- * cluster that has formed). Errors: KS_ETIMEDOUT.
+ * ks_cluster_wait: waits up to timeout_ms until the cluster has formed as
+ * this member sees it: the quorum has a leader, this member is registered,
+ * unfenced and caught up with the metadata since (it serves from then on),
+ * and every partition it knows has a leader. Errors: KS_ETIMEDOUT.
  */
 KS_API int ks_cluster_wait(ks_cluster_t *c, int timeout_ms);
 
