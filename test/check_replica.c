@@ -555,6 +555,31 @@ START_TEST(members_over_tls)
 }
 END_TEST
 
+/* One acks=1 record to topic-0 at url, no retries: 0 or the error. */
+static int produce_to(const char *url, const char *topic)
+{
+	ks_producer_config_t pc;
+	ks_remote_config_t rc;
+	ks_produce_result_t res;
+	ks_producer_t *prod;
+	ks_record_t r;
+	int err;
+
+	ks_producer_config_init(&pc);
+	pc.acks = 1;
+	ks_remote_config_init(&rc);
+	rc.retries = 0;
+	rc.request_timeout_ms = 3000;
+	ck_assert_int_eq(ks_producer_connect(url, &pc, &rc, &prod), 0);
+	memset(&r, 0, sizeof r);
+	r.value = "x";
+	r.value_len = 1;
+	r.timestamp = -1;
+	err = ks_produce(prod, topic, 0, &r, 1, 0, &res);
+	ks_producer_free(prod);
+	return err;
+}
+
 START_TEST(config_and_bad_arguments)
 {
 	ks_cluster_config_t cc, before;
@@ -643,7 +668,11 @@ START_TEST(config_and_bad_arguments)
 	    10000), KS_ENAME);
 	ck_assert_int_eq(ks_cluster_partition(cl, "none", 0, NULL),
 	    KS_EINVAL);
+	ck_assert_int_eq(ks_kafka_server_url(srv, 1, url, sizeof url), 0);
+	ck_assert_int_eq(produce_to(url, "one"), 0);
+	/* a member that left acknowledges nothing any more */
 	ks_cluster_free(cl);
+	ck_assert_int_ne(produce_to(url, "one"), 0);
 	ks_cluster_free(NULL);
 	ks_kafka_server_free(srv);
 	ck_assert_int_eq(ks_store_close(store), 0);
