@@ -536,20 +536,32 @@ END_TEST
 START_TEST(members_over_tls)
 {
 	struct icluster ic;
+	ks_topic_config_t tc;
 	ks_cluster_partition_t p;
 	int64_t offsets[200], want = 200;
 	int i, three = 3;
 
 	icluster_start(&ic, 2, 1);
 	ck_assert_int_eq(strncmp(ic.m[0].url, "tls+tcp://", 10), 0);
-	ck_assert_int_eq(ks_cluster_topic_create(ic.m[2].cl, "t", 1, 3, NULL,
+	/* every append fsynced: the server's durable path (its workers),
+	 * which waits for the replicas as the loop's does */
+	ks_topic_config_init(&tc);
+	tc.log.flush_messages = 1;
+	ck_assert_int_eq(ks_cluster_topic_create(ic.m[2].cl, "t", 1, 3, &tc,
 	    10000), 0);
 	for (i = 0; i < N; i++)
 		ck_assert(wait_part(&ic, i, "t", isr_is, &three, 10000, &p));
 	produce(&ic, "t", 0, 200, offsets);
 	for (i = 0; i < N; i++) {
+		ks_topic_config_t got;
+		ks_topic_t *th;
 		ck_assert(wait_part(&ic, i, "t", hw_at, &want, 10000, &p));
 		replica_has(&ic, i, "t", 200, offsets);
+		/* every replica has the topic's configuration */
+		ck_assert_int_eq(ks_topic_open(ic.m[i].store, "t", &th), 0);
+		ck_assert_int_eq(ks_topic_config(th, &got), 0);
+		ck_assert_int_eq(got.log.flush_messages, 1);
+		ks_topic_release(th);
 	}
 	icluster_stop(&ic);
 }
@@ -591,6 +603,7 @@ START_TEST(config_and_bad_arguments)
 	char *base = kt_tmpdir("replica-cfg"), *sdir = kt_path(base, "s");
 	char *sock = kt_path(base, "sock"), url[300];
 	char voters[64];
+	int i;
 
 	ks_cluster_config_init(&cc);
 	ck_assert_int_eq(cc.session_timeout_ms, 9000);
@@ -669,6 +682,13 @@ START_TEST(config_and_bad_arguments)
 	ck_assert_int_eq(ks_cluster_partition(cl, "none", 0, NULL),
 	    KS_EINVAL);
 	ck_assert_int_eq(ks_kafka_server_url(srv, 1, url, sizeof url), 0);
+	for (i = 0; i < 200; i++) { /* its replica made here */
+		ks_cluster_partition_t p;
+		if (ks_cluster_partition(cl, "one", 0, &p) == 0 &&
+		    p.leader == 1 && p.log_end_offset >= 0)
+			break;
+		usleep(20000);
+	}
 	ck_assert_int_eq(produce_to(url, "one"), 0);
 	/* a member that left acknowledges nothing any more */
 	ks_cluster_free(cl);

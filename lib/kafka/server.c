@@ -552,6 +552,8 @@ void ks__kafka_server_set_cluster(ks_kafka_server_t *srv,
 	pthread_mutex_unlock(&srv->cmu);
 	if (on_loop(srv, cluster_on_loop) != 0)
 		cluster_on_loop(srv); /* no loop running: nothing races */
+	/* a durable Produce a worker runs took the old hooks: it ends first */
+	ks__kproduce_quiesce(srv);
 }
 
 /*

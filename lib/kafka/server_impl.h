@@ -144,6 +144,7 @@ struct ks_kafka_server {
 	pthread_cond_t pcv;
 	struct ks__kpjob *pjobs, **pjobs_tail; /* queued, under pmu */
 	int pstop;                 /* under pmu: workers exit */
+	uint64_t pstarted, pdone;  /* under pmu: jobs a worker took, ended */
 	int nworkers;
 	pthread_t workers[KS__KPRODUCE_WORKERS];
 
@@ -260,9 +261,12 @@ int ks__kh_create_partitions(ks__kreq_t *rq);
 int ks__kh_delete_groups(ks__kreq_t *rq);
 
 /* server_produce.c: the worker pool. start: 0 or an error (none
- * running then); stop: drops queued jobs, joins the workers. */
+ * running then); stop: drops queued jobs, joins the workers; quiesce:
+ * waits until every job a worker had taken has ended (one taken later
+ * sees the cluster hooks as they are now). */
 int ks__kproduce_start(ks_kafka_server_t *srv);
 void ks__kproduce_stop(ks_kafka_server_t *srv);
+void ks__kproduce_quiesce(ks_kafka_server_t *srv);
 
 /*
  * server_metrics.c. ks__kmetrics_request: a request of api arrived on kc

@@ -95,12 +95,19 @@ static int has_zstd(const uint8_t *p, size_t len)
  * cache; on a worker from own, the job's handle on the topic (own_err:
  * why there is none).
  */
-static void produce_one(ks_kafka_server_t *srv, int16_t version,
-    const char *peer, const char *topic, ks_topic_t *own, int own_err,
-    int16_t acks, const kp_produce_req_part_t *rp, kp_produce_resp_part_t *p,
-    int64_t *last)
+/* The cluster hooks a Produce runs with: the loop's, or a worker's
+ * snapshot of them. */
+struct kcl {
+	const struct ks__kcluster_ops *ops;
+	void *c;
+};
+
+static void produce_one(ks_kafka_server_t *srv, const struct kcl *k,
+    int16_t version, const char *peer, const char *topic, ks_topic_t *own,
+    int own_err, int16_t acks, const kp_produce_req_part_t *rp,
+    kp_produce_resp_part_t *p, int64_t *last)
 {
-	const struct ks__kcluster_ops *cops = srv->cops;
+	const struct ks__kcluster_ops *cops = k->ops;
 	ks_append_info_t info;
 	ks_log_t *log;
 	int rc;
@@ -123,7 +130,7 @@ static void produce_one(ks_kafka_server_t *srv, int16_t version,
 	/* A member asks the cluster first: a partition this member does
 	 * not lead (or not yet) is NOT_LEADER_OR_FOLLOWER, whether or not
 	 * its store has it. */
-	if (cops && (p->error_code = cops->produce_check(srv->cl, topic,
+	if (cops && (p->error_code = cops->produce_check(k->c, topic,
 	    rp->index, acks)) != 0)
 		return;
 	if (own)
@@ -226,11 +233,11 @@ static void kpwait_done(void *arg, int16_t code)
  * error. lasts[] are the partitions' last offsets (-1: not appended), in
  * m's order.
  */
-static int await_replicas(ks_kafka_server_t *srv, struct ks__kconn *kc,
-    const kp_produce_req_t *req, kp_produce_resp_t *m, const int64_t *lasts,
-    kp_arena_t *arena, kp_io_t *out)
+static int await_replicas(ks_kafka_server_t *srv, const struct kcl *kl,
+    struct ks__kconn *kc, const kp_produce_req_t *req, kp_produce_resp_t *m,
+    const int64_t *lasts, kp_arena_t *arena, kp_io_t *out)
 {
-	const struct ks__kcluster_ops *cops = srv->cops;
+	const struct ks__kcluster_ops *cops = kl->ops;
 	struct kpwait *w;
 	int32_t i, j, k = 0;
 	int any = 0;
@@ -276,7 +283,7 @@ static int await_replicas(ks_kafka_server_t *srv, struct ks__kconn *kc,
 			pthread_mutex_lock(&w->mu);
 			w->pending++;
 			pthread_mutex_unlock(&w->mu);
-			r = cops->await_hw(srv->cl, t->name.s, p->index, last,
+			r = cops->await_hw(kl->c, t->name.s, p->index, last,
 			    req->timeout_ms, kpwait_done, wp);
 			if (r == 0)
 				continue;  /* kpwait_done comes */
@@ -349,11 +356,18 @@ static int topic_syncs(ks_kafka_server_t *srv, const char *name)
  * cache is the loop's) and encodes the answer in job->out. */
 static int job_run(struct ks__kpjob *job)
 {
+	ks_kafka_server_t *srv = job->srv;
 	kp_produce_req_t *req = &job->req;
 	kp_produce_resp_t m;
+	struct kcl kc;
 	int64_t *lasts;
 	int32_t i, j, k = 0;
 	int rc;
+
+	pthread_mutex_lock(&srv->cmu); /* the loop sets them under it */
+	kc.ops = srv->cops;
+	kc.c = srv->cl;
+	pthread_mutex_unlock(&srv->cmu);
 
 	if ((rc = resp_alloc(req, &job->arena, &m)) != 0)
 		return rc;
@@ -369,7 +383,7 @@ static int job_run(struct ks__kpjob *job)
 		else
 			err = ks_topic_open(job->srv->store, rt->name.s, &t);
 		for (j = 0; j < rt->n_partitions; j++)
-			produce_one(job->srv, job->version, job->peer,
+			produce_one(job->srv, &kc, job->version, job->peer,
 			    rt->name.s ? rt->name.s : "", t, err,
 			    req->acks, &rt->partitions[j],
 			    &m.topics[i].partitions[j], &lasts[k++]);
@@ -377,7 +391,7 @@ static int job_run(struct ks__kpjob *job)
 	}
 	if (req->acks == 0)
 		return 0;
-	if ((rc = await_replicas(job->srv, job->kc, req, &m, lasts,
+	if ((rc = await_replicas(job->srv, &kc, job->kc, req, &m, lasts,
 	    &job->arena, &job->out)) != 0)
 		return rc;
 	ks__kmetrics_resp(job->srv->hub, KP_PRODUCE, &m);
@@ -435,12 +449,26 @@ static void *worker_main(void *arg)
 		job = srv->pjobs;
 		if (!(srv->pjobs = job->next))
 			srv->pjobs_tail = &srv->pjobs;
+		srv->pstarted++;
 		pthread_mutex_unlock(&srv->pmu);
 		job_finish(job);
 		pthread_mutex_lock(&srv->pmu);
+		srv->pdone++;
+		pthread_cond_broadcast(&srv->pcv); /* ks__kproduce_quiesce */
 	}
 	pthread_mutex_unlock(&srv->pmu);
 	return NULL;
+}
+
+void ks__kproduce_quiesce(ks_kafka_server_t *srv)
+{
+	uint64_t taken;
+
+	pthread_mutex_lock(&srv->pmu);
+	taken = srv->pstarted;
+	while (srv->pdone < taken && !srv->pstop)
+		pthread_cond_wait(&srv->pcv, &srv->pmu);
+	pthread_mutex_unlock(&srv->pmu);
 }
 
 int ks__kproduce_start(ks_kafka_server_t *srv)
@@ -537,6 +565,7 @@ static int job_queue(ks__kreq_t *rq, const kp_produce_req_t *req)
 
 int ks__kh_produce(ks__kreq_t *rq)
 {
+	struct kcl kl = { rq->srv->cops, rq->srv->cl }; /* the loop's */
 	kp_produce_req_t req;
 	kp_produce_resp_t m;
 	int64_t *lasts;
@@ -563,15 +592,15 @@ int ks__kh_produce(ks__kreq_t *rq)
 	for (i = 0; i < req.n_topics; i++) {
 		kp_produce_req_topic_t *rt = &req.topics[i];
 		for (j = 0; j < rt->n_partitions; j++)
-			produce_one(rq->srv, rq->hdr.api_version,
+			produce_one(rq->srv, &kl, rq->hdr.api_version,
 			    ks_conn_peer(rq->kc->conn), rt->name.s, NULL, 0,
 			    req.acks, &rt->partitions[j],
 			    &m.topics[i].partitions[j], &lasts[k++]);
 	}
 	if (req.acks == 0)
 		return KS__K_SILENT;
-	if ((rc = await_replicas(rq->srv, rq->kc, &req, &m, lasts, rq->arena,
-	    &rq->out)) != 0)
+	if ((rc = await_replicas(rq->srv, &kl, rq->kc, &req, &m, lasts,
+	    rq->arena, &rq->out)) != 0)
 		return rc;
 	ks__kmetrics_resp(rq->srv->hub, KP_PRODUCE, &m);
 	return kp_produce_resp(&rq->out, &m);
