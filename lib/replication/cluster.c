@@ -1289,27 +1289,45 @@ static int h_metadata(void *arg, const char *scheme, int auto_create,
  * its store and its own Raft log may hold the roles of before its
  * restart (Kafka's brokers wait for the metadata log likewise).
  */
+static int caught_up_locked(struct ks_cluster *c)
+{
+	return c->reg_index && c->img && c->img->applied >= c->reg_index;
+}
+
 static int caught_up(struct ks_cluster *c)
 {
 	int ok;
 
 	pthread_mutex_lock(&c->mu);
-	ok = c->reg_index && c->img && c->img->applied >= c->reg_index;
+	ok = caught_up_locked(c);
 	pthread_mutex_unlock(&c->mu);
 	return ok;
 }
 
+/* The replica with a reference, or the Kafka code for its absence; one
+ * trip through c->mu (the Produce and Fetch paths call it per partition). */
 static struct ks__rreplica *replica_or(struct ks_cluster *c,
     const char *topic, int32_t p, int16_t *code)
 {
-	struct ks__rreplica *rp;
+	struct ks__rreplica *rp = NULL;
 	struct ks__rimage *img;
+	int ready, found = 0;
+	size_t i;
 
-	if (!caught_up(c)) {
+	pthread_mutex_lock(&c->mu);
+	if ((ready = caught_up_locked(c)) && topic) {
+		i = rep_find(c, topic, p, &found);
+		if (found) {
+			rp = c->reps[i];
+			ks__rreplica_get(rp);
+		}
+	}
+	pthread_mutex_unlock(&c->mu);
+	if (!ready) {
 		*code = KP_NOT_LEADER_OR_FOLLOWER;
 		return NULL;
 	}
-	if ((rp = ks__rcluster_replica(c, topic, p)))
+	if (rp)
 		return rp;
 	img = ks__ctl_image(c->ctl);
 	*code = topic && ks__rimage_part(img, topic, p) ?
