@@ -602,7 +602,8 @@ START_TEST(config_and_bad_arguments)
 	ks_cluster_t *cl = (ks_cluster_t *)&cc;
 	char *base = kt_tmpdir("replica-cfg"), *sdir = kt_path(base, "s");
 	char *sock = kt_path(base, "sock"), url[300];
-	char voters[64];
+	char *raft2 = kt_path(base, "raft2");
+	char voters[64], voters2[96];
 	int i;
 
 	ks_cluster_config_init(&cc);
@@ -670,8 +671,21 @@ START_TEST(config_and_bad_arguments)
 	ck_assert_int_eq(ks_cluster_new(srv, &cc, &cl), KS_EINVAL);
 	cc.voters = "1@nowhere";
 	ck_assert_int_eq(ks_cluster_new(srv, &cc, &cl), KS_EINVAL);
+	/* two voters, the other never started: no quorum, no controller,
+	 * never ready (a Raft directory of its own) */
+	snprintf(voters2, sizeof voters2, "1@127.0.0.1:%d,2@127.0.0.1:%d",
+	    kt_free_port(), kt_free_port());
+	cc.voters = voters2;
+	cc.raft_dir = raft2;
+	ck_assert_int_eq(ks_cluster_new(srv, &cc, &cl), 0);
+	ck_assert_int_eq(ks_cluster_wait(cl, 500), KS_ETIMEDOUT);
+	ck_assert_int_eq(ks_cluster_controller(cl), -1);
+	ks_cluster_free(cl);
+	ck_assert_int_eq(ks_cluster_controller(NULL), -1);
+	ck_assert_int_eq(ks_cluster_wait(NULL, 0), KS_EINVAL);
 	/* a lone voter forms a cluster of one */
 	cc.voters = voters;
+	cc.raft_dir = NULL;
 	ck_assert_int_eq(ks_cluster_new(srv, &cc, &cl), 0);
 	ck_assert_int_eq(ks_cluster_wait(cl, 15000), 0);
 	ck_assert_int_eq(ks_cluster_controller(cl), 1);
@@ -698,6 +712,7 @@ START_TEST(config_and_bad_arguments)
 	ck_assert_int_eq(ks_store_close(store), 0);
 	free(sdir);
 	free(sock);
+	free(raft2);
 	kt_rmrf_free(&base);
 }
 END_TEST

@@ -262,15 +262,9 @@ static int local_topic(struct ks_cluster *c, const struct ks__rtopic *t)
 
 /* ---- the reconciler ---------------------------------------------------- */
 
-static int i_am_replica(const struct ks__rpart *mp, int32_t node)
-{
-	return ks__rpart_is_replica(mp, node);
-}
-
 /* Applies img to the replicas here; starts fetchers it needs. */
 static void apply_image(struct ks_cluster *c, struct ks__rimage *img)
 {
-	const struct ks__rbroker *me;
 	int32_t t, p;
 	int reapply = 0;
 	size_t i;
@@ -279,8 +273,6 @@ static void apply_image(struct ks_cluster *c, struct ks__rimage *img)
 	ks__rimage_unref(c->img);
 	ks__rimage_ref(img);
 	c->img = img;
-	me = ks__rimage_broker(img, c->node);
-	c->registered = me && me->registered;
 	pthread_mutex_unlock(&c->mu);
 
 	for (t = 0; t < img->ntopics; t++) {
@@ -291,7 +283,7 @@ static void apply_image(struct ks_cluster *c, struct ks__rimage *img)
 			struct ks__rreplica *rp;
 			int err;
 
-			if (!i_am_replica(mp, c->node))
+			if (!ks__rpart_is_replica(mp, c->node))
 				continue;
 			if (!made) {
 				if ((err = local_topic(c, tp)) != 0) {
@@ -337,7 +329,7 @@ static void apply_image(struct ks_cluster *c, struct ks__rimage *img)
 		    rp->p);
 		int gone = !ks__rimage_topic(img, rp->topic);
 
-		if (mp && i_am_replica(mp, c->node)) {
+		if (mp && ks__rpart_is_replica(mp, c->node)) {
 			i++;
 			continue;
 		}

@@ -132,7 +132,6 @@ struct ks_cluster {
 	struct ks__rreplica **reps;/* sorted by topic, p */
 	size_t nreps, capreps;
 	struct ks__rfetcher *fetchers;
-	int registered;            /* this member's REGISTER is in an image */
 	int reapply;               /* apply the image again (a local topic
 	                              could not be made yet) */
 	/* The Raft index by which this process's registration was applied
