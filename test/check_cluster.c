@@ -525,11 +525,13 @@ START_TEST(min_insync)
 
 	gone = (li + 1) % KT_MEMBERS;
 	kt_member_kill(&cl, gone);
-	/* fenced after the session timeout: out of the ISR */
-	deadline = kt_now_ns() + 15 * (int64_t)1000000000;
+	/* fenced after the session timeout: out of the ISR. Until then an
+	 * acks=all write waits for it (and may time out in the client). */
+	deadline = kt_now_ns() + 20 * (int64_t)1000000000;
 	do
 		d = produce_one_r("mi", "all", "3000", "0");
-	while (d.err == 0 && kt_now_ns() < deadline);
+	while ((d.err == 0 || d.err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT) &&
+	    kt_now_ns() < deadline);
 	ck_assert_msg(d.err == RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
 	    "acks=all with 2 of 3 in sync: %s (%d)", rd_kafka_err2str(d.err),
 	    d.err);
